@@ -1,0 +1,138 @@
+//! `gatehouse squid-helper`: Gatehouse's engine behind Squid's `url_rewrite_program`.
+//!
+//! Reads request lines from stdin and answers each on stdout, in order. Answers are flushed
+//! whenever no more input is buffered, so Squid is never kept waiting for a full buffer.
+
+use chrono::Utc;
+use gatehouse_rules::squid::{
+    encode_component, parse_request, write_broken, write_pass, write_redirect,
+};
+use gatehouse_rules::{
+    compile, evaluate, explain::reason, Facts, RoleId, Snapshot, Target, Verdict,
+};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(config: Option<&Path>, fallback_role: Option<&str>) -> anyhow::Result<ExitCode> {
+    let compiled = match crate::embedded::config_file(config).and_then(|f| compile(&f)) {
+        Ok(c) => c,
+        Err(e) => {
+            super::eprint(&format!("error: {e}\nThe policy was not loaded."));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let snap = compiled.snapshot;
+    let fallback = match fallback_role {
+        Some(name) => match snap.role_id(name) {
+            Some(id) => Some(id),
+            None => {
+                super::eprint(&format!(
+                    "error: --role {name:?} is not a role of this policy"
+                ));
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        None => None,
+    };
+    let block_page = snap
+        .block_page()
+        .unwrap_or("http://gatehouse.invalid/blocked")
+        .to_owned();
+    let mut input = BufReader::with_capacity(1 << 16, std::io::stdin().lock());
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut line = Vec::with_capacity(4096);
+    let mut location = String::with_capacity(1024);
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        answer(
+            &snap,
+            fallback,
+            &block_page,
+            text.trim_end(),
+            &mut location,
+            &mut out,
+        )?;
+        if input.buffer().is_empty() {
+            out.flush()?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn answer(
+    snap: &Snapshot,
+    fallback: Option<RoleId>,
+    block_page: &str,
+    line: &str,
+    location: &mut String,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let req = match parse_request(line) {
+        Ok(r) => r,
+        Err((channel, message)) => return write_broken(out, channel, message),
+    };
+    let role = req
+        .client
+        .and_then(|ip| snap.network_of(ip))
+        .map(|n| n.role)
+        .or(fallback);
+    location.clear();
+    location.push_str(block_page);
+    location.push_str(if block_page.contains('?') {
+        "&url="
+    } else {
+        "?url="
+    });
+    encode_component(req.url, location);
+    let Some(role) = role else {
+        location.push_str("&reason=");
+        encode_component(
+            "Your device is not on a network this filter serves.",
+            location,
+        );
+        return write_redirect(out, req.channel, location);
+    };
+    let target = if req.is_connect() {
+        Target::Authority(req.url)
+    } else {
+        Target::Url(req.url)
+    };
+    let facts = Facts {
+        role,
+        user: req.user,
+        client: req.client,
+        at: Utc::now(),
+        method: req.method.unwrap_or("GET"),
+        target,
+    };
+    let decision = evaluate(snap, &facts);
+    if decision.verdict == Verdict::Allow {
+        return write_pass(out, req.channel);
+    }
+    // Squid has no "continue" page: a warning is a block here.
+    let role_name = snap.role(role).map_or("", |r| r.name.as_str());
+    let host = req
+        .url
+        .split("://")
+        .nth(1)
+        .unwrap_or(req.url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    location.push_str("&role=");
+    encode_component(role_name, location);
+    location.push_str("&categories=");
+    encode_component(
+        &snap.category_names(decision.categories).join(","),
+        location,
+    );
+    location.push_str("&reason=");
+    encode_component(&reason(snap, &decision, role_name, host), location);
+    write_redirect(out, req.channel, location)
+}

@@ -1,0 +1,89 @@
+//! The `gatehouse` command: check a policy, explain a decision, serve Squid as a helper.
+
+mod cli;
+mod embedded;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "gatehouse", version, about = "A web filter for schools")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a policy and every list it names; print what was loaded.
+    Check {
+        /// The policy file (default: the embedded example policy and starter lists).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the load report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print, as JSON, what the policy decides for a URL (or a CONNECT `host:port`) and why.
+    Explain {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The role to decide for (pupil, staff, guest, ...).
+        #[arg(long)]
+        role: String,
+        /// When the request is made (RFC 3339, e.g. 2026-11-23T12:30:00Z); default now.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        client: Option<std::net::IpAddr>,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// `https://host/path?query`, or `host:port` for a tunnel that is not decrypted.
+        url: String,
+    },
+    /// Answer Squid's url_rewrite_program helper protocol on stdin/stdout.
+    SquidHelper {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Role for clients outside every configured network (default: refuse them).
+        #[arg(long)]
+        role: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Check { config, json } => cli::check::run(config.as_deref(), json),
+        Command::Explain {
+            config,
+            role,
+            at,
+            user,
+            client,
+            method,
+            url,
+        } => cli::explain::run(cli::explain::Request {
+            config: config.as_deref(),
+            role: &role,
+            at: at.as_deref(),
+            user: user.as_deref(),
+            client,
+            method: &method,
+            url: &url,
+        }),
+        Command::SquidHelper { config, role } => {
+            cli::squid_helper::run(config.as_deref(), role.as_deref())
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            cli::eprint(&format!("gatehouse: {e:#}"));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The policy configuration as written in TOML (`deploy/gatehouse.toml` is the commented
+//! example). These types only describe the file; [`crate::compile`] checks what they say
+//! and turns it into a [`crate::Snapshot`].
+
+use crate::error::{Result, RulesError};
+use crate::lists::ListFormat;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// What to do with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Let it through.
+    Allow,
+    /// Let it through and mark the log entry as sensitive.
+    Log,
+    /// Show a warning page with a "continue" link.
+    Warn,
+    /// Show the block page.
+    Block,
+}
+
+/// How urgently the DSL hears about a hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// An action, optionally with an alert: `"block"` or `{ action = "block", alert = "high" }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "an action (\"allow\", \"log\", \"warn\" or \"block\") or a table { action = \"...\", alert = \"low|medium|high|critical\" }"
+)]
+pub enum ActionSpec {
+    Plain(Action),
+    Full {
+        action: Action,
+        #[serde(default)]
+        alert: Option<Severity>,
+    },
+}
+
+impl ActionSpec {
+    pub fn action(self) -> Action {
+        match self {
+            ActionSpec::Plain(a) | ActionSpec::Full { action: a, .. } => a,
+        }
+    }
+    pub fn alert(self) -> Option<Severity> {
+        match self {
+            ActionSpec::Plain(_) => None,
+            ActionSpec::Full { alert, .. } => alert,
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub school: School,
+    /// Folder that list and theme paths are relative to (itself relative to this file).
+    #[serde(default)]
+    pub lists_dir: Option<String>,
+    /// The Public Suffix List, used to refuse list entries that would block a whole suffix.
+    #[serde(default)]
+    pub public_suffix_list: Option<String>,
+    #[serde(default, rename = "network")]
+    pub networks: Vec<Spanned<Network>>,
+    /// Categories a school adds to the built-in taxonomy.
+    #[serde(default)]
+    pub categories: BTreeMap<String, Spanned<CategoryDef>>,
+    /// Tables from imported list names onto Gatehouse categories (`ignore` skips a list).
+    #[serde(default)]
+    pub mapping: BTreeMap<String, BTreeMap<String, Spanned<String>>>,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<Spanned<Source>>,
+    #[serde(default)]
+    pub illegal: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    pub local: Local,
+    #[serde(default)]
+    pub themes: BTreeMap<String, Spanned<ThemeDef>>,
+    pub roles: BTreeMap<String, Spanned<RoleDef>>,
+    /// Sections read by other parts of Gatehouse (the proxy, the store, alerts, the admin page).
+    #[serde(default)]
+    pub proxy: Option<toml::Table>,
+    #[serde(default)]
+    pub store: Option<toml::Table>,
+    #[serde(default)]
+    pub alerts: Option<toml::Table>,
+    #[serde(default)]
+    pub admin: Option<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct School {
+    pub name: String,
+    /// IANA time zone that time bands are read in, e.g. `Europe/London`.
+    pub timezone: Spanned<String>,
+    /// Where blocked requests are sent by `gatehouse squid-helper`.
+    #[serde(default)]
+    pub block_page: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub cidr: String,
+    pub role: String,
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Clients here must log in to the proxy; their login decides the role.
+    #[serde(default)]
+    pub login: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryDef {
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub format: ListFormat,
+    pub path: String,
+    /// The category of every entry (all formats but `squidguard-tree`).
+    #[serde(default)]
+    pub category: Option<String>,
+    /// The mapping table for a `squidguard-tree`.
+    #[serde(default)]
+    pub mapping: Option<String>,
+}
+
+/// The illegal tier: only `sources`. Anything else in `[illegal]` is refused.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Illegal {
+    #[serde(default)]
+    pub sources: Vec<Source>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Local {
+    /// Hosts (`example.org`) or URL prefixes (`example.org/path`) allowed for every role.
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    /// Hosts or URL prefixes blocked for every role.
+    #[serde(default)]
+    pub deny: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeDef {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A Gatehouse theme file (one phrase a line).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// e2guardian weighted phrase lists scored into this theme.
+    #[serde(default)]
+    pub weighted: Vec<WeightedSource>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedSource {
+    pub path: String,
+    /// Score at which the theme fires (e2guardian's `naughtynesslimit`).
+    #[serde(default = "default_threshold")]
+    pub threshold: i32,
+}
+
+fn default_threshold() -> i32 {
+    50
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleDef {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// For anything this role does not name.
+    pub default: ActionSpec,
+    #[serde(default = "yes")]
+    pub safesearch: bool,
+    #[serde(default = "yes")]
+    pub decrypt_https: bool,
+    #[serde(default)]
+    pub categories: BTreeMap<String, Spanned<ActionSpec>>,
+    #[serde(default)]
+    pub themes: BTreeMap<String, Spanned<ActionSpec>>,
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub deny: Vec<Spanned<String>>,
+    #[serde(default, rename = "time_band")]
+    pub time_bands: Vec<Spanned<TimeBandDef>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A time of the week when some categories get another action (`social-media` allowed for
+/// staff 12:00-13:30 on weekdays).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeBandDef {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub categories: Vec<String>,
+    pub action: ActionSpec,
+    /// `mon-fri`, `sat,sun`, `weekdays`, `weekends` or `all`.
+    #[serde(default = "all_days")]
+    pub days: String,
+    /// `HH:MM`, local time.
+    pub from: String,
+    /// `HH:MM`, local time; `24:00` is the end of the day.
+    pub to: String,
+}
+
+fn all_days() -> String {
+    "all".to_owned()
+}
+
+/// A configuration file read from disk, with what is needed to report errors by line.
+#[derive(Debug)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub config: Config,
+}
+
+impl ConfigFile {
+    /// Reads and parses a configuration file (syntax and types only).
+    pub fn load(path: &Path) -> Result<ConfigFile> {
+        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        ConfigFile::parse(path.to_owned(), text)
+    }
+
+    /// Parses configuration text; `path` names it in errors and anchors relative paths.
+    pub fn parse(path: PathBuf, text: String) -> Result<ConfigFile> {
+        let config: Config = toml::from_str(&text).map_err(|e| RulesError::Syntax {
+            line: e.span().map_or(0, |s| line_of(&text, s.start)),
+            message: e.message().trim().to_owned(),
+            path: path.clone(),
+        })?;
+        Ok(ConfigFile { path, text, config })
+    }
+
+    /// The 1-based line of a byte offset.
+    pub fn line(&self, offset: usize) -> usize {
+        line_of(&self.text, offset)
+    }
+
+    /// An [`RulesError::Invalid`] at `offset`.
+    pub fn invalid(
+        &self,
+        offset: usize,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> RulesError {
+        RulesError::Invalid {
+            path: self.path.clone(),
+            line: self.line(offset),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The folder list paths are relative to.
+    pub fn lists_dir(&self) -> PathBuf {
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        match &self.config.lists_dir {
+            Some(dir) => base.join(dir),
+            None => base.to_owned(),
+        }
+    }
+}
+
+/// The 1-based line of a byte offset in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}

@@ -1,0 +1,285 @@
+//! `evaluate(snapshot, facts) -> Decision`: what happens to one request, for one role.
+//!
+//! Precedence, first match wins:
+//! 1. the **illegal tier** blocks for every role, with a critical alert;
+//! 2. the school's **local** allow and deny entries (the most specific wins);
+//! 3. the **categories** the request is listed under and the **themes** its search terms hit:
+//!    the strictest action among them wins (block > warn > log > allow); time bands can change
+//!    a category's action for a role at some times of the week;
+//! 4. the role's **default**.
+//!
+//! A search is judged on its words as well as its site: theme hits apply even where a local
+//! allow entry opened the site, so an allowed search engine still raises safeguarding alerts.
+//! Alerts and the sensitive-log flag are independent of the verdict: the strongest alert of
+//! everything that matched is kept.
+//!
+//! Nothing here allocates unless the request is a search with a query (the query text is
+//! kept for the log) or a theme matched.
+
+use crate::category::{CategoryId, CategorySet};
+use crate::config::{Action, ActionSpec, Severity};
+use crate::host::Host;
+use crate::policy::RoleId;
+use crate::search::{self, Engine, PhraseId, ThemeId, ThemeSet};
+use crate::snapshot::Snapshot;
+use crate::url::{split_authority, split_url};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use std::net::IpAddr;
+
+/// What is being asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// An absolute URL (`http://host/path?q`), as in a proxied request or a decrypted one.
+    Url(&'a str),
+    /// `host:port` of a CONNECT that will not be decrypted: only the host is known.
+    Authority(&'a str),
+}
+
+/// Everything `evaluate` is told about a request.
+#[derive(Clone, Copy, Debug)]
+pub struct Facts<'a> {
+    pub role: RoleId,
+    pub user: Option<&'a str>,
+    pub client: Option<IpAddr>,
+    /// When the request was made (time bands are read in the school's time zone).
+    pub at: DateTime<Utc>,
+    pub method: &'a str,
+    pub target: Target<'a>,
+}
+
+/// The outcome a person sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Allow,
+    Warn,
+    Block,
+}
+
+/// Which rule decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    Illegal,
+    LocalDeny {
+        entry: u32,
+    },
+    LocalAllow {
+        entry: u32,
+    },
+    Category {
+        category: CategoryId,
+        band: Option<u8>,
+    },
+    Theme {
+        theme: ThemeId,
+    },
+    RoleDefault,
+    /// The request named no usable host; it is blocked.
+    Unreadable,
+    /// The role id is not in this policy (a policy reload removed it); blocked.
+    UnknownRole,
+}
+
+/// A search query found in the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub engine: Engine,
+    /// The query as typed (decoded).
+    pub text: String,
+}
+
+/// The decision: a value, never an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// Log the request as sensitive (a safeguarding-relevant hit, even if allowed).
+    pub sensitive: bool,
+    /// Tell the DSL, with this severity.
+    pub alert: Option<Severity>,
+    pub categories: CategorySet,
+    pub themes: ThemeSet,
+    pub terms: Vec<PhraseId>,
+    pub search: Option<SearchQuery>,
+    pub rule: Rule,
+}
+
+impl Decision {
+    fn fixed(verdict: Verdict, rule: Rule) -> Decision {
+        Decision {
+            verdict,
+            sensitive: false,
+            alert: None,
+            categories: CategorySet::EMPTY,
+            themes: ThemeSet::default(),
+            terms: Vec::new(),
+            search: None,
+            rule,
+        }
+    }
+}
+
+fn verdict_of(action: Action) -> Verdict {
+    match action {
+        Action::Allow | Action::Log => Verdict::Allow,
+        Action::Warn => Verdict::Warn,
+        Action::Block => Verdict::Block,
+    }
+}
+
+/// The request's target split into what the indexes need.
+pub(crate) struct Parsed<'a> {
+    pub(crate) host: Host,
+    pub(crate) path: Option<&'a str>,
+    pub(crate) after_scheme: Option<&'a str>,
+    pub(crate) url: Option<crate::url::UrlParts<'a>>,
+}
+
+pub(crate) fn parse_target_host(target: Target<'_>) -> Option<Parsed<'_>> {
+    match target {
+        Target::Url(url) => {
+            let parts = split_url(url)?;
+            let host = Host::parse(parts.host)?;
+            let path = if parts.path.is_empty() {
+                "/"
+            } else {
+                parts.path
+            };
+            Some(Parsed {
+                host,
+                path: Some(path),
+                after_scheme: Some(parts.after_scheme),
+                url: Some(parts),
+            })
+        }
+        Target::Authority(authority) => {
+            let (host, _) = split_authority(authority)?;
+            Some(Parsed {
+                host: Host::parse(host)?,
+                path: None,
+                after_scheme: None,
+                url: None,
+            })
+        }
+    }
+}
+
+/// Decides one request.
+pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
+    let Some(role) = snap.role(facts.role) else {
+        return Decision::fixed(Verdict::Block, Rule::UnknownRole);
+    };
+    let Some(target) = parse_target_host(facts.target) else {
+        return Decision::fixed(Verdict::Block, Rule::Unreadable);
+    };
+    let suffixes = target.host.suffixes();
+
+    // 1. The illegal tier.
+    if !snap.illegal.is_empty()
+        && !snap
+            .illegal
+            .lookup(&suffixes, target.path, target.after_scheme)
+            .is_empty()
+    {
+        let mut d = Decision::fixed(Verdict::Block, Rule::Illegal);
+        d.sensitive = true;
+        d.alert = Some(Severity::Critical);
+        return d;
+    }
+
+    let categories = snap
+        .lists
+        .lookup(&suffixes, target.path, target.after_scheme);
+    let mut search = None;
+    let mut hits = search::ThemeHits::default();
+    if let Some(parts) = &target.url {
+        if let Some(q) = search::extract_from(parts, target.host.as_str()) {
+            let text = q.decoded();
+            hits = snap.themes.find(&search::normalize(&text));
+            search = Some(SearchQuery {
+                engine: q.engine,
+                text,
+            });
+        }
+    }
+
+    let mut pick = Strictest::default();
+    // 2. Local entries.
+    let local = snap
+        .local
+        .find(&suffixes, target.path.unwrap_or("/"), facts.role);
+    match local.and_then(|i| snap.local.entry(i).map(|e| (i, e.kind))) {
+        Some((entry, crate::index::LocalKind::Deny)) => {
+            pick.offer(ActionSpec::Plain(Action::Block), Rule::LocalDeny { entry })
+        }
+        Some((entry, crate::index::LocalKind::Allow)) => {
+            pick.offer(ActionSpec::Plain(Action::Allow), Rule::LocalAllow { entry })
+        }
+        None => {
+            // 3. Categories, with time bands read only when one could apply.
+            let local_time = role
+                .band_categories
+                .intersects(categories)
+                .then(|| local_minute(snap, facts.at));
+            for category in categories.iter() {
+                let (spec, band) = role.category_action(category, local_time);
+                pick.offer(
+                    spec,
+                    Rule::Category {
+                        category,
+                        band: band.map(|b| b as u8),
+                    },
+                );
+            }
+        }
+    }
+    for theme in hits.themes.iter() {
+        pick.offer(role.theme_action(theme), Rule::Theme { theme });
+    }
+    // 4. The role's default.
+    if pick.rule.is_none() {
+        pick.offer(role.default, Rule::RoleDefault);
+    }
+    let action = pick.action.unwrap_or(Action::Block);
+    Decision {
+        verdict: verdict_of(action),
+        sensitive: pick.sensitive || pick.alert.is_some(),
+        alert: pick.alert,
+        categories,
+        themes: hits.themes,
+        terms: hits.terms,
+        search,
+        rule: pick.rule.unwrap_or(Rule::RoleDefault),
+    }
+}
+
+/// Keeps the strictest action offered (the first on ties), the strongest alert, and whether
+/// anything asked for a sensitive log.
+#[derive(Default)]
+struct Strictest {
+    action: Option<Action>,
+    rule: Option<Rule>,
+    alert: Option<Severity>,
+    sensitive: bool,
+}
+
+impl Strictest {
+    #[inline]
+    fn offer(&mut self, spec: ActionSpec, rule: Rule) {
+        let action = spec.action();
+        if self.action.is_none_or(|a| action > a) {
+            self.action = Some(action);
+            self.rule = Some(rule);
+        }
+        self.alert = self.alert.max(spec.alert());
+        self.sensitive |= action == Action::Log;
+    }
+}
+
+/// (weekday with Monday = 0, minute of the day) in the school's time zone.
+fn local_minute(snap: &Snapshot, at: DateTime<Utc>) -> (u8, u16) {
+    let local = at.with_timezone(&snap.tz);
+    (
+        local.weekday().num_days_from_monday() as u8,
+        (local.hour() * 60 + local.minute()) as u16,
+    )
+}

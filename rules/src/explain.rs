@@ -1,0 +1,178 @@
+//! Decisions in words: the JSON `gatehouse explain` prints, and the sentence a block page,
+//! a log line or an alert shows.
+
+use crate::config::Severity;
+use crate::evaluate::{parse_target_host, Decision, Facts, Rule, Verdict};
+use crate::snapshot::Snapshot;
+use serde::Serialize;
+
+/// A decision with every id resolved to its name.
+#[derive(Clone, Debug, Serialize)]
+pub struct Explanation {
+    pub verdict: Verdict,
+    pub alert: Option<Severity>,
+    pub sensitive: bool,
+    pub categories: Vec<String>,
+    pub themes: Vec<String>,
+    pub terms: Vec<String>,
+    /// The search query as typed, when the request was a search.
+    pub search: Option<String>,
+    pub engine: Option<&'static str>,
+    /// Which rule decided: `illegal`, `local-deny:<entry>`, `local-allow:<entry>`,
+    /// `category:<name>`, `category:<name>@<time band>`, `theme:<name>`, `role-default`.
+    pub rule: String,
+    /// One sentence for a person.
+    pub reason: String,
+    pub role: String,
+    pub host: Option<String>,
+    pub at: String,
+    /// The list entries that matched the request, with their categories.
+    pub matched: Vec<String>,
+}
+
+/// Resolves a decision against the snapshot that made it.
+pub fn explain(snap: &Snapshot, facts: &Facts<'_>, d: &Decision) -> Explanation {
+    let role = snap.role(facts.role).map_or("?", |r| r.name.as_str());
+    let host = parse_target_host(facts.target);
+    let host_text = host.as_ref().map_or("this address", |h| h.host.as_str());
+    let rule = rule_name(snap, facts, d);
+    let reason = reason(snap, d, role, host_text);
+    let mut matched = Vec::new();
+    if let Some(h) = &host {
+        for (entry, kind, set) in snap.illegal.matches(&h.host, h.path, h.after_scheme) {
+            let _ = set;
+            matched.push(format!("{entry} ({kind}, illegal tier)"));
+        }
+        for (entry, kind, set) in snap.lists.matches(&h.host, h.path, h.after_scheme) {
+            matched.push(format!(
+                "{entry} ({kind}: {})",
+                snap.category_names(set).join(", ")
+            ));
+        }
+    }
+    Explanation {
+        verdict: d.verdict,
+        alert: d.alert,
+        sensitive: d.sensitive,
+        categories: snap
+            .category_names(d.categories)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        themes: d
+            .themes
+            .iter()
+            .map(|t| snap.themes.theme_name(t).to_owned())
+            .collect(),
+        terms: d
+            .terms
+            .iter()
+            .map(|&p| snap.themes.phrase_text(p).to_owned())
+            .collect(),
+        search: d.search.as_ref().map(|s| s.text.clone()),
+        engine: d.search.as_ref().map(|s| s.engine.name()),
+        rule,
+        reason,
+        role: role.to_owned(),
+        host: host.map(|h| h.host.as_str().to_owned()),
+        at: facts.at.to_rfc3339(),
+        matched,
+    }
+}
+
+fn rule_name(snap: &Snapshot, facts: &Facts<'_>, d: &Decision) -> String {
+    let entry = |id: u32| snap.local.entry(id).map(|e| e.text()).unwrap_or_default();
+    match d.rule {
+        Rule::Illegal => "illegal".into(),
+        Rule::LocalDeny { entry: id } => format!("local-deny:{}", entry(id)),
+        Rule::LocalAllow { entry: id } => format!("local-allow:{}", entry(id)),
+        Rule::Category {
+            category,
+            band: None,
+        } => format!("category:{}", snap.category_name(category)),
+        Rule::Category {
+            category,
+            band: Some(b),
+        } => {
+            let band = snap
+                .role(facts.role)
+                .and_then(|r| r.bands.get(b as usize))
+                .map_or("?", |b| b.name.as_str());
+            format!("category:{}@{band}", snap.category_name(category))
+        }
+        Rule::Theme { theme } => format!("theme:{}", snap.themes.theme_name(theme)),
+        Rule::RoleDefault => "role-default".into(),
+        Rule::Unreadable => "unreadable".into(),
+        Rule::UnknownRole => "unknown-role".into(),
+    }
+}
+
+fn verb(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Allow => "Allowed",
+        Verdict::Warn => "Warned",
+        Verdict::Block => "Blocked",
+    }
+}
+
+/// The one-line reason for a person.
+pub fn reason(snap: &Snapshot, d: &Decision, role: &str, host: &str) -> String {
+    let verb = verb(d.verdict);
+    let mut text = match d.rule {
+        Rule::Illegal => format!("Blocked for everyone: {host} is on the illegal-content list, which no setting can allow."),
+        Rule::LocalDeny { entry } => format!(
+            "Blocked: the school's deny list has {}.",
+            snap.local.entry(entry).map(|e| e.text()).unwrap_or_default()
+        ),
+        Rule::LocalAllow { entry } => format!(
+            "Allowed: the school's allow list has {}.",
+            snap.local.entry(entry).map(|e| e.text()).unwrap_or_default()
+        ),
+        Rule::Category { category, band } => {
+            let band_text = band
+                .and_then(|b| snap.roles.iter().find(|r| r.name == role).and_then(|r| r.bands.get(b as usize)))
+                .map(|b| format!(" during the time band {}", b.name))
+                .unwrap_or_default();
+            format!(
+                "{verb} for {role}{band_text}: {host} is in the category {} ({}).",
+                snap.category_name(category),
+                snap.category_description(category).to_lowercase()
+            )
+        }
+        Rule::Theme { theme } => {
+            let query = d.search.as_ref().map_or("", |s| s.text.as_str());
+            let term = d
+                .terms
+                .iter()
+                .find(|&&p| snap.themes.phrase_theme(p) == Some(theme))
+                .map(|&p| snap.themes.phrase_text(p))
+                .unwrap_or("");
+            format!(
+                "{verb} for {role}: the search \"{query}\" matches the {} theme (\"{term}\").",
+                snap.themes.theme_name(theme)
+            )
+        }
+        Rule::RoleDefault => format!("{verb} for {role}: no list or rule matched {host}; this is the role's default."),
+        Rule::Unreadable => "Blocked: the address could not be read.".to_owned(),
+        Rule::UnknownRole => "Blocked: the role is not in the current policy.".to_owned(),
+    };
+    if d.sensitive && d.verdict == Verdict::Allow && d.alert.is_none() {
+        text.push_str(" Logged as sensitive.");
+    }
+    if let Some(sev) = d.alert {
+        text.push_str(&format!(
+            " The safeguarding lead is alerted ({}).",
+            severity_name(sev)
+        ));
+    }
+    text
+}
+
+pub fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Low => "low",
+        Severity::Medium => "medium",
+        Severity::High => "high",
+        Severity::Critical => "critical",
+    }
+}

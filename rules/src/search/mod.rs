@@ -1,0 +1,17 @@
+//! Search terms: pull the query out of a search engine's URL, normalise it, and match it
+//! against theme phrase lists.
+//!
+//! ```
+//! use gatehouse_rules::search::{extract_query, normalize};
+//! let q = extract_query("https://www.google.co.uk/search?q=S3lf+H%C3%A4rm&tbm=isch").unwrap();
+//! assert_eq!(q.engine.name(), "google");
+//! assert_eq!(normalize(&q.decoded()).loose, "self harm");
+//! ```
+
+mod extract;
+mod normalize;
+mod themes;
+
+pub use extract::{extract_from, extract_query, Engine, RawQuery};
+pub use normalize::{decode_component, normalize, Normalized};
+pub use themes::{PhraseId, ThemeHits, ThemeId, ThemeMatcher, ThemeMatcherBuilder, ThemeSet};

@@ -1,0 +1,117 @@
+//! The compiled policy: everything `evaluate` reads, immutable once built.
+//!
+//! A reload builds a new `Snapshot` off the hot path and swaps it in whole (see
+//! [`crate::Live`]); requests in flight keep the one they started with.
+
+use crate::category::{CategoryId, CategorySet};
+use crate::index::{ListIndex, LocalIndex};
+use crate::policy::{RoleId, RolePolicy};
+use crate::psl::PublicSuffixList;
+use crate::search::ThemeMatcher;
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// A client network and who is on it.
+#[derive(Clone, Debug)]
+pub struct NetworkRule {
+    pub net: IpNet,
+    pub role: RoleId,
+    pub site: Option<String>,
+    pub login: bool,
+}
+
+/// The compiled policy.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub(crate) school_name: String,
+    pub(crate) block_page: Option<String>,
+    pub(crate) tz: chrono_tz::Tz,
+    pub(crate) categories: Vec<(String, String)>,
+    pub(crate) lists: ListIndex,
+    pub(crate) illegal: ListIndex,
+    pub(crate) local: LocalIndex,
+    pub(crate) themes: ThemeMatcher,
+    pub(crate) roles: Vec<RolePolicy>,
+    pub(crate) networks: Vec<NetworkRule>,
+    pub(crate) psl: Option<PublicSuffixList>,
+}
+
+impl Snapshot {
+    pub fn school_name(&self) -> &str {
+        &self.school_name
+    }
+    /// Where `gatehouse squid-helper` sends blocked requests.
+    pub fn block_page(&self) -> Option<&str> {
+        self.block_page.as_deref()
+    }
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.tz
+    }
+
+    pub fn role_id(&self, name: &str) -> Option<RoleId> {
+        self.roles
+            .iter()
+            .position(|r| r.name == name)
+            .map(|i| RoleId(i as u8))
+    }
+    pub fn role(&self, id: RoleId) -> Option<&RolePolicy> {
+        self.roles.get(id.0 as usize)
+    }
+    pub fn roles(&self) -> &[RolePolicy] {
+        &self.roles
+    }
+
+    pub fn category_id(&self, name: &str) -> Option<CategoryId> {
+        self.categories
+            .iter()
+            .position(|(n, _)| n == name)
+            .map(|i| CategoryId(i as u8))
+    }
+    pub fn category_name(&self, id: CategoryId) -> &str {
+        self.categories
+            .get(id.0 as usize)
+            .map_or("?", |(n, _)| n.as_str())
+    }
+    pub fn category_description(&self, id: CategoryId) -> &str {
+        self.categories
+            .get(id.0 as usize)
+            .map_or("", |(_, d)| d.as_str())
+    }
+    pub fn category_names(&self, set: CategorySet) -> Vec<&str> {
+        set.iter().map(|c| self.category_name(c)).collect()
+    }
+    pub fn category_count(&self) -> usize {
+        self.categories.len()
+    }
+
+    pub fn themes(&self) -> &ThemeMatcher {
+        &self.themes
+    }
+    pub fn lists(&self) -> &ListIndex {
+        &self.lists
+    }
+    pub fn illegal(&self) -> &ListIndex {
+        &self.illegal
+    }
+    pub fn local(&self) -> &LocalIndex {
+        &self.local
+    }
+    pub fn public_suffixes(&self) -> Option<&PublicSuffixList> {
+        self.psl.as_ref()
+    }
+
+    /// The network rule for a client address: the most specific network that holds it.
+    pub fn network_of(&self, ip: IpAddr) -> Option<&NetworkRule> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.networks
+            .iter()
+            .filter(|n| n.net.contains(&ip))
+            .max_by_key(|n| n.net.prefix_len())
+    }
+    pub fn networks(&self) -> &[NetworkRule] {
+        &self.networks
+    }
+}

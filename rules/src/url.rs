@@ -1,0 +1,159 @@
+//! A zero-allocation splitter for the request targets a proxy sees: absolute URLs
+//! (`http://user@Host:8080/path?q#f`) and CONNECT authorities (`host:443`).
+//!
+//! It only finds the parts; [`crate::host::Host`] normalises the host.
+
+/// The parts of an absolute URL, borrowed from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UrlParts<'a> {
+    /// Lower-case is not guaranteed: compare with `eq_ignore_ascii_case`.
+    pub scheme: &'a str,
+    /// The host as written (brackets kept for IPv6), without user info or port.
+    pub host: &'a str,
+    pub port: Option<u16>,
+    /// Starts with `/`, or is empty.
+    pub path: &'a str,
+    /// After `?`, before `#`.
+    pub query: Option<&'a str>,
+    /// Everything after `scheme://` and user info, without the fragment: `host:port/path?q`.
+    pub after_scheme: &'a str,
+}
+
+/// Splits an absolute URL. `None` when it has no `scheme://` or no host.
+pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+    {
+        return None;
+    }
+    let rest = match rest.find('#') {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let (after_userinfo, authority) = match authority.rfind('@') {
+        Some(i) => (&rest[i + 1..], &authority[i + 1..]),
+        None => (rest, authority),
+    };
+    let (host, port) = split_authority(authority)?;
+    let tail = &rest[authority_end..];
+    let (path, query) = match tail.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (tail, None),
+    };
+    Some(UrlParts {
+        scheme,
+        host,
+        port,
+        path,
+        query,
+        after_scheme: after_userinfo,
+    })
+}
+
+/// Splits `host[:port]` (with `[v6]` literals). `None` for an empty host or a bad port.
+pub fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        let (host, rest) = authority.split_at(end + 1);
+        match rest.strip_prefix(':') {
+            Some(p) => (host, Some(p)),
+            None if rest.is_empty() => (host, None),
+            None => return None,
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let port = match port {
+        Some("") | None => None,
+        Some(p) => Some(p.parse().ok()?),
+    };
+    Some((host, port))
+}
+
+/// The value of the first `key=value` pair named `key` in a query string, still encoded.
+pub fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|pair| match pair.split_once('=') {
+            Some((k, v)) if k == key => Some(v),
+            _ => None,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_urls() {
+        let u = split_url("http://user:pw@Example.COM:8080/a/b?q=1&r=2#frag").unwrap();
+        assert_eq!(
+            (u.scheme, u.host, u.port, u.path, u.query, u.after_scheme),
+            (
+                "http",
+                "Example.COM",
+                Some(8080),
+                "/a/b",
+                Some("q=1&r=2"),
+                "Example.COM:8080/a/b?q=1&r=2"
+            )
+        );
+        let u = split_url("https://[::1]:8443/x").unwrap();
+        assert_eq!((u.host, u.port, u.path), ("[::1]", Some(8443), "/x"));
+        let u = split_url("https://example.com").unwrap();
+        assert_eq!(
+            (u.host, u.port, u.path, u.query),
+            ("example.com", None, "", None)
+        );
+        let u = split_url("https://example.com?q=a/b").unwrap();
+        assert_eq!(
+            (u.host, u.path, u.query),
+            ("example.com", "", Some("q=a/b"))
+        );
+        let u = split_url("http://a.example/p?x=1@evil.example").unwrap();
+        assert_eq!(u.host, "a.example");
+        for bad in [
+            "example.com/x",
+            "://x",
+            "http://",
+            "http://:80/",
+            "http://h:99999/",
+            "ht tp://x/",
+        ] {
+            assert!(split_url(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn splits_authorities() {
+        assert_eq!(
+            split_authority("example.com:443"),
+            Some(("example.com", Some(443)))
+        );
+        assert_eq!(split_authority("example.com"), Some(("example.com", None)));
+        assert_eq!(
+            split_authority("[2001:db8::1]:443"),
+            Some(("[2001:db8::1]", Some(443)))
+        );
+        assert_eq!(split_authority("[2001:db8::1]x"), None);
+        assert_eq!(split_authority(":443"), None);
+    }
+
+    #[test]
+    fn finds_query_params() {
+        assert_eq!(query_param("a=1&q=two+words&q=3", "q"), Some("two+words"));
+        assert_eq!(query_param("aq=1", "q"), None);
+        assert_eq!(query_param("q", "q"), None);
+    }
+}
