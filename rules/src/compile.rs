@@ -312,6 +312,7 @@ impl ListSink {
             None
         } else {
             let set = regex::RegexSetBuilder::new(self.regexes.iter().map(|(p, _, _)| p))
+                .case_insensitive(true)
                 .size_limit(64 << 20)
                 .build()
                 .map_err(|e| RulesError::Limit {
@@ -908,7 +909,7 @@ fn compile_local(
                     let p = if path.is_empty() { "/" } else { path.as_str() };
                     let text = format!("{host}{p}");
                     if !illegal
-                        .lookup(&h.suffixes(), Some(p), Some(&text))
+                        .lookup(h.as_str(), &h.suffixes(), Some(p), Some(&text))
                         .is_empty()
                     {
                         return Err(file.invalid(at, &field, format!("{:?} is on the illegal-content list: the illegal tier blocks it for every role and no configuration can allow it", item.get_ref())));

@@ -24,6 +24,7 @@ use crate::search::{self, Engine, PhraseId, ThemeId, ThemeSet};
 use crate::snapshot::Snapshot;
 use crate::url::{split_authority, split_url};
 use chrono::{DateTime, Datelike, Timelike, Utc};
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// What is being asked for.
@@ -129,8 +130,10 @@ fn verdict_of(action: Action) -> Verdict {
 /// The request's target split into what the indexes need.
 pub(crate) struct Parsed<'a> {
     pub(crate) host: Host,
+    /// Path and query (`/a?b`); `None` for a tunnel.
     pub(crate) path: Option<&'a str>,
-    pub(crate) after_scheme: Option<&'a str>,
+    /// The URL without scheme, user info and port, for regexes: `host/a?b`.
+    pub(crate) regex_text: Option<Cow<'a, str>>,
     pub(crate) url: Option<crate::url::UrlParts<'a>>,
 }
 
@@ -139,15 +142,19 @@ pub(crate) fn parse_target_host(target: Target<'_>) -> Option<Parsed<'_>> {
         Target::Url(url) => {
             let parts = split_url(url)?;
             let host = Host::parse(parts.host)?;
-            let path = if parts.path.is_empty() {
+            let path = if parts.path_and_query.is_empty() {
                 "/"
             } else {
-                parts.path
+                parts.path_and_query
+            };
+            let regex_text = match parts.port {
+                None => Cow::Borrowed(parts.after_scheme),
+                Some(_) => Cow::Owned(format!("{}{}", parts.host, parts.path_and_query)),
             };
             Some(Parsed {
                 host,
                 path: Some(path),
-                after_scheme: Some(parts.after_scheme),
+                regex_text: Some(regex_text),
                 url: Some(parts),
             })
         }
@@ -156,7 +163,7 @@ pub(crate) fn parse_target_host(target: Target<'_>) -> Option<Parsed<'_>> {
             Some(Parsed {
                 host: Host::parse(host)?,
                 path: None,
-                after_scheme: None,
+                regex_text: None,
                 url: None,
             })
         }
@@ -172,12 +179,14 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
         return Decision::fixed(Verdict::Block, Rule::Unreadable);
     };
     let suffixes = target.host.suffixes();
+    let host = target.host.as_str();
+    let regex_text = target.regex_text.as_deref();
 
     // 1. The illegal tier.
     if !snap.illegal.is_empty()
         && !snap
             .illegal
-            .lookup(&suffixes, target.path, target.after_scheme)
+            .lookup(host, &suffixes, target.path, regex_text)
             .is_empty()
     {
         let mut d = Decision::fixed(Verdict::Block, Rule::Illegal);
@@ -186,13 +195,11 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
         return d;
     }
 
-    let categories = snap
-        .lists
-        .lookup(&suffixes, target.path, target.after_scheme);
+    let categories = snap.lists.lookup(host, &suffixes, target.path, regex_text);
     let mut search = None;
     let mut hits = search::ThemeHits::default();
     if let Some(parts) = &target.url {
-        if let Some(q) = search::extract_from(parts, target.host.as_str()) {
+        if let Some(q) = search::extract_from(parts, host) {
             let text = q.decoded();
             hits = snap.themes.find(&search::normalize(&text));
             search = Some(SearchQuery {

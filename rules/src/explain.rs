@@ -39,11 +39,14 @@ pub fn explain(snap: &Snapshot, facts: &Facts<'_>, d: &Decision) -> Explanation 
     let reason = reason(snap, d, role, host_text);
     let mut matched = Vec::new();
     if let Some(h) = &host {
-        for (entry, kind, set) in snap.illegal.matches(&h.host, h.path, h.after_scheme) {
+        for (entry, kind, set) in snap
+            .illegal
+            .matches(&h.host, h.path, h.regex_text.as_deref())
+        {
             let _ = set;
             matched.push(format!("{entry} ({kind}, illegal tier)"));
         }
-        for (entry, kind, set) in snap.lists.matches(&h.host, h.path, h.after_scheme) {
+        for (entry, kind, set) in snap.lists.matches(&h.host, h.path, h.regex_text.as_deref()) {
             matched.push(format!(
                 "{entry} ({kind}: {})",
                 snap.category_names(set).join(", ")

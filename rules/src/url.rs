@@ -15,6 +15,9 @@ pub struct UrlParts<'a> {
     pub path: &'a str,
     /// After `?`, before `#`.
     pub query: Option<&'a str>,
+    /// The path and the query with its `?`: everything after the authority, without the
+    /// fragment (`/a/b?c`), or empty.
+    pub path_and_query: &'a str,
     /// Everything after `scheme://` and user info, without the fragment: `host:port/path?q`.
     pub after_scheme: &'a str,
 }
@@ -51,6 +54,7 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
         port,
         path,
         query,
+        path_and_query: tail,
         after_scheme: after_userinfo,
     })
 }

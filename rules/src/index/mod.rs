@@ -74,14 +74,16 @@ pub struct ListIndex {
 }
 
 impl ListIndex {
-    /// Every category the request is listed under. `path_and_query` is the part of the URL
-    /// after the host (`/a/b?c`); `after_scheme` is `host[:port]/path?query` for regexes.
+    /// Every category the request is listed under: `host` and its `suffixes` from
+    /// [`crate::host::Host`], `path` the part of the URL after the host (`/a/b?c`, none for a
+    /// tunnel), `regex_text` the URL without scheme and port (`host/a/b?c`).
     #[inline]
     pub fn lookup(
         &self,
+        host: &str,
         suffixes: &Suffixes,
         path: Option<&str>,
-        after_scheme: Option<&str>,
+        regex_text: Option<&str>,
     ) -> CategorySet {
         let mut found = CategorySet::EMPTY;
         for (hash, _) in suffixes.iter() {
@@ -90,11 +92,10 @@ impl ListIndex {
             }
         }
         if let Some(path) = path {
-            self.urls.lookup(suffixes, path, |id, _, _| {
-                found = found.union(self.catset(id))
-            });
+            self.urls
+                .lookup(host, path, |id, _| found = found.union(self.catset(id)));
         }
-        if let (Some(rx), Some(text)) = (&self.regexes, after_scheme) {
+        if let (Some(rx), Some(text)) = (&self.regexes, regex_text) {
             for i in rx.set.matches(text).iter() {
                 if let Some(&id) = rx.catsets.get(i) {
                     found = found.union(self.catset(id));
@@ -114,7 +115,7 @@ impl ListIndex {
         &self,
         host: &crate::host::Host,
         path: Option<&str>,
-        after_scheme: Option<&str>,
+        regex_text: Option<&str>,
     ) -> Vec<(String, &'static str, CategorySet)> {
         let mut out = Vec::new();
         let suffixes = host.suffixes();
@@ -129,15 +130,11 @@ impl ListIndex {
             }
         }
         if let Some(path) = path {
-            self.urls.lookup(&suffixes, path, |id, at, prefix| {
-                out.push((
-                    format!("{}{prefix}", name.get(at..).unwrap_or("")),
-                    "url",
-                    self.catset(id),
-                ));
+            self.urls.lookup(name, path, |id, prefix| {
+                out.push((format!("{name}{prefix}"), "url", self.catset(id)));
             });
         }
-        if let (Some(rx), Some(text)) = (&self.regexes, after_scheme) {
+        if let (Some(rx), Some(text)) = (&self.regexes, regex_text) {
             for i in rx.set.matches(text).iter() {
                 let origin = rx.origins.get(i).cloned().unwrap_or_default();
                 let set = rx

@@ -1,8 +1,14 @@
-//! URL prefix entries (`host/path`), grouped by host so a lookup touches only the entries of
-//! the hosts the request's name falls under.
+//! URL prefix entries (`host/path`), grouped by host.
+//!
+//! The rules follow squidGuard's, which UT1's `urls` files are written for: an entry names
+//! one host exactly (a leading `www`, `www2`, `web1`, `ftp`... label on the request is
+//! ignored, and so is the port), and matches every path and query that starts with the
+//! entry's, compared without case, with percent escapes decoded and runs of `/` read as one
+//! (so `//casino/` and `/c%61sino/` cannot slip past `/casino/`). The prefix is plain text:
+//! `/casino/` does not match `/casino`, and `/privacy` matches `/privacyX`.
 
 use super::HashIndex;
-use crate::host::{name_hash, Suffixes};
+use crate::host::name_hash;
 
 /// One prefix: a slice of the path arena and its category set id.
 #[derive(Clone, Copy, Debug, Default)]
@@ -22,16 +28,17 @@ pub struct UrlIndex {
 }
 
 impl UrlIndex {
-    /// Calls `hit(catset id, host suffix offset, prefix)` for every prefix that matches `path`
-    /// under any of the host's suffixes. A prefix matches at a path boundary: `/a/b` matches `/a/b`,
-    /// `/a/b/c` and `/a/b?x`, and also `/a/bc` (squidGuard's plain prefix rule).
+    /// Calls `hit(catset id, prefix)` for every entry of `host` (a normalised name) whose
+    /// prefix starts `path_and_query`.
     #[inline]
-    pub fn lookup(&self, suffixes: &Suffixes, path: &str, mut hit: impl FnMut(u16, usize, &str)) {
+    pub fn lookup(&self, host: &str, path_and_query: &str, mut hit: impl FnMut(u16, &str)) {
         if self.prefixes.is_empty() {
             return;
         }
-        for (hash, at) in suffixes.iter() {
-            let Some((first, count)) = self.hosts.get(hash) else {
+        let stripped = strip_www_label(host);
+        let hosts = [Some(host), stripped];
+        for candidate in hosts.into_iter().flatten() {
+            let Some((first, count)) = self.hosts.get(name_hash(candidate.as_bytes())) else {
                 continue;
             };
             let group = self
@@ -43,8 +50,8 @@ impl UrlIndex {
                     .arena
                     .get(p.start as usize..(p.start + p.len) as usize)
                     .unwrap_or_default();
-                if path.starts_with(prefix) {
-                    hit(p.catset, at, prefix);
+                if path_starts_with(path_and_query.as_bytes(), prefix.as_bytes()) {
+                    hit(p.catset, prefix);
                 }
             }
         }
@@ -66,8 +73,12 @@ pub struct UrlIndexBuilder {
 
 impl UrlIndexBuilder {
     pub fn add(&mut self, host: &str, path: &str, catset: u16) {
+        let host = strip_www_label(host).unwrap_or(host);
+        let path: String = NormalizedPath::new(path.as_bytes())
+            .map(char::from)
+            .collect();
         self.entries
-            .push((name_hash(host.as_bytes()), path.to_owned(), catset));
+            .push((name_hash(host.as_bytes()), path, catset));
     }
 
     /// Builds the index; the same host and path in several lists merge their categories.
@@ -102,31 +113,112 @@ impl UrlIndexBuilder {
     }
 }
 
+/// The name without its first label when that label is `www`, `web` or `ftp` with optional
+/// digits (`www2.example.com` -> `example.com`), as squidGuard reads URLs.
+pub fn strip_www_label(host: &str) -> Option<&str> {
+    let (first, rest) = host.split_once('.')?;
+    let letters = first.trim_end_matches(|c: char| c.is_ascii_digit());
+    (matches!(letters, "www" | "web" | "ftp") && rest.contains('.')).then_some(rest)
+}
+
+/// The bytes of a path as they are compared: percent escapes decoded, ASCII lower case,
+/// runs of `/` read as one.
+struct NormalizedPath<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    last_was_slash: bool,
+}
+
+impl<'a> NormalizedPath<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        NormalizedPath {
+            bytes,
+            at: 0,
+            last_was_slash: false,
+        }
+    }
+}
+
+impl Iterator for NormalizedPath<'_> {
+    type Item = u8;
+    #[inline]
+    fn next(&mut self) -> Option<u8> {
+        loop {
+            let mut b = *self.bytes.get(self.at)?;
+            self.at += 1;
+            if b == b'%' {
+                let hex = |i: usize| self.bytes.get(i).and_then(|&c| (c as char).to_digit(16));
+                if let (Some(h), Some(l)) = (hex(self.at), hex(self.at + 1)) {
+                    b = (h * 16 + l) as u8;
+                    self.at += 2;
+                }
+            }
+            let b = b.to_ascii_lowercase();
+            if b == b'/' && self.last_was_slash {
+                continue;
+            }
+            self.last_was_slash = b == b'/';
+            return Some(b);
+        }
+    }
+}
+
+/// True when `path`, normalised, starts with `prefix` (already normalised).
+#[inline]
+fn path_starts_with(path: &[u8], prefix: &[u8]) -> bool {
+    let mut got = NormalizedPath::new(path);
+    prefix.iter().all(|&want| got.next() == Some(want))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::host::Host;
 
     #[test]
-    fn prefixes_match_under_host_and_subdomains() {
+    fn prefixes_match_like_squidguard() {
         let mut b = UrlIndexBuilder::default();
-        b.add("example.com", "/boards/1", 1);
-        b.add("example.com", "", 2);
-        b.add("other.org", "/x", 3);
-        b.add("example.com", "/boards/1", 4);
+        b.add("example.com", "/casino/", 1);
+        b.add("example.com", "/privacy", 2);
+        b.add("other.org", "/x", 4);
+        b.add("other.org", "/x", 8);
+        b.add("www.listed.example", "/p", 16);
         let idx = b.build(|a, b| a | b);
         let hits = |host: &str, path: &str| {
-            let mut got = Vec::new();
-            idx.lookup(&Host::parse(host).unwrap().suffixes(), path, |c, _, _| {
-                got.push(c)
-            });
-            got.sort();
+            let mut got = 0;
+            idx.lookup(host, path, |c, _| got |= c);
             got
         };
-        assert_eq!(hits("example.com", "/boards/1/page"), vec![2, 5]);
-        assert_eq!(hits("www.example.com", "/boards/1"), vec![2, 5]);
-        assert_eq!(hits("example.com", "/boards/2"), vec![2]);
-        assert_eq!(hits("other.org", "/y"), Vec::<u16>::new());
-        assert_eq!(hits("notother.org", "/x"), Vec::<u16>::new());
+        let cases: &[(&str, &str, u16)] = &[
+            ("example.com", "/casino/", 1),
+            ("example.com", "/casino/page?q=1", 1),
+            ("example.com", "/casino", 0),
+            ("example.com", "/CASINO/", 1),
+            ("example.com", "//casino/", 1),
+            ("example.com", "/c%61sino/", 1),
+            ("www.example.com", "/casino/", 1),
+            ("www2.example.com", "/casino/", 1),
+            ("ftp.example.com", "/casino/", 1),
+            ("sub.example.com", "/casino/", 0),
+            ("www.www.example.com", "/casino/", 0),
+            ("example.com", "/privacyX", 2),
+            ("other.org", "/x/y", 12),
+            ("notother.org", "/x", 0),
+            ("listed.example", "/p", 16),
+            ("www.listed.example", "/p", 16),
+        ];
+        for (host, path, want) in cases {
+            assert_eq!(hits(host, path), *want, "{host}{path}");
+        }
+    }
+
+    #[test]
+    fn www_labels() {
+        assert_eq!(strip_www_label("www.example.com"), Some("example.com"));
+        assert_eq!(strip_www_label("www12.example.com"), Some("example.com"));
+        assert_eq!(strip_www_label("web.example.com"), Some("example.com"));
+        assert_eq!(strip_www_label("www.com"), None);
+        assert_eq!(strip_www_label("wwwx.example.com"), None);
+        assert_eq!(strip_www_label("example.com"), None);
     }
 }

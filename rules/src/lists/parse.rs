@@ -242,10 +242,7 @@ fn urls_line<'a>(line: &'a str, emit: &mut impl FnMut(Entry<'a>)) -> LineOutcome
     let host = host.split(':').next().unwrap_or(host);
     match valid_domain(host) {
         Ok(host) => {
-            emit(Entry::Url {
-                host,
-                path: path.trim_end_matches('/'),
-            });
+            emit(Entry::Url { host, path });
             LineOutcome::Used(1)
         }
         Err(e) => LineOutcome::Bad(e),
@@ -410,7 +407,7 @@ mod tests {
         );
         assert_eq!(
             run(U, "http://WWW.Example.com/a/"),
-            used(&["www.example.com/a"])
+            used(&["www.example.com/a/"])
         );
         assert_eq!(run(U, "example.com:8080/p"), used(&["example.com/p"]));
         assert_eq!(run(U, "example.com"), used(&["example.com"]));

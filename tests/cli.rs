@@ -1,0 +1,542 @@
+//! End-to-end tests of the `gatehouse` command: `check`, `explain` and `squid-helper`, run
+//! as real processes against the shipped policy and lists, or against configurations the
+//! tests write.
+
+mod common;
+
+use common::{run, stderr, stdout, Workspace};
+use serde_json::Value;
+
+fn explain(args: &[&str]) -> Value {
+    let mut all = vec!["explain"];
+    all.extend_from_slice(args);
+    let out = run(&all, "");
+    assert!(
+        out.status.success(),
+        "explain {args:?} failed: {}",
+        stderr(&out)
+    );
+    serde_json::from_str(&stdout(&out)).expect("explain prints JSON")
+}
+
+fn pupil(url: &str) -> Value {
+    explain(&["--role", "pupil", "--at", "2026-11-23T10:00:00Z", url])
+}
+
+// ---------------------------------------------------------------------------------------
+// gatehouse check
+
+#[test]
+fn check_loads_the_embedded_default_and_reports_what_it_read() {
+    let out = run(&["check"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("Policy OK: "), "{text}");
+    assert!(text.contains("roles: guest, pupil, staff"), "{text}");
+    for category in [
+        "pornography",
+        "gambling",
+        "proxy-bypass",
+        "social-media",
+        "p2p",
+    ] {
+        assert!(
+            text.contains(&format!("    {category} ")),
+            "{category} missing in {text}"
+        );
+    }
+    // The glitch in the Sinfonietta social list is reported with its file and line.
+    assert!(
+        text.contains("social-hosts:3228: \"snapchat-com\" is a single label"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_json_counts_entries_per_category() {
+    let out = run(&["check", "--json"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let porn = report["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "pornography")
+        .unwrap();
+    assert!(porn["domains"].as_u64().unwrap() > 60_000);
+    assert!(report["distinct_domains"].as_u64().unwrap() > 400_000);
+    assert_eq!(report["illegal_entries"], 1);
+}
+
+#[test]
+fn broken_list_lines_are_reported_skipped_and_never_stop_the_load() {
+    let ws = Workspace::new();
+    ws.write("lists/mixed.txt", b"good.example\n# comment\nbad..example\n\xEF\xBB\xBFnot-first-line.example\ntwo names.example\nco.uk\nalso-good.example\n");
+    ws.write("lists/latin1.txt", b"caf\xE9.example\nfine.example\n");
+    ws.write(
+        "lists/hosts.txt",
+        b"0.0.0.0 ok.example\n127.0.0.1 localhost\nnot-an-address name.example\n",
+    );
+    let config = ws.write(
+        "gatehouse.toml",
+        br#"lists_dir = "lists"
+public_suffix_list = "psl.dat"
+[school]
+name = "T"
+timezone = "Europe/London"
+[[source]]
+format = "domains"
+path = "mixed.txt"
+category = "games"
+[[source]]
+format = "domains"
+path = "latin1.txt"
+category = "games"
+[[source]]
+format = "hosts"
+path = "hosts.txt"
+category = "games"
+[roles.pupil]
+default = "allow"
+categories = { games = "block" }
+"#,
+    );
+    std::fs::copy(
+        common::lists().join("psl/public_suffix_list.dat"),
+        ws.path("lists/psl.dat"),
+    )
+    .unwrap();
+    let out = run(&["check", "--config", config.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // The byte order mark in the middle of the file is an ignorable character (UTS 46).
+    assert!(text.contains("mixed.txt: 3 entries, 3 skipped"), "{text}");
+    assert!(
+        text.contains("mixed.txt:3: not a host name: \"bad..example\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("mixed.txt:5: more than one name on the line"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mixed.txt:6: \"co.uk\" is a public suffix"),
+        "{text}"
+    );
+    assert!(text.contains("latin1.txt: 2 entries, 0 skipped"), "{text}");
+    assert!(
+        text.contains("not UTF-8 (first bad byte on line 1); read as ISO-8859-1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hosts.txt:3: expected an address then names"),
+        "{text}"
+    );
+    // What loaded works.
+    let v = explain(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--role",
+        "pupil",
+        "http://also-good.example/",
+    ]);
+    assert_eq!(v["verdict"], "block");
+    let v = explain(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--role",
+        "pupil",
+        "http://xn--caf-dma.example/",
+    ]);
+    assert_eq!(
+        v["verdict"], "block",
+        "the Latin-1 name café.example loaded as punycode"
+    );
+}
+
+/// Each broken configuration is refused whole, with the file, the line and what is wrong.
+#[test]
+fn bad_configurations_are_refused_with_file_line_and_reason() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[roles.pupil]\ndefault = \"allow\"\ncategories = { gambling = \"forbid\" }\n",
+            ":7: ",
+            "an action (\"allow\", \"log\", \"warn\" or \"block\")",
+        ),
+        ("[roles.pupil]\ndefault = \"allow\"\ncategories = { gamblin = \"block\" }\n", ":7: roles.pupil.categories.gamblin", "\"gamblin\" is not a category"),
+        ("[roles.pupil]\ndefault = \"allow\"\ncategories = { illegal = \"allow\" }\n", ":7: roles.pupil.categories.illegal", "illegal tier blocks for every role"),
+        ("[illegal]\nenabled = false\n[roles.pupil]\ndefault = \"allow\"\n", ":5: illegal.enabled", "cannot be switched off"),
+        ("[illegal]\nexempt_roles = [\"staff\"]\n[roles.pupil]\ndefault = \"allow\"\n", ":5: illegal.exempt_roles", "exempted"),
+        (
+            "[illegal]\nsources = [{ format = \"domains\", path = \"illegal/test-entries.txt\" }]\n[local]\nallow = [\"www.iwf-test.gatehouse.invalid\"]\n[roles.pupil]\ndefault = \"allow\"\n",
+            ":8: local.allow",
+            "is on the illegal-content list",
+        ),
+        (
+            "[illegal]\nsources = [{ format = \"domains\", path = \"illegal/test-entries.txt\" }]\n[roles.pupil]\ndefault = \"allow\"\nallow = [\"iwf-test.gatehouse.invalid\"]\n",
+            ":9: roles.pupil.allow",
+            "no configuration can allow it",
+        ),
+        (
+            "[roles.staff]\ndefault = \"allow\"\n[[roles.staff.time_band]]\ncategories = [\"illegal\"]\naction = \"allow\"\nfrom = \"12:00\"\nto = \"13:00\"\n",
+            "roles.staff.time_band[0]",
+            "no time band can change it",
+        ),
+        (
+            "[roles.staff]\ndefault = \"allow\"\n[[roles.staff.time_band]]\ncategories = [\"social-media\"]\naction = \"allow\"\nfrom = \"12:00\"\nto = \"25:00\"\n",
+            "roles.staff.time_band[0].to",
+            "is not a time of day",
+        ),
+        ("[[network]]\ncidr = \"10.0.0.0/33\"\nrole = \"pupil\"\n[roles.pupil]\ndefault = \"allow\"\n", ":5: network.cidr", "is not a network"),
+        ("[[network]]\ncidr = \"10.0.0.0/8\"\nrole = \"teacher\"\n[roles.pupil]\ndefault = \"allow\"\n", ":5: network.role", "\"teacher\" is not a role"),
+        ("[[source]]\nformat = \"domains\"\npath = \"nope/missing.txt\"\ncategory = \"games\"\n[roles.pupil]\ndefault = \"allow\"\n", "nope/missing.txt: cannot read", "No such file"),
+        ("[[source]]\nformat = \"domains\"\npath = \"ut1/games/domains\"\ncategory = \"gamez\"\n[roles.pupil]\ndefault = \"allow\"\n", ":5: source.category", "\"gamez\" is not a category"),
+        ("[roles.pupil\ndefault = \"allow\"\n", ":5: ", "invalid table header"),
+        ("[roles.pupil]\ndefault = \"allow\"\nsafe_search = true\n", ":7: ", "unknown field `safe_search`"),
+        ("[themes.x]\nfile = \"themes/none.txt\"\n[roles.pupil]\ndefault = \"allow\"\n", "themes/none.txt: cannot read", "No such file"),
+        ("[roles.pupil]\ndefault = \"allow\"\nthemes = { self-harm = \"block\" }\n", ":7: roles.pupil.themes.self-harm", "is not a theme"),
+    ];
+    for (body, place, message) in cases {
+        let ws = Workspace::new();
+        let config = ws.config(body);
+        let out = run(&["check", "--config", config.to_str().unwrap()], "");
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "accepted:\n{body}\nstdout: {}",
+            stdout(&out)
+        );
+        assert!(
+            err.contains("gatehouse.toml") || err.contains(place),
+            "no file named for:\n{body}\n{err}"
+        );
+        assert!(
+            err.contains(place),
+            "expected {place:?} in: {err}\nfor:\n{body}"
+        );
+        assert!(
+            err.contains(message),
+            "expected {message:?} in: {err}\nfor:\n{body}"
+        );
+        assert!(err.contains("The policy was not loaded."), "{err}");
+    }
+}
+
+#[test]
+fn a_wrong_config_path_is_a_clear_error() {
+    let out = run(&["check", "--config", "/nonexistent/gatehouse.toml"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/nonexistent/gatehouse.toml: cannot read"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// gatehouse explain: the decisions the issue names.
+
+#[test]
+fn ut1_gambling_domain_and_its_www_subdomain_are_blocked_for_pupils() {
+    for url in ["https://bet365.com/", "https://www.bet365.com/en/sports"] {
+        let v = pupil(url);
+        assert_eq!(v["verdict"], "block", "{url}: {v}");
+        assert_eq!(v["rule"], "category:gambling", "{url}");
+        assert!(
+            v["categories"]
+                .as_array()
+                .unwrap()
+                .contains(&"gambling".into()),
+            "{v}"
+        );
+        let matched = v["matched"].as_array().unwrap();
+        assert!(
+            matched.iter().any(|m| m
+                .as_str()
+                .unwrap()
+                .starts_with("bet365.com (domain: gambling")),
+            "{v}"
+        );
+        assert!(
+            v["reason"]
+                .as_str()
+                .unwrap()
+                .contains("is in the category gambling"),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn sinfonietta_porn_domain_is_blocked_for_a_pupil_with_an_alert() {
+    let v = pupil("https://007angels.com/gallery");
+    assert_eq!(v["verdict"], "block");
+    assert_eq!(v["alert"], "medium");
+    assert_eq!(v["rule"], "category:pornography");
+}
+
+#[test]
+fn self_harm_search_blocks_and_alerts_for_pupils_and_is_a_sensitive_log_for_staff() {
+    let url = "https://www.google.co.uk/search?q=how+to+cut+mys3lf&source=hp";
+    let v = pupil(url);
+    assert_eq!(v["verdict"], "block", "{v}");
+    assert_eq!(v["alert"], "high");
+    assert_eq!(v["themes"], serde_json::json!(["self-harm"]));
+    assert_eq!(v["terms"], serde_json::json!(["cut myself"]));
+    assert_eq!(v["search"], "how to cut mys3lf");
+    assert_eq!(v["engine"], "google");
+    let v = explain(&["--role", "staff", "--at", "2026-11-23T10:00:00Z", url]);
+    assert_eq!(v["verdict"], "allow", "{v}");
+    assert_eq!(v["alert"], Value::Null);
+    assert_eq!(v["sensitive"], true);
+    assert_eq!(v["rule"], "theme:self-harm");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("Logged as sensitive."),
+        "{v}"
+    );
+}
+
+#[test]
+fn fgm_lesson_planning_is_logged_for_staff_and_alerts_for_pupils() {
+    let url = "https://www.bing.com/search?q=FGM+lesson+plan+KS3";
+    let staff = explain(&["--role", "staff", url]);
+    assert_eq!(
+        (
+            staff["verdict"].as_str(),
+            staff["sensitive"].as_bool(),
+            staff["alert"].as_str()
+        ),
+        (Some("allow"), Some(true), None)
+    );
+    let pupil = explain(&["--role", "pupil", url]);
+    assert_eq!(
+        (pupil["verdict"].as_str(), pupil["alert"].as_str()),
+        (Some("block"), Some("high"))
+    );
+    assert_eq!(pupil["themes"], serde_json::json!(["abuse"]));
+}
+
+#[test]
+fn help_seeking_searches_do_not_fire() {
+    for q in [
+        "suicide+prevention+charity",
+        "sexual+health+clinic+near+me",
+        "self+harm+support",
+    ] {
+        let v = pupil(&format!("https://duckduckgo.com/?q={q}"));
+        assert_eq!(v["verdict"], "allow", "{q}: {v}");
+        assert_eq!(v["themes"], serde_json::json!([]), "{q}");
+    }
+}
+
+#[test]
+fn staff_social_media_follows_the_time_bands() {
+    let at = |t: &str| explain(&["--role", "staff", "--at", t, "https://www.facebook.com/"]);
+    // Monday 23 November 2026; London is on GMT.
+    let lunch = at("2026-11-23T12:30:00Z");
+    assert_eq!(lunch["verdict"], "allow", "{lunch}");
+    assert_eq!(lunch["rule"], "category:social-media@staff lunch");
+    let lesson = at("2026-11-23T10:00:00Z");
+    assert_eq!(lesson["verdict"], "block", "{lesson}");
+    assert_eq!(lesson["rule"], "category:social-media");
+    let evening = at("2026-11-23T17:00:00Z");
+    assert_eq!(evening["rule"], "category:social-media@after school");
+    let saturday = at("2026-11-28T10:00:00Z");
+    assert_eq!(saturday["rule"], "category:social-media@weekend");
+    // In summer time the band is read in London time: 11:30Z is 12:30 BST.
+    let summer = at("2026-06-15T11:30:00Z");
+    assert_eq!(summer["verdict"], "allow", "{summer}");
+    // Pupils have no band.
+    let v = explain(&[
+        "--role",
+        "pupil",
+        "--at",
+        "2026-11-23T12:30:00Z",
+        "https://www.facebook.com/",
+    ]);
+    assert_eq!(v["verdict"], "block");
+}
+
+#[test]
+fn the_illegal_tier_blocks_every_role() {
+    for role in ["pupil", "staff", "guest"] {
+        for url in [
+            "http://iwf-test.gatehouse.invalid/",
+            "https://deep.sub.iwf-test.gatehouse.invalid/x",
+            "iwf-test.gatehouse.invalid:443",
+        ] {
+            let v = explain(&["--role", role, url]);
+            assert_eq!(v["verdict"], "block", "{role} {url}");
+            assert_eq!(v["rule"], "illegal", "{role} {url}");
+            assert_eq!(v["alert"], "critical");
+        }
+    }
+}
+
+#[test]
+fn local_allow_entries_open_support_sites_and_searches_still_alert() {
+    let v = pupil("https://www.childline.org.uk/info-advice/");
+    assert_eq!(v["rule"], "local-allow:childline.org.uk");
+    let ws = Workspace::new();
+    let config = ws.config(
+        "[local]\nallow = [\"duckduckgo.com\"]\ndeny = [\"example.org\"]\n[themes.suicide]\nfile = \"themes/suicide.txt\"\n[roles.pupil]\ndefault = \"allow\"\nthemes = { suicide = { action = \"block\", alert = \"high\" } }\nallow = [\"example.org/homework\"]\n",
+    );
+    let c = config.to_str().unwrap();
+    let v = explain(&[
+        "--config",
+        c,
+        "--role",
+        "pupil",
+        "https://duckduckgo.com/?q=kill+myself",
+    ]);
+    assert_eq!(
+        (
+            v["verdict"].as_str(),
+            v["alert"].as_str(),
+            v["rule"].as_str()
+        ),
+        (Some("block"), Some("high"), Some("theme:suicide"))
+    );
+    let v = explain(&[
+        "--config",
+        c,
+        "--role",
+        "pupil",
+        "https://www.example.org/games",
+    ]);
+    assert_eq!(v["rule"], "local-deny:example.org");
+    let v = explain(&[
+        "--config",
+        c,
+        "--role",
+        "pupil",
+        "https://www.example.org/homework/1",
+    ]);
+    assert_eq!(v["rule"], "local-allow:example.org/homework");
+}
+
+#[test]
+fn tunnels_are_decided_on_the_host_alone() {
+    let v = explain(&["--role", "guest", "www.bet365.com:443"]);
+    assert_eq!(v["verdict"], "block");
+    assert_eq!(v["search"], Value::Null);
+    let v = explain(&["--role", "guest", "www.bbc.co.uk:443"]);
+    assert_eq!(v["verdict"], "allow");
+}
+
+#[test]
+fn internationalised_names_match_in_both_forms() {
+    let ws = Workspace::new();
+    ws.write(
+        "lists/idn.txt",
+        "bücher.example\nxn--caf-dma.example\n".as_bytes(),
+    );
+    let config = ws.write(
+        "gatehouse.toml",
+        b"lists_dir = \"lists\"\n[school]\nname = \"T\"\ntimezone = \"UTC\"\n[[source]]\nformat = \"domains\"\npath = \"idn.txt\"\ncategory = \"games\"\n[roles.pupil]\ndefault = \"allow\"\ncategories = { games = \"block\" }\n",
+    );
+    let c = config.to_str().unwrap();
+    for url in [
+        "http://xn--bcher-kva.example/",
+        "http://www.bücher.example/",
+        "http://café.example/",
+        "http://CAFÉ.example/",
+    ] {
+        let v = explain(&["--config", c, "--role", "pupil", url]);
+        assert_eq!(v["verdict"], "block", "{url}");
+    }
+}
+
+#[test]
+fn explain_refuses_an_unknown_role_and_a_bad_time() {
+    let out = run(&["explain", "--role", "teacher", "http://example.com/"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("\"teacher\" is not a role of this policy (guest, pupil, staff)"));
+    let out = run(
+        &[
+            "explain",
+            "--role",
+            "pupil",
+            "--at",
+            "yesterday",
+            "http://example.com/",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--at \"yesterday\""));
+}
+
+#[test]
+fn an_unreadable_address_is_blocked_not_an_error() {
+    let v = pupil("http://bad host/");
+    assert_eq!(
+        (v["verdict"].as_str(), v["rule"].as_str()),
+        (Some("block"), Some("unreadable"))
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// gatehouse squid-helper
+
+#[test]
+fn squid_helper_answers_every_line_in_order_with_and_without_channels() {
+    let input = "\
+http://www.bet365.com/ 10.10.1.2/- - GET
+http://www.bbc.co.uk/news 10.10.1.2/- - GET
+3 http://www.bet365.com/ 10.10.1.2/pc1 alice GET myip=10.0.0.1 myport=3128
+4 http://www.bbc.co.uk/ 10.10.1.2/- - GET
+5 www.bet365.com:443 10.10.1.2/- - CONNECT
+6 https://www.google.com/search?q=kill+myself 10.10.1.2/- - GET
+7 https://www.google.com/search?q=kill+myself 10.20.1.2/- - GET
+8 http://www.bbc.co.uk/ 192.0.2.9/- - GET
+
+9
+";
+    let out = run(&["squid-helper"], input);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 10, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("OK status=302 url=\"http://gatehouse.school.internal/blocked?url=http%3A%2F%2Fwww.bet365.com%2F&role=pupil&categories=gambling"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("&reason=Blocked%20for%20pupil"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], "ERR");
+    assert!(lines[2].starts_with("3 OK status=302 url="), "{}", lines[2]);
+    assert_eq!(lines[3], "4 ERR");
+    assert!(lines[4].starts_with("5 OK status=302"), "{}", lines[4]);
+    assert!(
+        lines[5].starts_with("6 OK status=302") && lines[5].contains("categories=&reason="),
+        "{}",
+        lines[5]
+    );
+    assert_eq!(lines[6], "7 ERR", "staff network: logged, not blocked");
+    assert!(
+        lines[7].starts_with("8 OK status=302") && lines[7].contains("not%20on%20a%20network"),
+        "{}",
+        lines[7]
+    );
+    assert_eq!(lines[8], "BH message=\"empty line\"");
+    assert_eq!(lines[9], "9 BH message=\"no URL after the channel id\"");
+}
+
+#[test]
+fn squid_helper_fallback_role_serves_unknown_networks() {
+    let out = run(
+        &["squid-helper", "--role", "guest"],
+        "http://www.bbc.co.uk/ 192.0.2.9/- - GET\n",
+    );
+    assert_eq!(stdout(&out), "ERR\n");
+    let out = run(&["squid-helper", "--role", "nobody"], "");
+    assert_eq!(out.status.code(), Some(1));
+}
