@@ -2,6 +2,15 @@
 //! as real processes against the shipped policy and lists, or against configurations the
 //! tests write.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "an end-to-end test: a failure is a failed test"
+)]
+
 mod common;
 
 use common::{run, stderr, stdout, Workspace};

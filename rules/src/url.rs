@@ -15,10 +15,11 @@ pub struct UrlParts<'a> {
     pub path: &'a str,
     /// After `?`, before `#`.
     pub query: Option<&'a str>,
-    /// The path and the query with its `?`: everything after the authority, without the
-    /// fragment (`/a/b?c`), or empty.
+    /// Everything after the authority: path, `?query` and `#fragment` (`/a/b?c#d`), or empty.
+    /// URL lists and regexes are matched against it, as squidGuard does; browsers never send
+    /// a fragment, other clients may.
     pub path_and_query: &'a str,
-    /// Everything after `scheme://` and user info, without the fragment: `host:port/path?q`.
+    /// Everything after `scheme://` and user info: `host:port/path?q#f`.
     pub after_scheme: &'a str,
 }
 
@@ -32,18 +33,18 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
     {
         return None;
     }
-    let rest = match rest.find('#') {
-        Some(i) => &rest[..i],
-        None => rest,
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
     let (after_userinfo, authority) = match authority.rfind('@') {
         Some(i) => (&rest[i + 1..], &authority[i + 1..]),
         None => (rest, authority),
     };
     let (host, port) = split_authority(authority)?;
-    let tail = &rest[authority_end..];
+    let target = &rest[authority_end..];
+    let tail = match target.find('#') {
+        Some(i) => &target[..i],
+        None => target,
+    };
     let (path, query) = match tail.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (tail, None),
@@ -54,7 +55,7 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
         port,
         path,
         query,
-        path_and_query: tail,
+        path_and_query: target,
         after_scheme: after_userinfo,
     })
 }
@@ -110,8 +111,14 @@ mod tests {
                 Some(8080),
                 "/a/b",
                 Some("q=1&r=2"),
-                "Example.COM:8080/a/b?q=1&r=2"
+                "Example.COM:8080/a/b?q=1&r=2#frag"
             )
+        );
+        assert_eq!(u.path_and_query, "/a/b?q=1&r=2#frag");
+        let u = split_url("https://h.example#x?y").unwrap();
+        assert_eq!(
+            (u.host, u.path, u.query, u.path_and_query),
+            ("h.example", "", None, "#x?y")
         );
         let u = split_url("https://[::1]:8443/x").unwrap();
         assert_eq!((u.host, u.port, u.path), ("[::1]", Some(8443), "/x"));

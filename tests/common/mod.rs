@@ -2,6 +2,12 @@
 //! configurations into temporary folders, point them at the repository's lists.
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failure is a failed test"
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@ mod url;
 
 pub use hash::HashIndex;
 pub use local::{LocalEntry, LocalIndex, LocalKind};
-pub use url::{UrlIndex, UrlIndexBuilder};
+pub use url::{strip_www_label, UrlIndex, UrlIndexBuilder};
 
 use crate::category::CategorySet;
 use crate::host::Suffixes;

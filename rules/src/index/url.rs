@@ -173,7 +173,6 @@ fn path_starts_with(path: &[u8], prefix: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::Host;
 
     #[test]
     fn prefixes_match_like_squidguard() {

@@ -65,8 +65,15 @@ pub fn valid_domain(raw: &str) -> Result<Cow<'_, str>, String> {
     }
 }
 
+/// Removes a comment: `#` at the start of the line or after white space (a `#` inside a
+/// URL, as in `host/#page`, is part of it).
 fn strip_comment(line: &str) -> &str {
-    match line.find('#') {
+    let bytes = line.as_bytes();
+    let at = bytes
+        .iter()
+        .enumerate()
+        .position(|(i, &b)| b == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()));
+    match at {
         Some(i) => &line[..i],
         None => line,
     }
@@ -411,6 +418,11 @@ mod tests {
         );
         assert_eq!(run(U, "example.com:8080/p"), used(&["example.com/p"]));
         assert_eq!(run(U, "example.com"), used(&["example.com"]));
+        assert_eq!(
+            run(U, "telegsaop.boats/#ce"),
+            used(&["telegsaop.boats/#ce"])
+        );
+        assert_eq!(run(U, "example.com/p # note"), used(&["example.com/p"]));
         assert!(matches!(run(U, "bad..host/p").0, LineOutcome::Bad(_)));
         assert!(matches!(run(U, "a.com/x b").0, LineOutcome::Bad(_)));
     }
