@@ -134,7 +134,7 @@ pub fn compile(file: &ConfigFile) -> Result<Compiled> {
     let lists = sink.finish()?;
     report.distinct_domains = lists.domains.len();
     report.url_prefixes = lists.urls.len();
-    report.regexes = lists.regexes.as_ref().map_or(0, |r| r.catsets.len());
+    report.regexes = lists.regexes.as_ref().map_or(0, RegexIndex::len);
 
     // The illegal tier.
     let mut illegal_sink = ListSink::new(1);
@@ -311,21 +311,18 @@ impl ListSink {
         let regexes = if self.regexes.is_empty() {
             None
         } else {
-            let set = regex::RegexSetBuilder::new(self.regexes.iter().map(|(p, _, _)| p))
-                .case_insensitive(true)
-                .size_limit(64 << 20)
-                .build()
-                .map_err(|e| RulesError::Limit {
+            Some(
+                RegexIndex::build(self.regexes).map_err(|e| RulesError::Limit {
                     what: "regular expressions".into(),
                     message: e.to_string(),
-                })?;
-            Some(RegexIndex {
-                set,
-                catsets: self.regexes.iter().map(|(_, c, _)| *c).collect(),
-                origins: self.regexes.into_iter().map(|(_, _, o)| o).collect(),
-            })
+                })?,
+            )
         };
         let interner = &mut self.interner;
+        let empty = interner.intern(CategorySet::EMPTY).unwrap_or(0);
+        let flagged = empty | crate::index::HAS_URLS;
+        self.domains
+            .extend(self.urls.host_hashes().map(|h| (h, flagged)));
         let domains =
             crate::index::HashIndex::build(self.domains, |a, b| *a = interner.union(*a, b));
         let urls = self.urls.build(|a, b| interner.union(a, b));
@@ -524,8 +521,14 @@ fn load_file(
                 }
             }
             Entry::Url { host, path: p } => {
-                sink.urls.add(&host, p, catset);
-                urls += 1;
+                if sink.urls.add(&host, p, catset) {
+                    urls += 1;
+                } else {
+                    bad = Some(format!(
+                        "the path is longer than {} bytes",
+                        crate::index::url::MAX_PREFIX_LEN
+                    ));
+                }
             }
             Entry::Regex(rx) => match regex::RegexBuilder::new(rx).size_limit(1 << 20).build() {
                 Ok(_) => {

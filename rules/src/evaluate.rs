@@ -129,7 +129,7 @@ fn verdict_of(action: Action) -> Verdict {
 
 /// The request's target split into what the indexes need.
 pub(crate) struct Parsed<'a> {
-    pub(crate) host: Host,
+    pub(crate) host: Host<'a>,
     /// Path and query (`/a?b`); `None` for a tunnel.
     pub(crate) path: Option<&'a str>,
     /// The URL without scheme, user info and port, for regexes: `host/a?b`.

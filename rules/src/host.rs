@@ -12,10 +12,13 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use std::borrow::Cow;
+
 /// The longest host name handled (RFC 1035).
 pub const MAX_HOST_LEN: usize = 253;
-/// The deepest suffix considered: names with more labels match on their last 32 only.
-pub const MAX_LABELS: usize = 32;
+/// The deepest suffix considered: names with more labels match on their last 16 only (the
+/// registrable part and everything near it, where list entries are).
+pub const MAX_LABELS: usize = 16;
 
 /// What a normalised host is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,109 +28,126 @@ pub enum HostKind {
     Ipv6,
 }
 
-/// A normalised host held on the stack.
-#[derive(Clone)]
-pub struct Host {
-    buf: [u8; MAX_HOST_LEN + 1],
-    len: usize,
+/// A normalised host. Borrows the input when it is already normal (lower-case ASCII, the
+/// common case on the request path), so parsing it allocates nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host<'a> {
+    name: Cow<'a, str>,
     kind: HostKind,
 }
 
-impl std::fmt::Debug for Host {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Host")
-            .field(&self.as_str())
-            .field(&self.kind)
-            .finish()
-    }
-}
-
-impl Host {
+impl<'a> Host<'a> {
     /// Normalises a host as it appears in a URL, a `Host` header, a CONNECT line or a list.
     /// Returns `None` for something that cannot be a host.
-    pub fn parse(raw: &str) -> Option<Host> {
-        let raw = raw.trim_end_matches('.');
+    pub fn parse(raw: &'a str) -> Option<Host<'a>> {
+        let mut raw = raw;
+        while let Some(r) = raw.strip_suffix('.') {
+            raw = r;
+        }
         if raw.is_empty() || raw.len() > MAX_HOST_LEN + 2 {
             return None;
+        }
+        // The common case, a plain ASCII name, in one pass; the rest falls through.
+        if let Some(host) = Host::from_ascii(raw) {
+            return Some(host);
         }
         if let Some(inner) = raw.strip_prefix('[') {
             let inner = inner.strip_suffix(']')?;
             let ip: Ipv6Addr = inner.parse().ok()?;
             return Some(Host::from_ip6(ip));
         }
-        if raw.contains(':') {
+        if raw.bytes().any(|b| b == b':') {
             let ip: Ipv6Addr = raw.parse().ok()?;
             return Some(Host::from_ip6(ip));
         }
-        if !raw.is_ascii() {
-            let ascii = idna::domain_to_ascii(raw).ok()?;
-            return Host::from_ascii(ascii.trim_end_matches('.'));
+        if raw.is_ascii() {
+            return None;
         }
-        Host::from_ascii(raw)
+        let ascii = idna::domain_to_ascii(raw).ok()?;
+        let host = Host::from_ascii(ascii.trim_end_matches('.'))?;
+        Some(host.into_owned())
     }
 
-    fn from_ascii(raw: &str) -> Option<Host> {
-        if raw.is_empty() || raw.len() > MAX_HOST_LEN {
+    /// Checks an ASCII name in one pass: letters, digits, `-`, `_`; labels of 1 to 63 bytes.
+    fn from_ascii(raw: &'a str) -> Option<Host<'a>> {
+        let bytes = raw.as_bytes();
+        if bytes.is_empty() || bytes.len() > MAX_HOST_LEN {
             return None;
         }
-        let mut host = Host {
-            buf: [0; MAX_HOST_LEN + 1],
-            len: raw.len(),
-            kind: HostKind::Name,
-        };
-        for (slot, b) in host.buf.iter_mut().zip(raw.bytes()) {
-            let b = b.to_ascii_lowercase();
-            if !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
-                return None;
+        let mut seen = 0u8;
+        let mut label = 0usize;
+        for &b in bytes {
+            let class = BYTE_CLASS[b as usize];
+            seen |= class;
+            if b == b'.' {
+                if label == 0 {
+                    return None;
+                }
+                label = 0;
+            } else {
+                label += 1;
+                if label > 63 {
+                    return None;
+                }
             }
-            *slot = b;
         }
-        let bytes = &host.buf[..host.len];
-        if bytes.starts_with(b".") || bytes.windows(2).any(|w| w == b"..") {
+        if label == 0 || seen & INVALID != 0 {
             return None;
         }
-        if bytes.split(|&b| b == b'.').any(|label| label.len() > 63) {
-            return None;
-        }
-        if looks_numeric(bytes) {
-            if let Some(ip) = parse_ipv4_forms(host.as_str()) {
+        let name = if seen & UPPER != 0 {
+            Cow::Owned(raw.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(raw)
+        };
+        if seen & NOT_NUMERIC == 0 && looks_numeric(name.as_bytes()) {
+            if let Some(ip) = parse_ipv4_forms(&name) {
                 return Some(Host::from_ip4(ip));
             }
         }
-        Some(host)
+        Some(Host {
+            name,
+            kind: HostKind::Name,
+        })
     }
 
-    fn from_ip4(ip: Ipv4Addr) -> Host {
-        Host::from_formatted(format_args!("{ip}"), HostKind::Ipv4)
-    }
-
-    fn from_ip6(ip: Ipv6Addr) -> Host {
-        match ip.to_ipv4_mapped() {
-            Some(v4) => Host::from_ip4(v4),
-            None => Host::from_formatted(format_args!("{ip}"), HostKind::Ipv6),
+    fn from_ip4(ip: Ipv4Addr) -> Host<'static> {
+        Host {
+            name: Cow::Owned(ip.to_string()),
+            kind: HostKind::Ipv4,
         }
     }
 
-    fn from_formatted(args: std::fmt::Arguments<'_>, kind: HostKind) -> Host {
-        use std::io::Write;
-        let mut host = Host {
-            buf: [0; MAX_HOST_LEN + 1],
-            len: 0,
-            kind,
-        };
-        let mut cursor = std::io::Cursor::new(&mut host.buf[..]);
-        // An IP address always fits in 254 bytes, so the write cannot fail.
-        let _ = cursor.write_fmt(args);
-        host.len = cursor.position() as usize;
-        host
+    fn from_ip6(ip: Ipv6Addr) -> Host<'static> {
+        match ip.to_ipv4_mapped() {
+            Some(v4) => Host::from_ip4(v4),
+            None => Host {
+                name: Cow::Owned(ip.to_string()),
+                kind: HostKind::Ipv6,
+            },
+        }
     }
 
+    /// The same host, owning its text.
+    pub fn into_owned(self) -> Host<'static> {
+        Host {
+            name: Cow::Owned(self.name.into_owned()),
+            kind: self.kind,
+        }
+    }
+
+    /// The normalised text, borrowed from the input where possible.
+    pub fn into_cow(self) -> Cow<'a, str> {
+        self.name
+    }
+    /// The normalised text, borrowed from the input where possible.
+    pub fn as_cow(&self) -> &Cow<'a, str> {
+        &self.name
+    }
     pub fn as_str(&self) -> &str {
-        // Only ASCII bytes are ever written into `buf`.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+        &self.name
     }
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+        self.name.as_bytes()
     }
     pub fn kind(&self) -> HostKind {
         self.kind
@@ -147,6 +167,29 @@ impl Host {
         suffix_hashes(self.as_bytes())
     }
 }
+
+const INVALID: u8 = 1;
+const UPPER: u8 = 2;
+const NOT_NUMERIC: u8 = 4;
+
+/// What each byte means in a host name: invalid, upper case, or impossible in the numeric
+/// forms of an IPv4 address (which use digits, `.`, `x` and hex letters).
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = match c {
+            b'0'..=b'9' | b'.' | b'a'..=b'f' | b'x' => 0,
+            b'A'..=b'F' | b'X' => UPPER,
+            b'g'..=b'w' | b'y' | b'z' | b'-' | b'_' => NOT_NUMERIC,
+            b'G'..=b'W' | b'Y' | b'Z' => UPPER | NOT_NUMERIC,
+            _ => INVALID,
+        };
+        b += 1;
+    }
+    table
+};
 
 /// True when every label is made of digits, or is a `0x` hex number: a host the URL standard
 /// reads as an IPv4 address.
@@ -190,31 +233,32 @@ fn parse_ipv4_forms(s: &str) -> Option<Ipv4Addr> {
 }
 
 /// Suffix hashes of one host, shortest suffix first, with the byte offset where each starts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Suffixes {
-    items: [(u64, u8); MAX_LABELS],
+    hashes: [u64; MAX_LABELS],
+    starts: [u8; MAX_LABELS],
     len: usize,
 }
 
-impl Default for Suffixes {
-    fn default() -> Self {
-        Suffixes {
-            items: [(0, 0); MAX_LABELS],
-            len: 0,
-        }
-    }
-}
-
 impl Suffixes {
+    #[inline]
     fn push(&mut self, hash: u64, start: usize) {
         if self.len < MAX_LABELS {
-            self.items[self.len] = (hash, start as u8);
+            self.hashes[self.len] = hash;
+            self.starts[self.len] = start as u8;
             self.len += 1;
         }
     }
     /// `(hash, start offset)`, shortest suffix first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (u64, usize)> + '_ {
-        self.items[..self.len].iter().map(|&(h, s)| (h, s as usize))
+        self.hashes[..self.len]
+            .iter()
+            .zip(&self.starts[..self.len])
+            .map(|(&h, &s)| (h, s as usize))
+    }
+    /// The hashes alone, shortest suffix first.
+    pub fn hashes(&self) -> &[u64] {
+        &self.hashes[..self.len]
     }
     pub fn len(&self) -> usize {
         self.len
@@ -302,6 +346,10 @@ mod tests {
             (".a.b", None, HostKind::Name),
             ("a b.com", None, HostKind::Name),
             ("evil.com/path", None, HostKind::Name),
+            ("trailing.", Some("trailing"), HostKind::Name),
+            ("a.-b.c", Some("a.-b.c"), HostKind::Name),
+            ("DEADBEEF", Some("deadbeef"), HostKind::Name),
+            ("0xdeadbeef", Some("222.173.190.239"), HostKind::Ipv4),
             ("[not-ip]", None, HostKind::Name),
         ];
         for (raw, want, kind) in cases {
@@ -319,6 +367,12 @@ mod tests {
         assert!(Host::parse(&format!("{label}.com")).is_none());
         let long = vec!["abcdefghi"; 30].join(".");
         assert!(Host::parse(&long).is_none());
+        let upper = Host::parse("UPPER.example").unwrap();
+        assert_eq!(upper.as_str(), "upper.example");
+        assert!(matches!(
+            Host::parse("lower.example").unwrap().as_cow(),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

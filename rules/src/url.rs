@@ -24,29 +24,46 @@ pub struct UrlParts<'a> {
 }
 
 /// Splits an absolute URL. `None` when it has no `scheme://` or no host.
+///
+/// One forward pass over the bytes: the scheme, then the authority (noting the last `@`),
+/// then the first `?` and `#` of the rest.
 pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
-    let (scheme, rest) = url.split_once("://")?;
-    if scheme.is_empty()
-        || !scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
-    {
+    let bytes = url.as_bytes();
+    let colon = bytes
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.'))?;
+    if colon == 0 || bytes.get(colon..colon + 3) != Some(b"://") {
         return None;
     }
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let (after_userinfo, authority) = match authority.rfind('@') {
-        Some(i) => (&rest[i + 1..], &authority[i + 1..]),
-        None => (rest, authority),
-    };
-    let (host, port) = split_authority(authority)?;
-    let target = &rest[authority_end..];
-    let tail = match target.find('#') {
-        Some(i) => &target[..i],
-        None => target,
-    };
-    let (path, query) = match tail.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
+    let scheme = &url[..colon];
+    let rest_at = colon + 3;
+    let mut at = None;
+    let mut i = rest_at;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'/' | b'?' | b'#' => break,
+            b'@' => at = Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    let host_start = at.map_or(rest_at, |a| a + 1);
+    let (host, port) = split_authority(url.get(host_start..i)?)?;
+    let target = url.get(i..)?;
+    let mut question = None;
+    let mut hash = None;
+    for (k, &b) in target.as_bytes().iter().enumerate() {
+        if b == b'#' {
+            hash = Some(k);
+            break;
+        }
+        if b == b'?' && question.is_none() {
+            question = Some(k);
+        }
+    }
+    let tail = &target[..hash.unwrap_or(target.len())];
+    let (path, query) = match question {
+        Some(q) => (&tail[..q], Some(&tail[q + 1..])),
         None => (tail, None),
     };
     Some(UrlParts {
@@ -56,7 +73,7 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
         path,
         query,
         path_and_query: target,
-        after_scheme: after_userinfo,
+        after_scheme: url.get(host_start..)?,
     })
 }
 
@@ -71,8 +88,8 @@ pub fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
             None => return None,
         }
     } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
+        match authority.as_bytes().iter().rposition(|&b| b == b':') {
+            Some(c) => (&authority[..c], Some(&authority[c + 1..])),
             None => (authority, None),
         }
     };

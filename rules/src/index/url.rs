@@ -10,6 +10,9 @@
 use super::HashIndex;
 use crate::host::name_hash;
 
+/// The longest URL-list path kept (normalised bytes); longer entries are refused at load.
+pub const MAX_PREFIX_LEN: usize = 1024;
+
 /// One prefix: a slice of the path arena and its category set id.
 #[derive(Clone, Copy, Debug, Default)]
 struct Prefix {
@@ -24,20 +27,25 @@ pub struct UrlIndex {
     /// Host hash -> (first prefix, count).
     hosts: HashIndex<(u32, u32)>,
     prefixes: Vec<Prefix>,
-    arena: String,
+    arena: Vec<u8>,
 }
 
 impl UrlIndex {
     /// Calls `hit(catset id, prefix)` for every entry of `host` (a normalised name) whose
     /// prefix starts `path_and_query`.
+    ///
+    /// A host's prefixes are sorted, so the ones that start the path are found by a short
+    /// chain of binary searches rather than a scan: hosts with thousands of listed URLs
+    /// (shared hosting, cloud storage) cost the same as hosts with one.
     #[inline]
-    pub fn lookup(&self, host: &str, path_and_query: &str, mut hit: impl FnMut(u16, &str)) {
+    pub fn lookup(&self, host: &str, path_and_query: &str, mut hit: impl FnMut(u16, &[u8])) {
         if self.prefixes.is_empty() {
             return;
         }
+        let mut normalized = [0u8; MAX_PREFIX_LEN];
+        let mut len = None;
         let stripped = strip_www_label(host);
-        let hosts = [Some(host), stripped];
-        for candidate in hosts.into_iter().flatten() {
+        for candidate in [Some(host), stripped].into_iter().flatten() {
             let Some((first, count)) = self.hosts.get(name_hash(candidate.as_bytes())) else {
                 continue;
             };
@@ -45,14 +53,49 @@ impl UrlIndex {
                 .prefixes
                 .get(first as usize..(first + count) as usize)
                 .unwrap_or_default();
-            for p in group {
-                let prefix = self
-                    .arena
-                    .get(p.start as usize..(p.start + p.len) as usize)
-                    .unwrap_or_default();
-                if path_starts_with(path_and_query.as_bytes(), prefix.as_bytes()) {
-                    hit(p.catset, prefix);
+            let n = *len.get_or_insert_with(|| {
+                let mut n = 0;
+                for (slot, b) in normalized
+                    .iter_mut()
+                    .zip(NormalizedPath::new(path_and_query.as_bytes()))
+                {
+                    *slot = b;
+                    n += 1;
                 }
+                n
+            });
+            self.prefixes_of(group, &normalized[..n], &mut hit);
+        }
+    }
+
+    fn prefix_text(&self, p: &Prefix) -> &[u8] {
+        self.arena
+            .get(p.start as usize..(p.start + p.len) as usize)
+            .unwrap_or_default()
+    }
+
+    /// Every prefix in `group` (sorted) that starts `path` (normalised).
+    fn prefixes_of(&self, group: &[Prefix], path: &[u8], hit: &mut impl FnMut(u16, &[u8])) {
+        let mut end = group.len();
+        let mut target = path;
+        loop {
+            end = group[..end].partition_point(|p| self.prefix_text(p) <= target);
+            let Some(last) = end.checked_sub(1).and_then(|i| group.get(i)) else {
+                return;
+            };
+            let text = self.prefix_text(last);
+            // Any other prefix of the path sorts before `last` and is a prefix of what the
+            // path and `last` have in common (or of `last` itself, without its final byte).
+            let common = if path.starts_with(text) {
+                hit(last.catset, text);
+                text.len().saturating_sub(1)
+            } else {
+                text.iter().zip(path).take_while(|(a, b)| a == b).count()
+            };
+            target = &path[..common.min(path.len())];
+            end -= 1;
+            if text.is_empty() {
+                return;
             }
         }
     }
@@ -68,17 +111,26 @@ impl UrlIndex {
 /// Collects `(host, path, catset)` entries.
 #[derive(Debug, Default)]
 pub struct UrlIndexBuilder {
-    entries: Vec<(u64, String, u16)>,
+    entries: Vec<(u64, Vec<u8>, u16)>,
 }
 
 impl UrlIndexBuilder {
-    pub fn add(&mut self, host: &str, path: &str, catset: u16) {
+    /// Adds an entry; `false` (and nothing added) when its path is longer than
+    /// [`MAX_PREFIX_LEN`] once normalised.
+    pub fn add(&mut self, host: &str, path: &str, catset: u16) -> bool {
         let host = strip_www_label(host).unwrap_or(host);
-        let path: String = NormalizedPath::new(path.as_bytes())
-            .map(char::from)
-            .collect();
+        let path: Vec<u8> = NormalizedPath::new(path.as_bytes()).collect();
+        if path.len() > MAX_PREFIX_LEN {
+            return false;
+        }
         self.entries
             .push((name_hash(host.as_bytes()), path, catset));
+        true
+    }
+
+    /// The hash of every host that has entries.
+    pub fn host_hashes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.entries.iter().map(|e| e.0)
     }
 
     /// Builds the index; the same host and path in several lists merge their categories.
@@ -106,7 +158,7 @@ impl UrlIndexBuilder {
                 len: path.len() as u32,
                 catset,
             });
-            index.arena.push_str(&path);
+            index.arena.extend_from_slice(&path);
         }
         index.hosts = HashIndex::build(groups, |_, _| {});
         index
@@ -163,13 +215,6 @@ impl Iterator for NormalizedPath<'_> {
     }
 }
 
-/// True when `path`, normalised, starts with `prefix` (already normalised).
-#[inline]
-fn path_starts_with(path: &[u8], prefix: &[u8]) -> bool {
-    let mut got = NormalizedPath::new(path);
-    prefix.iter().all(|&want| got.next() == Some(want))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +227,12 @@ mod tests {
         b.add("other.org", "/x", 4);
         b.add("other.org", "/x", 8);
         b.add("www.listed.example", "/p", 16);
+        for i in 0..500 {
+            b.add("crowded.example", &format!("/page{i}/"), 32);
+        }
+        b.add("crowded.example", "/page1", 64);
+        b.add("crowded.example", "", 128);
+        assert!(!b.add("long.example", &"/x".repeat(600), 1));
         let idx = b.build(|a, b| a | b);
         let hits = |host: &str, path: &str| {
             let mut got = 0;
@@ -205,6 +256,11 @@ mod tests {
             ("notother.org", "/x", 0),
             ("listed.example", "/p", 16),
             ("www.listed.example", "/p", 16),
+            ("crowded.example", "/page1/", 32 | 64 | 128),
+            ("crowded.example", "/page10/x", 32 | 64 | 128),
+            ("crowded.example", "/page1x", 64 | 128),
+            ("crowded.example", "/page499/", 32 | 128),
+            ("crowded.example", "/other", 128),
         ];
         for (host, path, want) in cases {
             assert_eq!(hits(host, path), *want, "{host}{path}");

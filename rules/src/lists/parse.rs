@@ -58,11 +58,7 @@ pub fn valid_domain(raw: &str) -> Result<Cow<'_, str>, String> {
             "{raw:?} is a single label: it would block a whole top-level domain"
         ));
     }
-    if host.as_str() == name {
-        Ok(Cow::Borrowed(name))
-    } else {
-        Ok(Cow::Owned(host.as_str().to_owned()))
-    }
+    Ok(host.into_cow())
 }
 
 /// Removes a comment: `#` at the start of the line or after white space (a `#` inside a

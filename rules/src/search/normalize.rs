@@ -77,13 +77,19 @@ fn is_word_char(c: char) -> bool {
 
 /// Normalises search text (already decoded) into its loose and strict forms.
 pub fn normalize(text: &str) -> Normalized {
-    let folded: Vec<char> = text
-        .chars()
-        .nfkc()
-        .default_case_fold()
-        .nfd()
-        .filter(|&c| !is_combining_mark(c))
-        .collect();
+    // ASCII is its own NFKC and NFD form, and its case folding is plain lower case.
+    let folded: Vec<char> = if text.is_ascii() {
+        text.bytes()
+            .map(|b| char::from(b.to_ascii_lowercase()))
+            .collect()
+    } else {
+        text.chars()
+            .nfkc()
+            .default_case_fold()
+            .nfd()
+            .filter(|&c| !is_combining_mark(c))
+            .collect()
+    };
     let mut words = String::with_capacity(folded.len());
     let mut i = 0;
     while i < folded.len() {
