@@ -96,7 +96,7 @@ pub fn write_broken(
 pub fn encode_component(text: &str, out: &mut String) {
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
+            out.push(char::from(b));
         } else {
             out.push('%');
             out.push(char::from(b"0123456789ABCDEF"[(b >> 4) as usize]));

@@ -71,7 +71,10 @@ fn main() {
     let snap = compiled.snapshot;
     let role = snap.role_id("pupil").unwrap();
     let mut mix = request_mix(20_000);
-    if let Ok(kind) = std::env::var("GATEHOUSE_BENCH_KIND") {
+    if let Some(kind) = std::env::var("GATEHOUSE_BENCH_KIND")
+        .ok()
+        .filter(|k| !k.is_empty())
+    {
         mix.retain(|(k, _)| format!("{k:?}") == kind);
     }
     let at: chrono::DateTime<chrono::Utc> = "2026-11-23T10:00:00Z".parse().unwrap();

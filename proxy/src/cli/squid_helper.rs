@@ -7,9 +7,7 @@ use chrono::Utc;
 use gatehouse_rules::squid::{
     encode_component, parse_request, write_broken, write_pass, write_redirect,
 };
-use gatehouse_rules::{
-    compile, evaluate, explain::reason, Facts, RoleId, Snapshot, Target, Verdict,
-};
+use gatehouse_rules::{compile, evaluate, Facts, RoleId, Rule, Snapshot, Target, Verdict};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -82,20 +80,9 @@ fn answer(
         .and_then(|ip| snap.network_of(ip))
         .map(|n| n.role)
         .or(fallback);
-    location.clear();
-    location.push_str(block_page);
-    location.push_str(if block_page.contains('?') {
-        "&url="
-    } else {
-        "?url="
-    });
-    encode_component(req.url, location);
     let Some(role) = role else {
-        location.push_str("&reason=");
-        encode_component(
-            "Your device is not on a network this filter serves.",
-            location,
-        );
+        block_location(location, block_page, req.url);
+        location.push_str("&reason=unknown-network");
         return write_redirect(out, req.channel, location);
     };
     let target = if req.is_connect() {
@@ -115,24 +102,36 @@ fn answer(
     if decision.verdict == Verdict::Allow {
         return write_pass(out, req.channel);
     }
-    // Squid has no "continue" page: a warning is a block here.
-    let role_name = snap.role(role).map_or("", |r| r.name.as_str());
-    let host = req
-        .url
-        .split("://")
-        .nth(1)
-        .unwrap_or(req.url)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("");
+    // Squid has no "continue" page: a warning is a block here. The block page is told
+    // enough to explain itself (it can ask `gatehouse explain` for the full reason).
+    block_location(location, block_page, req.url);
     location.push_str("&role=");
-    encode_component(role_name, location);
+    encode_component(snap.role(role).map_or("", |r| r.name.as_str()), location);
     location.push_str("&categories=");
-    encode_component(
-        &snap.category_names(decision.categories).join(","),
-        location,
-    );
-    location.push_str("&reason=");
-    encode_component(&reason(snap, &decision, role_name, host), location);
+    for (i, c) in decision.categories.iter().enumerate() {
+        if i > 0 {
+            location.push_str("%2C");
+        }
+        encode_component(snap.category_name(c), location);
+    }
+    for theme in decision.themes.iter() {
+        location.push_str("&theme=");
+        encode_component(snap.themes().theme_name(theme), location);
+    }
+    if decision.rule == Rule::Illegal {
+        location.push_str("&reason=illegal");
+    }
     write_redirect(out, req.channel, location)
+}
+
+/// `block_page?url=<url>` into `location`.
+fn block_location(location: &mut String, block_page: &str, url: &str) {
+    location.clear();
+    location.push_str(block_page);
+    location.push_str(if block_page.contains('?') {
+        "&url="
+    } else {
+        "?url="
+    });
+    encode_component(url, location);
 }
