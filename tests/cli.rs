@@ -544,3 +544,60 @@ fn squid_helper_fallback_role_serves_unknown_networks() {
     let out = run(&["squid-helper", "--role", "nobody"], "");
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn e2guardian_weighted_lists_score_searches_into_a_theme() {
+    let ws = Workspace::new();
+    // An e2guardian layout: a list that includes another by the absolute path it had on the
+    // machine it came from, a Latin-1 file, combinations and a negative weight.
+    ws.write(
+        "lists/e2/phraselists/pornography/weighted",
+        b"#listcategory: \"Pornography\"\n< anal >,< porn><70>\n< xxx ><30>\n<education><-25>\n.Include</etc/e2guardian/lists/phraselists/extra/weighted>\nnot a phrase line\n",
+    );
+    ws.write(
+        "lists/e2/phraselists/extra/weighted",
+        b"< p\xE9cheresse ><60>\n",
+    );
+    let config = ws.write(
+        "gatehouse.toml",
+        b"lists_dir = \"lists\"\n[school]\nname = \"T\"\ntimezone = \"UTC\"\n[themes.adult]\nweighted = [{ path = \"e2/phraselists/pornography/weighted\", threshold = 50 }]\n[roles.pupil]\ndefault = \"allow\"\nthemes = { adult = { action = \"block\", alert = \"low\" } }\n",
+    );
+    let c = config.to_str().unwrap();
+    let out = run(&["check", "--config", c], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("themes (phrases): adult (4)"), "{text}");
+    assert!(
+        text.contains("weighted:6: expected <phrase><weight>"),
+        "{text}"
+    );
+    let search = |q: &str| {
+        explain(&[
+            "--config",
+            c,
+            "--role",
+            "pupil",
+            &format!("https://www.google.com/search?q={q}"),
+        ])
+    };
+    assert_eq!(search("anal+porno")["verdict"], "block");
+    assert_eq!(
+        search("anal+porno")["terms"],
+        serde_json::json!(["anal + porn"])
+    );
+    assert_eq!(
+        search("xxx")["verdict"],
+        "allow",
+        "30 is under the threshold of 50"
+    );
+    assert_eq!(
+        search("anal+porn+sex+education")["verdict"],
+        "allow",
+        "70 - 25 is under 50"
+    );
+    assert_eq!(
+        search("s%C3%A9cheresse+p%C3%A9cheresse")["verdict"],
+        "block",
+        "the Latin-1 include loaded"
+    );
+}
