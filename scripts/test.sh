@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Runs every check and test Gatehouse has, on a fresh Debian 12 machine or a developer's.
-# Installs what the tests need first: squidGuard (the oracle of the differential test).
+# Installs what the tests need first (squidGuard, curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v squidGuard >/dev/null 2>&1; then
-  echo "Installing squidguard (for tests/squidguard_differential.rs)..."
+# squidGuard: the oracle of tests/squidguard_differential.rs; curl: the client of tests/proxy.rs.
+missing=()
+command -v squidGuard >/dev/null 2>&1 || missing+=(squidguard)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing ${missing[*]}..."
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq squidguard >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 cargo fmt --all -- --check

@@ -1,7 +1,14 @@
-//! The `gatehouse` command: check a policy, explain a decision, serve Squid as a helper.
+//! The `gatehouse` command: run the filtering proxy, manage its CA, check a policy, explain
+//! a decision, serve Squid as a helper.
 
+mod ca;
 mod cli;
 mod embedded;
+mod handler;
+mod pages;
+mod safesearch;
+mod server;
+mod settings;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -16,6 +23,16 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the filtering proxy (default: the embedded policy on 127.0.0.1:3128).
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The interception CA that school devices trust.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
     /// Validate a policy and every list it names; print what was loaded.
     Check {
         /// The policy file (default: the embedded example policy and starter lists).
@@ -54,9 +71,25 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum CaCommand {
+    /// Create the CA (ECDSA P-256) in the data folder; refuses to overwrite one.
+    Init {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the CA certificate (PEM) for rolling out to devices.
+    Export {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
+        Command::Run { config } => run_proxy(config.as_deref()),
+        Command::Ca { command } => ca_command(command),
         Command::Check { config, json } => cli::check::run(config.as_deref(), json),
         Command::Explain {
             config,
@@ -86,4 +119,31 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_proxy(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let file = embedded::config_file(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(server::run(file))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ca_command(command: CaCommand) -> anyhow::Result<ExitCode> {
+    let (CaCommand::Init { config } | CaCommand::Export { config }) = &command;
+    let file = embedded::config_file(config.as_deref())?;
+    let dir = settings::ProxySettings::from_config(&file)?.data_dir(&file);
+    match command {
+        CaCommand::Init { .. } => {
+            ca::init(&dir, &file.config.school.name)?;
+            cli::print(&format!(
+                "Created {} and {} (key readable by its owner only).\n",
+                ca::cert_path(&dir).display(),
+                ca::key_path(&dir).display()
+            ));
+        }
+        CaCommand::Export { .. } => cli::print(&ca::export(&dir)?),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,100 @@
+//! The pages a person sees instead of the site: plain words, what was blocked and why, for
+//! which role, when, a request id, and how to ask for a review.
+
+use gatehouse_rules::{explain, Decision, Facts, Snapshot, Verdict};
+use hudsucker::hyper::{header, Response, StatusCode};
+use hudsucker::Body;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A short id that ties the page to the log entry.
+pub fn request_id() -> String {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let t = chrono::Utc::now().timestamp() as u64;
+    format!("{:x}-{n:x}", t & 0xff_ffff)
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The block (or warning) page for a decision.
+pub fn block_page(
+    snap: &Snapshot,
+    facts: &Facts<'_>,
+    decision: &Decision,
+    url: &str,
+) -> Response<Body> {
+    let e = explain(snap, facts, decision);
+    let id = request_id();
+    let what = if e.search.is_some() {
+        format!(
+            "the search &ldquo;{}&rdquo;",
+            escape(e.search.as_deref().unwrap_or(""))
+        )
+    } else {
+        escape(e.host.as_deref().unwrap_or(url))
+    };
+    let title = match decision.verdict {
+        Verdict::Warn => "This site needs care",
+        _ => "This page is blocked",
+    };
+    let because = if !e.themes.is_empty() {
+        format!("Search topic: {}", escape(&e.themes.join(", ")))
+    } else if !e.categories.is_empty() {
+        format!("Category: {}", escape(&e.categories.join(", ")))
+    } else {
+        "School rule".to_owned()
+    };
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+<title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;color:#222}}\
+h1{{color:#a40000}}dt{{font-weight:bold;margin-top:.6em}}.id{{font-family:monospace}}</style></head><body>\
+<h1>{title}</h1><p>{school}'s web filter stopped {what}.</p><p>{reason}</p><dl>\
+<dt>Why</dt><dd>{because}</dd><dt>Your role</dt><dd>{role}</dd><dt>When</dt><dd>{at}</dd>\
+<dt>Request id</dt><dd class=\"id\">{id}</dd></dl>\
+<p>If you need this page for your work, ask your teacher or the IT team for a review and give them the request id above.</p>\
+</body></html>",
+        school = escape(snap.school_name()),
+        reason = escape(&e.reason),
+        role = escape(&e.role),
+        at = escape(&e.at),
+    );
+    html_response(StatusCode::FORBIDDEN, html)
+}
+
+/// A short page for requests refused before any rule runs.
+pub fn refusal(status: StatusCode, message: &str) -> Response<Body> {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Refused</title></head><body><h1>Refused</h1><p>{}</p><p>Request id: {}</p></body></html>",
+        escape(message),
+        request_id()
+    );
+    html_response(status, html)
+}
+
+fn html_response(status: StatusCode, html: String) -> Response<Body> {
+    let mut res = Response::new(Body::from(html));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    res
+}

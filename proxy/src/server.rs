@@ -1,0 +1,120 @@
+//! `gatehouse run`: the proxy. Loads the policy, the CA (created on first start), builds the
+//! upstream TLS client (Mozilla's roots plus any school CA from `[proxy] trust`), serves until
+//! SIGTERM or Ctrl-C, and reloads the policy on SIGHUP without dropping a connection.
+
+use crate::handler::{Gatehouse, Shared};
+use crate::settings::ProxySettings;
+use anyhow::Context as _;
+use gatehouse_rules::{compile, config::ConfigFile, Live};
+use hudsucker::certificate_authority::RcgenAuthority;
+use hudsucker::rustls::crypto::aws_lc_rs;
+use hudsucker::rustls::pki_types::{pem::PemObject, CertificateDer};
+use hudsucker::rustls::{ClientConfig, RootCertStore};
+use hudsucker::Proxy;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
+    let settings = ProxySettings::from_config(&file)?;
+    let compiled = compile(&file)?;
+    let data = settings.data_dir(&file);
+    if !crate::ca::key_path(&data).exists() {
+        crate::ca::init(&data, compiled.snapshot.school_name())?;
+        crate::cli::eprint(&format!(
+            "Created the filtering CA in {} (install ca.pem on school devices).",
+            data.display()
+        ));
+    }
+    let issuer = crate::ca::load(&data)?;
+    let ca = RcgenAuthority::new(issuer, 10_000, aws_lc_rs::default_provider());
+    let connector = upstream_connector(&settings, &file)?;
+    let live = Arc::new(Live::new(compiled.snapshot));
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    spawn_reloader(live.clone(), file.path.clone());
+    let shutdown = shutdown_signal()?;
+    let shared = Arc::new(Shared { live, settings });
+    let proxy = Proxy::builder()
+        .with_listener(listener)
+        .with_ca(ca)
+        .with_http_connector(connector)
+        .with_http_handler(Gatehouse::new(shared))
+        .with_graceful_shutdown(shutdown)
+        .build()?;
+    crate::cli::print(&format!("Gatehouse proxy listening on {addr}\n"));
+    proxy.start().await?;
+    Ok(())
+}
+
+fn upstream_connector(
+    settings: &ProxySettings,
+    file: &ConfigFile,
+) -> anyhow::Result<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>>
+{
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let base = file.path.parent().map(PathBuf::from).unwrap_or_default();
+    for path in &settings.trust {
+        let path = base.join(path);
+        for cert in CertificateDer::pem_file_iter(&path)
+            .with_context(|| format!("[proxy] trust: {}", path.display()))?
+        {
+            let cert = cert.with_context(|| {
+                format!("[proxy] trust: {}: not a PEM certificate", path.display())
+            })?;
+            roots
+                .add(cert)
+                .with_context(|| format!("[proxy] trust: {}", path.display()))?;
+        }
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .build())
+}
+
+/// SIGHUP: compile the policy again off the request path and swap it in; on error keep the
+/// old one and say why.
+fn spawn_reloader(live: Arc<Live>, path: PathBuf) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let p = path.clone();
+            let result = tokio::task::spawn_blocking(move || gatehouse_rules::load(&p)).await;
+            match result {
+                Ok(Ok(compiled)) => {
+                    let generation = live.swap(compiled.snapshot);
+                    crate::cli::eprint(&format!("Policy reloaded (generation {generation})."));
+                }
+                Ok(Err(e)) => crate::cli::eprint(&format!(
+                    "Policy reload failed, the previous policy stays in force: {e}"
+                )),
+                Err(e) => crate::cli::eprint(&format!("Policy reload failed: {e}")),
+            }
+        }
+    });
+}
+
+/// Resolves on SIGTERM or SIGINT. The handlers are installed now, before the proxy says it
+/// is listening, so a signal sent right after start is never missed.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}

@@ -1,0 +1,58 @@
+//! The `[proxy]` section of the policy file: where the proxy listens, where its data (the
+//! CA) lives, and the limits it enforces before any rule runs.
+
+use anyhow::Context as _;
+use gatehouse_rules::config::ConfigFile;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Where the proxy listens (default `127.0.0.1:3128`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The data folder (the CA lives here), relative to the policy file.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: String,
+    /// Ports CONNECT may reach (443 by default).
+    #[serde(default = "default_connect_ports")]
+    pub connect_ports: Vec<u16>,
+    /// Let clients reach loopback origins (tests and labs only).
+    #[serde(default)]
+    pub allow_loopback_origins: bool,
+    /// Extra CA certificates (PEM) trusted for upstream servers, e.g. the school's own CA.
+    #[serde(default)]
+    pub trust: Vec<String>,
+    /// Hosts never decrypted (and everything below them): banking, health, pinned apps.
+    #[serde(default)]
+    pub no_decrypt: Vec<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 3128))
+}
+fn default_data_dir() -> String {
+    "gatehouse-data".to_owned()
+}
+fn default_connect_ports() -> Vec<u16> {
+    vec![443]
+}
+
+impl ProxySettings {
+    /// Reads `[proxy]` from the policy file (defaults when it is absent).
+    pub fn from_config(file: &ConfigFile) -> anyhow::Result<ProxySettings> {
+        let table = file.config.proxy.clone().unwrap_or_default();
+        let at = file.text.find("[proxy]").map_or(0, |i| file.line(i));
+        toml::Value::Table(table)
+            .try_into()
+            .with_context(|| format!("{}:{at}: [proxy]", file.path.display()))
+    }
+
+    /// The data folder, resolved against the policy file's folder.
+    pub fn data_dir(&self, file: &ConfigFile) -> PathBuf {
+        let base = file.path.parent().map(PathBuf::from).unwrap_or_default();
+        base.join(&self.data_dir)
+    }
+}

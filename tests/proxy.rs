@@ -1,0 +1,362 @@
+//! End-to-end tests of `gatehouse run`: the real binary as a proxy on 127.0.0.1, a real
+//! origin server on 127.0.0.1, and curl as the client. Roles come from the client's source
+//! address: 127.0.0.1 is a pupil, 127.0.0.2 staff, 127.0.0.3 a guest (no decryption),
+//! anything else is on no configured network.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "an end-to-end test: a failure is a failed test"
+)]
+
+mod common;
+
+use common::{lists, Workspace};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// An HTTP/1.1 origin that answers every request with 200 and the request head it received
+/// as the body, and remembers the heads.
+struct Origin {
+    port: u16,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Origin {
+    fn start() -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(1000) {
+                let Ok(mut stream) = stream else { continue };
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    log.lock().unwrap().push(head.clone());
+                    let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAlt-Svc: h3=\":443\"\r\nConnection: close\r\n\r\n{head}", head.len());
+                    let _ = stream.write_all(reply.as_bytes());
+                });
+            }
+        });
+        Origin { port, seen }
+    }
+}
+
+/// `gatehouse run` in the background, stopped when dropped.
+struct Proxy {
+    child: Child,
+    addr: String,
+    _ws: Workspace,
+    config: std::path::PathBuf,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const POLICY: &str = r#"
+[[network]]
+cidr = "127.0.0.1/32"
+role = "pupil"
+[[network]]
+cidr = "127.0.0.2/32"
+role = "staff"
+[[network]]
+cidr = "127.0.0.3/32"
+role = "guest"
+[[source]]
+format = "hosts"
+path = "sinfonietta/gambling-hosts"
+category = "gambling"
+[local]
+deny = ["127.0.0.1/forbidden"]
+[roles.pupil]
+default = "allow"
+categories = { gambling = "block" }
+[roles.staff]
+default = "allow"
+allow = ["127.0.0.1/forbidden"]
+[roles.guest]
+default = "allow"
+decrypt_https = false
+categories = { gambling = "block" }
+"#;
+
+fn start_proxy(proxy_section: &str) -> Proxy {
+    let ws = Workspace::new();
+    let config = ws.config(&format!(
+        "{POLICY}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n{proxy_section}",
+        ws.path("data").display().to_string()
+    ));
+    let mut child = common::gatehouse()
+        .args(["run", "--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("Gatehouse proxy listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = out.read_to_string(&mut rest);
+    });
+    Proxy {
+        child,
+        addr,
+        _ws: ws,
+        config,
+    }
+}
+
+/// curl through the proxy from `source`; returns (status, body).
+fn curl(proxy: &Proxy, source: &str, url: &str, extra: &[&str]) -> (u16, String) {
+    let ca = proxy.config.parent().unwrap().join("data/ca.pem");
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "20",
+            "-w",
+            "\n%{http_code}",
+            "-x",
+            &format!("http://{}", proxy.addr),
+            "--interface",
+            source,
+            "--cacert",
+            ca.to_str().unwrap(),
+        ])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+#[test]
+fn plain_http_is_filtered_per_role_and_proxy_headers_never_reach_the_origin() {
+    let origin = Origin::start();
+    let proxy = start_proxy("allow_loopback_origins = true\n");
+    let url = format!("http://127.0.0.1:{}/forbidden/page", origin.port);
+    let (status, body) = curl(&proxy, "127.0.0.1", &url, &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("This page is blocked") && body.contains("Test School"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<dt>Your role</dt><dd>pupil</dd>") && body.contains("Request id"),
+        "{body}"
+    );
+    assert!(
+        origin.seen.lock().unwrap().is_empty(),
+        "a blocked request never reaches the origin"
+    );
+
+    let (status, body) = curl(
+        &proxy,
+        "127.0.0.2",
+        &url,
+        &["-U", "alice:secret", "-H", "Proxy-Connection: keep-alive"],
+    );
+    assert_eq!(status, 200, "staff's own allow entry: {body}");
+    assert!(body.starts_with("GET /forbidden/page HTTP/1.1"), "{body}");
+    let lower = body.to_ascii_lowercase();
+    assert!(
+        !lower.contains("proxy-authorization") && !lower.contains("proxy-connection"),
+        "{body}"
+    );
+}
+
+#[test]
+fn https_is_intercepted_and_blocked_with_a_page_inside_tls() {
+    let proxy = start_proxy("");
+    let (status, body) = curl(&proxy, "127.0.0.1", "https://www.bet365.com/en/", &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("This page is blocked") && body.contains("Category: gambling"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_guest_tunnel_to_a_blocked_host_is_refused_at_connect() {
+    let proxy = start_proxy("");
+    let out = Command::new("curl")
+        .args([
+            "-sv",
+            "--max-time",
+            "20",
+            "-x",
+            &format!("http://{}", proxy.addr),
+            "--interface",
+            "127.0.0.3",
+            "https://www.bet365.com/",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("< HTTP/1.1 403"), "{log}");
+}
+
+#[test]
+fn clients_from_unknown_networks_ports_and_internal_origins_are_refused() {
+    let origin = Origin::start();
+    let proxy = start_proxy("");
+    let url = format!("http://127.0.0.1:{}/", origin.port);
+    let (status, body) = curl(&proxy, "127.0.0.9", &url, &[]);
+    assert_eq!(status, 403);
+    assert!(body.contains("does not serve your network"), "{body}");
+    let (status, body) = curl(&proxy, "127.0.0.1", &url, &[]);
+    assert_eq!(
+        status, 403,
+        "loopback origins are refused unless the lab switch is on"
+    );
+    assert!(body.contains("inside the school network"), "{body}");
+    let (status, _) = curl(
+        &proxy,
+        "127.0.0.1",
+        "http://169.254.169.254/latest/meta-data/",
+        &[],
+    );
+    assert_eq!(status, 403, "cloud metadata");
+    let out = Command::new("curl")
+        .args([
+            "-sv",
+            "--max-time",
+            "20",
+            "-x",
+            &format!("http://{}", proxy.addr),
+            "--interface",
+            "127.0.0.1",
+            "https://example.com:8443/",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("< HTTP/1.1 403"),
+        "CONNECT to 8443"
+    );
+    assert!(origin.seen.lock().unwrap().is_empty());
+}
+
+#[test]
+fn sighup_reloads_the_policy_and_a_bad_policy_keeps_the_old_one() {
+    let origin = Origin::start();
+    let proxy = start_proxy("allow_loopback_origins = true\n");
+    let url = format!("http://127.0.0.1:{}/newly-denied", origin.port);
+    assert_eq!(curl(&proxy, "127.0.0.1", &url, &[]).0, 200);
+    let text = std::fs::read_to_string(&proxy.config).unwrap();
+    std::fs::write(
+        &proxy.config,
+        text.replace(
+            "deny = [\"127.0.0.1/forbidden\"]",
+            "deny = [\"127.0.0.1/forbidden\", \"127.0.0.1/newly-denied\"]",
+        ),
+    )
+    .unwrap();
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    hup(proxy.child.id());
+    let mut blocked = false;
+    for _ in 0..100 {
+        if curl(&proxy, "127.0.0.1", &url, &[]).0 == 403 {
+            blocked = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(blocked, "the reloaded policy blocks the new entry");
+    // A broken policy is refused; the one in force stays.
+    std::fs::write(&proxy.config, "this is not toml [").unwrap();
+    hup(proxy.child.id());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(curl(&proxy, "127.0.0.1", &url, &[]).0, 403);
+    assert_eq!(
+        curl(
+            &proxy,
+            "127.0.0.1",
+            &format!("http://127.0.0.1:{}/fine", origin.port),
+            &[]
+        )
+        .0,
+        200
+    );
+}
+
+#[test]
+fn sigterm_stops_the_proxy_cleanly() {
+    let mut proxy = start_proxy("");
+    Command::new("kill")
+        .args(["-TERM", &proxy.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = proxy.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn ca_init_writes_a_private_key_refuses_to_overwrite_and_exports_the_certificate() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new();
+    let config = ws.config("[roles.pupil]\ndefault = \"allow\"\n[proxy]\ndata_dir = \"data\"\n");
+    let c = config.to_str().unwrap();
+    let out = common::run(&["ca", "init", "--config", c], "");
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let mode = std::fs::metadata(ws.path("data/ca.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let out = common::run(&["ca", "init", "--config", c], "");
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("refusing to overwrite"),
+        "{}",
+        common::stderr(&out)
+    );
+    let out = common::run(&["ca", "export", "--config", c], "");
+    let pem = common::stdout(&out);
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    // A key others can read is refused at start.
+    std::fs::set_permissions(
+        ws.path("data/ca.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = common::run(&["run", "--config", c], "");
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("readable by others"),
+        "{}",
+        common::stderr(&out)
+    );
+    let _ = lists();
+}
