@@ -59,6 +59,7 @@ impl Origin {
 struct Proxy {
     child: Child,
     addr: String,
+    metrics: Option<String>,
     _ws: Workspace,
     config: std::path::PathBuf,
 }
@@ -111,13 +112,20 @@ fn start_proxy(proxy_section: &str) -> Proxy {
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("Gatehouse proxy listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let mut metrics = None;
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "gatehouse run stopped before listening"
+        );
+        if let Some(m) = line.trim().strip_prefix("Gatehouse metrics on ") {
+            metrics = Some(m.to_owned());
+        }
+        if let Some(a) = line.trim().strip_prefix("Gatehouse proxy listening on ") {
+            break a.to_owned();
+        }
+    };
     std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = out.read_to_string(&mut rest);
@@ -125,6 +133,7 @@ fn start_proxy(proxy_section: &str) -> Proxy {
     Proxy {
         child,
         addr,
+        metrics,
         _ws: ws,
         config,
     }
@@ -359,4 +368,115 @@ fn ca_init_writes_a_private_key_refuses_to_overwrite_and_exports_the_certificate
         common::stderr(&out)
     );
     let _ = lists();
+}
+
+/// Reads the events the proxy has written so far (it writes them off the request path, so
+/// wait until `count` are there).
+fn events(proxy: &Proxy, count: usize) -> Vec<serde_json::Value> {
+    let path = proxy
+        .config
+        .parent()
+        .unwrap()
+        .join("data/events/events.jsonl");
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.len() >= count {
+            return lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("fewer than {count} events in {}", path.display());
+}
+
+#[test]
+fn every_request_is_an_event_with_the_dfe_fields_and_metrics_count_them() {
+    let origin = Origin::start();
+    let proxy = start_proxy("allow_loopback_origins = true\nmetrics_listen = \"127.0.0.1:0\"\n");
+    let ok = format!("http://127.0.0.1:{}/page?token=secret", origin.port);
+    let denied = format!("http://127.0.0.1:{}/forbidden/x", origin.port);
+    assert_eq!(curl(&proxy, "127.0.0.1", &ok, &[]).0, 200);
+    assert_eq!(curl(&proxy, "127.0.0.1", &denied, &[]).0, 403);
+    assert_eq!(
+        curl(&proxy, "127.0.0.1", "https://www.bet365.com/", &[]).0,
+        403
+    );
+    let events = events(&proxy, 3);
+    let allowed = events.iter().find(|e| e["verdict"] == "allow").unwrap();
+    for field in [
+        "time",
+        "request_id",
+        "client_ip",
+        "role",
+        "method",
+        "host",
+        "url",
+        "categories",
+        "verdict",
+        "reason",
+        "status",
+        "duration_ms",
+        "decrypted",
+    ] {
+        assert!(allowed.get(field).is_some(), "{field} missing: {allowed}");
+    }
+    assert_eq!(allowed["client_ip"], "127.0.0.1");
+    assert_eq!(allowed["role"], "pupil");
+    assert_eq!(allowed["status"], 200);
+    assert_eq!(
+        allowed["url"],
+        format!("http://127.0.0.1:{}/page", origin.port),
+        "no query string in the log"
+    );
+    assert!(allowed["bytes"].as_u64().unwrap() > 0);
+    let blocked = events
+        .iter()
+        .find(|e| e["host"] == "www.bet365.com")
+        .unwrap();
+    assert_eq!(
+        (
+            blocked["verdict"].as_str(),
+            blocked["status"].as_u64(),
+            blocked["decrypted"].as_bool()
+        ),
+        (Some("block"), Some(403), Some(true))
+    );
+    assert_eq!(blocked["categories"], serde_json::json!(["gambling"]));
+    let raw = std::fs::read_to_string(
+        proxy
+            .config
+            .parent()
+            .unwrap()
+            .join("data/events/events.jsonl"),
+    )
+    .unwrap();
+    assert!(!raw.contains("secret"), "query strings never reach the log");
+
+    let metrics = proxy.metrics.clone().unwrap();
+    let out = Command::new("curl")
+        .args(["-s", &metrics])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("gatehouse_requests_total{role=\"pupil\",verdict=\"allow\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gatehouse_requests_total{role=\"pupil\",verdict=\"block\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gatehouse_blocked_categories_total{category=\"gambling\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("gatehouse_policy_generation 1"), "{text}");
+    // Two plain requests, and the HTTPS one decided twice: at CONNECT and inside the tunnel.
+    assert!(
+        text.contains("gatehouse_decision_seconds_count 4"),
+        "{text}"
+    );
 }

@@ -10,20 +10,24 @@
 //!    that is not decrypted, or the request forwarded with SafeSearch applied and the proxy's
 //!    own headers removed.
 
+use crate::events::{Event, EventSink};
+use crate::metrics;
 use crate::pages;
 use crate::safesearch;
 use crate::settings::ProxySettings;
-use gatehouse_rules::{evaluate, Facts, Live, Snapshot, Target, Verdict};
+use gatehouse_rules::{evaluate, explain, Decision, Facts, Live, Snapshot, Target, Verdict};
 use hudsucker::hyper::{header, Method, Request, Response, StatusCode};
 use hudsucker::{Body, HttpContext, HttpHandler, RequestOrResponse};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// What every connection shares.
 #[derive(Debug)]
 pub struct Shared {
     pub live: Arc<Live>,
     pub settings: ProxySettings,
+    pub events: EventSink,
 }
 
 /// Who is on the other end of a CONNECT, carried into every request inside the tunnel.
@@ -38,13 +42,18 @@ struct Tunnel {
 pub struct Gatehouse {
     shared: Arc<Shared>,
     tunnel: Option<Tunnel>,
+    /// The event of the request being forwarded, completed when its response comes back.
+    pending: Option<(Event, Instant)>,
 }
+
+const INTERNAL: &str = "That address is inside the school network or the filter itself.";
 
 impl Gatehouse {
     pub fn new(shared: Arc<Shared>) -> Self {
         Gatehouse {
             shared,
             tunnel: None,
+            pending: None,
         }
     }
 
@@ -71,14 +80,91 @@ impl Gatehouse {
     /// unspecified; loopback allowed only by the lab switch.
     fn forbidden_origin(&self, host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let loopback = host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost");
+        let named_loopback = host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost");
         let ip: Option<IpAddr> = host.parse().ok();
-        let is_loopback = loopback || ip.is_some_and(|ip| ip.is_loopback());
+        let loopback = named_loopback || ip.is_some_and(|ip| ip.is_loopback());
         let link_local = ip.is_some_and(|ip| match ip {
             IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified(),
             IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified(),
         });
-        link_local || (is_loopback && !self.shared.settings.allow_loopback_origins)
+        link_local || (loopback && !self.shared.settings.allow_loopback_origins)
+    }
+
+    fn refuse(&self, reason: &'static str, status: StatusCode, message: &str) -> RequestOrResponse {
+        metrics::get().refused.with_label_values(&[reason]).inc();
+        pages::refusal(status, message).into()
+    }
+
+    /// The event for a decided request (status and size are filled in by `finish`).
+    fn event(
+        &self,
+        snap: &Snapshot,
+        facts: &Facts<'_>,
+        decision: &Decision,
+        url: &str,
+        host: &str,
+    ) -> Event {
+        let e = explain(snap, facts, decision);
+        let m = metrics::get();
+        let verdict = format!("{:?}", decision.verdict).to_lowercase();
+        m.requests
+            .with_label_values(&[verdict.as_str(), e.role.as_str()])
+            .inc();
+        if decision.verdict == Verdict::Block {
+            for c in &e.categories {
+                m.blocked_categories.with_label_values(&[c.as_str()]).inc();
+            }
+        }
+        let alert = e
+            .alert
+            .map(|s| gatehouse_rules::explain::severity_name(s).to_owned());
+        if let Some(a) = &alert {
+            m.alerts.with_label_values(&[a.as_str()]).inc();
+        }
+        let site = facts
+            .client
+            .and_then(|ip| snap.network_of(ip))
+            .and_then(|n| n.site.clone());
+        Event {
+            time: e.at.clone(),
+            request_id: pages::request_id(),
+            client_ip: facts.client.map(|c| c.to_string()).unwrap_or_default(),
+            user: facts.user.map(str::to_owned),
+            role: e.role,
+            site,
+            method: facts.method.to_owned(),
+            host: host.to_owned(),
+            url: url.split('?').next().unwrap_or(url).to_owned(),
+            search_term: e.search,
+            categories: e.categories,
+            themes: e.themes,
+            terms: e.terms,
+            verdict,
+            alert,
+            sensitive: e.sensitive,
+            rule: e.rule,
+            reason: e.reason,
+            status: 0,
+            bytes: None,
+            duration_ms: 0.0,
+            decrypted: self.tunnel.as_ref().is_some_and(|t| t.decrypt),
+        }
+    }
+
+    fn finish(&self, mut event: Event, status: u16, bytes: Option<u64>, started: Instant) {
+        event.status = status;
+        event.bytes = bytes;
+        event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.shared.events.send(event);
+    }
+
+    fn decide(&self, snap: &Snapshot, facts: &Facts<'_>) -> Decision {
+        let started = Instant::now();
+        let decision = evaluate(snap, facts);
+        metrics::get()
+            .decision_seconds
+            .observe(started.elapsed().as_secs_f64());
+        decision
     }
 
     fn connect(
@@ -88,35 +174,32 @@ impl Gatehouse {
         client: IpAddr,
         req: Request<Body>,
     ) -> RequestOrResponse {
+        let started = Instant::now();
         let Some(authority) = req.uri().authority().cloned() else {
-            return pages::refusal(
+            return self.refuse(
+                "bad-request",
                 StatusCode::BAD_REQUEST,
                 "A CONNECT request needs host:port.",
-            )
-            .into();
+            );
         };
         let port = authority.port_u16().unwrap_or(443);
         if !self.shared.settings.connect_ports.contains(&port) {
-            return pages::refusal(
+            return self.refuse(
+                "port",
                 StatusCode::FORBIDDEN,
                 &format!("Connections to port {port} are not allowed."),
-            )
-            .into();
+            );
         }
         let host = authority.host().to_ascii_lowercase();
         if self.forbidden_origin(&host) {
-            return pages::refusal(
-                StatusCode::FORBIDDEN,
-                "That address is inside the school network or the filter itself.",
-            )
-            .into();
+            return self.refuse("internal-origin", StatusCode::FORBIDDEN, INTERNAL);
         }
         let Some(role_id) = snap.role_id(&role) else {
-            return pages::refusal(
+            return self.refuse(
+                "role",
                 StatusCode::FORBIDDEN,
                 "Your role is not in the current policy.",
-            )
-            .into();
+            );
         };
         let facts = Facts {
             role: role_id,
@@ -126,45 +209,49 @@ impl Gatehouse {
             method: "CONNECT",
             target: Target::Authority(authority.as_str()),
         };
-        let decision = evaluate(snap, &facts);
+        let decision = self.decide(snap, &facts);
         let decrypt =
             snap.role(role_id).is_some_and(|r| r.decrypt_https) && !self.no_decrypt(&host);
         if decision.verdict != Verdict::Allow && !decrypt {
             // Not decrypted: the browser shows its own error for a refused CONNECT.
+            let event = self.event(snap, &facts, &decision, authority.as_str(), &host);
+            self.finish(event, 403, None, started);
             return pages::block_page(snap, &facts, &decision, authority.as_str()).into();
+        }
+        if !decrypt {
+            // A tunnel the filter cannot see into is logged once, by its host.
+            let event = self.event(snap, &facts, &decision, authority.as_str(), &host);
+            self.finish(event, 200, None, started);
         }
         self.tunnel = Some(Tunnel { role, decrypt });
         req.into()
     }
 
     fn request(
-        &self,
+        &mut self,
         snap: &Snapshot,
         role: String,
         client: IpAddr,
         mut req: Request<Body>,
     ) -> RequestOrResponse {
+        let started = Instant::now();
         let url = req.uri().to_string();
         let Some(host) = req.uri().host().map(str::to_ascii_lowercase) else {
-            return pages::refusal(
+            return self.refuse(
+                "bad-request",
                 StatusCode::BAD_REQUEST,
                 "This proxy needs absolute URLs (http://host/path).",
-            )
-            .into();
+            );
         };
         if self.forbidden_origin(&host) {
-            return pages::refusal(
-                StatusCode::FORBIDDEN,
-                "That address is inside the school network or the filter itself.",
-            )
-            .into();
+            return self.refuse("internal-origin", StatusCode::FORBIDDEN, INTERNAL);
         }
         let Some(role_id) = snap.role_id(&role) else {
-            return pages::refusal(
+            return self.refuse(
+                "role",
                 StatusCode::FORBIDDEN,
                 "Your role is not in the current policy.",
-            )
-            .into();
+            );
         };
         let facts = Facts {
             role: role_id,
@@ -174,10 +261,13 @@ impl Gatehouse {
             method: req.method().as_str(),
             target: Target::Url(&url),
         };
-        let decision = evaluate(snap, &facts);
+        let decision = self.decide(snap, &facts);
+        let event = self.event(snap, &facts, &decision, &url, &host);
         if decision.verdict != Verdict::Allow {
+            self.finish(event, 403, None, started);
             return pages::block_page(snap, &facts, &decision, &url).into();
         }
+        self.pending = Some((event, started));
         if snap.role(role_id).is_some_and(|r| r.safesearch) {
             safesearch::enforce(&mut req);
         }
@@ -196,8 +286,7 @@ fn strip_proxy_headers(req: &mut Request<Body>) {
     headers.remove("keep-alive");
     headers.remove(header::TE);
     headers.remove(header::TRAILER);
-    let upgrade = headers.contains_key(header::UPGRADE);
-    if !upgrade {
+    if !headers.contains_key(header::UPGRADE) {
         headers.remove(header::CONNECTION);
     }
 }
@@ -207,11 +296,11 @@ impl HttpHandler for Gatehouse {
         let snap = self.shared.live.load();
         let client = ctx.client_addr.ip();
         let Some(role) = self.role_for(&snap, client) else {
-            return pages::refusal(
+            return self.refuse(
+                "network",
                 StatusCode::FORBIDDEN,
                 "This filter does not serve your network.",
-            )
-            .into();
+            );
         };
         if req.method() == Method::CONNECT {
             self.connect(&snap, role, client, req)
@@ -227,6 +316,17 @@ impl HttpHandler for Gatehouse {
     ) -> Response<Body> {
         // Keep browsers on TCP, where the filter sees them: no HTTP/3 advertisement.
         res.headers_mut().remove(header::ALT_SVC);
+        if let Some((event, started)) = self.pending.take() {
+            metrics::get()
+                .upstream_seconds
+                .observe(started.elapsed().as_secs_f64());
+            let bytes = res
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+            self.finish(event, res.status().as_u16(), bytes, started);
+        }
         res
     }
 
@@ -241,6 +341,18 @@ impl HttpHandler for Gatehouse {
             let text = e.to_string();
             certificate |= text.contains("certificate") || text.contains("UnknownIssuer");
             source = e.source();
+        }
+        let kind = if certificate {
+            "certificate"
+        } else {
+            "unreachable"
+        };
+        metrics::get()
+            .upstream_errors
+            .with_label_values(&[kind])
+            .inc();
+        if let Some((event, started)) = self.pending.take() {
+            self.finish(event, 502, None, started);
         }
         if certificate {
             return pages::refusal(

@@ -4,7 +4,9 @@
 mod ca;
 mod cli;
 mod embedded;
+mod events;
 mod handler;
+mod metrics;
 mod pages;
 mod safesearch;
 mod server;

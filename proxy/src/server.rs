@@ -29,13 +29,34 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
     let ca = RcgenAuthority::new(issuer, 10_000, aws_lc_rs::default_provider());
     let connector = upstream_connector(&settings, &file)?;
     let live = Arc::new(Live::new(compiled.snapshot));
+    crate::metrics::get().policy_generation.set(1);
+    let events = crate::events::EventSink::start(
+        data.join(&settings.events_dir),
+        settings.events_rotate_mib << 20,
+        settings.events_keep,
+        65_536,
+    )?;
+    if let Some(addr) = settings.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("metrics on {addr}"))?;
+        crate::cli::print(&format!(
+            "Gatehouse metrics on http://{}/metrics\n",
+            metrics.local_addr()?
+        ));
+        tokio::spawn(crate::metrics::serve(metrics));
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     spawn_reloader(live.clone(), file.path.clone());
     let shutdown = shutdown_signal()?;
-    let shared = Arc::new(Shared { live, settings });
+    let shared = Arc::new(Shared {
+        live,
+        settings,
+        events,
+    });
     let proxy = Proxy::builder()
         .with_listener(listener)
         .with_ca(ca)
@@ -43,6 +64,7 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         .with_http_handler(Gatehouse::new(shared))
         .with_graceful_shutdown(shutdown)
         .build()?;
+    // Printed last: the line tests and supervisors wait for.
     crate::cli::print(&format!("Gatehouse proxy listening on {addr}\n"));
     proxy.start().await?;
     Ok(())
@@ -94,12 +116,21 @@ fn spawn_reloader(live: Arc<Live>, path: PathBuf) {
             match result {
                 Ok(Ok(compiled)) => {
                     let generation = live.swap(compiled.snapshot);
+                    crate::metrics::get()
+                        .policy_generation
+                        .set(generation as i64);
                     crate::cli::eprint(&format!("Policy reloaded (generation {generation})."));
                 }
-                Ok(Err(e)) => crate::cli::eprint(&format!(
-                    "Policy reload failed, the previous policy stays in force: {e}"
-                )),
-                Err(e) => crate::cli::eprint(&format!("Policy reload failed: {e}")),
+                Ok(Err(e)) => {
+                    crate::metrics::get().reload_failures.inc();
+                    crate::cli::eprint(&format!(
+                        "Policy reload failed, the previous policy stays in force: {e}"
+                    ));
+                }
+                Err(e) => {
+                    crate::metrics::get().reload_failures.inc();
+                    crate::cli::eprint(&format!("Policy reload failed: {e}"));
+                }
             }
         }
     });

@@ -28,6 +28,27 @@ pub struct ProxySettings {
     /// Hosts never decrypted (and everything below them): banking, health, pinned apps.
     #[serde(default)]
     pub no_decrypt: Vec<String>,
+    /// Where Prometheus metrics are served (`GET /metrics`); absent: not served.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Request events (JSON lines) are written here, relative to the data folder.
+    #[serde(default = "default_events_dir")]
+    pub events_dir: String,
+    /// The events file is rotated past this many MiB; this many old files are kept.
+    #[serde(default = "default_events_rotate_mib")]
+    pub events_rotate_mib: u64,
+    #[serde(default = "default_events_keep")]
+    pub events_keep: usize,
+}
+
+fn default_events_dir() -> String {
+    "events".to_owned()
+}
+fn default_events_rotate_mib() -> u64 {
+    64
+}
+fn default_events_keep() -> usize {
+    10
 }
 
 fn default_listen() -> SocketAddr {

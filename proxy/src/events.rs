@@ -1,0 +1,116 @@
+//! One event per request, with the fields the DfE filtering standard asks for, handed to a
+//! bounded channel and written as JSON lines by a thread of its own. The request path never
+//! waits for the disk: when the channel is full the event is counted as dropped.
+
+use serde::Serialize;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+
+/// The record of one request.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub time: String,
+    pub request_id: String,
+    pub client_ip: String,
+    pub user: Option<String>,
+    pub role: String,
+    pub site: Option<String>,
+    pub method: String,
+    pub host: String,
+    /// The URL without its query string (queries carry tokens); the search term is below.
+    pub url: String,
+    pub search_term: Option<String>,
+    pub categories: Vec<String>,
+    pub themes: Vec<String>,
+    pub terms: Vec<String>,
+    pub verdict: String,
+    pub alert: Option<String>,
+    pub sensitive: bool,
+    pub rule: String,
+    pub reason: String,
+    pub status: u16,
+    pub bytes: Option<u64>,
+    pub duration_ms: f64,
+    pub decrypted: bool,
+}
+
+/// Where events go. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct EventSink {
+    tx: SyncSender<Event>,
+}
+
+impl EventSink {
+    /// Starts the writer thread: `events.jsonl` in `dir`, rotated to `events.jsonl.1` ...
+    /// `.N` when it passes `max_bytes`.
+    pub fn start(
+        dir: PathBuf,
+        max_bytes: u64,
+        keep: usize,
+        capacity: usize,
+    ) -> anyhow::Result<EventSink> {
+        std::fs::create_dir_all(&dir)?;
+        let (tx, rx) = sync_channel(capacity);
+        std::thread::Builder::new()
+            .name("gatehouse-events".into())
+            .spawn(move || write_loop(&rx, &dir, max_bytes, keep))?;
+        Ok(EventSink { tx })
+    }
+
+    /// Hands an event over without waiting; counts it as dropped if the writer is behind.
+    pub fn send(&self, event: Event) {
+        match self.tx.try_send(event) {
+            Ok(()) => crate::metrics::get().events_written.inc(),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                crate::metrics::get().events_dropped.inc();
+            }
+        }
+    }
+}
+
+fn open(path: &std::path::Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
+        .ok()
+}
+
+fn write_loop(rx: &Receiver<Event>, dir: &std::path::Path, max_bytes: u64, keep: usize) {
+    let path = dir.join("events.jsonl");
+    let mut file = open(&path);
+    let mut size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(1024));
+        let mut text = String::new();
+        for event in batch {
+            if let Ok(line) = serde_json::to_string(&event) {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+        if size + text.len() as u64 > max_bytes && size > 0 {
+            for i in (1..keep).rev() {
+                let _ = std::fs::rename(
+                    dir.join(format!("events.jsonl.{i}")),
+                    dir.join(format!("events.jsonl.{}", i + 1)),
+                );
+            }
+            let _ = std::fs::rename(&path, dir.join("events.jsonl.1"));
+            file = open(&path);
+            size = 0;
+        }
+        if let Some(f) = file.as_mut() {
+            if f.write_all(text.as_bytes())
+                .and_then(|()| f.flush())
+                .is_ok()
+            {
+                size += text.len() as u64;
+            }
+        }
+    }
+}

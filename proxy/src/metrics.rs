@@ -1,0 +1,160 @@
+//! Prometheus metrics, and the small server that exposes them on the metrics port.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use std::sync::OnceLock;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Every metric Gatehouse exports.
+#[derive(Debug)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub blocked_categories: IntCounterVec,
+    pub alerts: IntCounterVec,
+    pub decision_seconds: Histogram,
+    pub upstream_seconds: Histogram,
+    pub upstream_errors: IntCounterVec,
+    pub events_written: IntCounter,
+    pub events_dropped: IntCounter,
+    pub policy_generation: IntGauge,
+    pub reload_failures: IntCounter,
+    pub refused: IntCounterVec,
+}
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new_custom(Some("gatehouse".into()), None)?;
+    let requests = IntCounterVec::new(
+        Opts::new("requests_total", "Requests decided, by verdict and role"),
+        &["verdict", "role"],
+    )?;
+    let blocked_categories = IntCounterVec::new(
+        Opts::new(
+            "blocked_categories_total",
+            "Blocked requests by matched category",
+        ),
+        &["category"],
+    )?;
+    let alerts = IntCounterVec::new(
+        Opts::new("alerts_total", "Decisions that alert the DSL, by severity"),
+        &["severity"],
+    )?;
+    let decision_seconds = Histogram::with_opts(
+        HistogramOpts::new("decision_seconds", "Time to decide a request")
+            .buckets(vec![1e-6, 2e-6, 5e-6, 1e-5, 5e-5, 1e-4, 1e-3]),
+    )?;
+    let upstream_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "upstream_seconds",
+            "Time from forwarding a request to its response head",
+        )
+        .buckets(prometheus::exponential_buckets(0.001, 2.0, 14)?),
+    )?;
+    let upstream_errors = IntCounterVec::new(
+        Opts::new(
+            "upstream_errors_total",
+            "Requests the upstream could not answer",
+        ),
+        &["kind"],
+    )?;
+    let events_written = IntCounter::new("events_total", "Events handed to the event writer")?;
+    let events_dropped = IntCounter::new(
+        "events_dropped_total",
+        "Events dropped because the writer was behind",
+    )?;
+    let policy_generation = IntGauge::new(
+        "policy_generation",
+        "Generation of the policy in force (1 at start, +1 per reload)",
+    )?;
+    let reload_failures = IntCounter::new(
+        "policy_reload_failures_total",
+        "Reloads refused (the previous policy stayed)",
+    )?;
+    let refused = IntCounterVec::new(
+        Opts::new(
+            "refused_total",
+            "Requests refused before any rule, by reason",
+        ),
+        &["reason"],
+    )?;
+    registry.register(Box::new(requests.clone()))?;
+    registry.register(Box::new(blocked_categories.clone()))?;
+    registry.register(Box::new(alerts.clone()))?;
+    registry.register(Box::new(decision_seconds.clone()))?;
+    registry.register(Box::new(upstream_seconds.clone()))?;
+    registry.register(Box::new(upstream_errors.clone()))?;
+    registry.register(Box::new(events_written.clone()))?;
+    registry.register(Box::new(events_dropped.clone()))?;
+    registry.register(Box::new(policy_generation.clone()))?;
+    registry.register(Box::new(reload_failures.clone()))?;
+    registry.register(Box::new(refused.clone()))?;
+    Ok(Metrics {
+        registry,
+        requests,
+        blocked_categories,
+        alerts,
+        decision_seconds,
+        upstream_seconds,
+        upstream_errors,
+        events_written,
+        events_dropped,
+        policy_generation,
+        reload_failures,
+        refused,
+    })
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// The process's metrics (created on first use).
+pub fn get() -> &'static Metrics {
+    METRICS.get_or_init(|| match build() {
+        Ok(m) => m,
+        // The names and labels above are fixed and valid; an error here is a programming
+        // mistake caught by the tests.
+        Err(e) => unreachable_metrics(&e),
+    })
+}
+
+#[expect(
+    clippy::panic,
+    reason = "fixed metric definitions; exercised by every test that starts the proxy"
+)]
+fn unreachable_metrics(e: &prometheus::Error) -> Metrics {
+    panic!("metric definitions are invalid: {e}")
+}
+
+/// The text exposition of every metric.
+pub fn render() -> String {
+    let mut buf = Vec::new();
+    let _ = TextEncoder::new().encode(&get().registry.gather(), &mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Serves `GET /metrics` (and nothing else) on `listener`.
+pub async fn serve(listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let mut head = [0u8; 2048];
+            let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut head))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(0);
+            let request = String::from_utf8_lossy(&head[..n]);
+            let reply = if request.starts_with("GET /metrics ") {
+                let body = render();
+                format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_owned()
+            };
+            let _ = stream.write_all(reply.as_bytes()).await;
+        });
+    }
+}
