@@ -81,6 +81,10 @@ role = "staff"
 [[network]]
 cidr = "127.0.0.3/32"
 role = "guest"
+[[network]]
+cidr = "127.0.0.4/32"
+role = "guest"
+login = true
 [[source]]
 format = "hosts"
 path = "sinfonietta/gambling-hosts"
@@ -100,11 +104,17 @@ categories = { gambling = "block" }
 "#;
 
 fn start_proxy(proxy_section: &str) -> Proxy {
+    start_proxy_with(proxy_section, |_| {})
+}
+
+/// Starts the proxy after `prepare` has run with the policy file's path (to add users...).
+fn start_proxy_with(proxy_section: &str, prepare: impl FnOnce(&std::path::Path)) -> Proxy {
     let ws = Workspace::new();
     let config = ws.config(&format!(
         "{POLICY}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n{proxy_section}",
         ws.path("data").display().to_string()
     ));
+    prepare(&config);
     let mut child = common::gatehouse()
         .args(["run", "--config", config.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -478,5 +488,89 @@ fn every_request_is_an_event_with_the_dfe_fields_and_metrics_count_them() {
     assert!(
         text.contains("gatehouse_decision_seconds_count 4"),
         "{text}"
+    );
+}
+
+#[test]
+fn networks_that_require_a_login_challenge_and_take_the_role_from_it() {
+    let origin = Origin::start();
+    let proxy = start_proxy_with("allow_loopback_origins = true\n", |config| {
+        let out = common::run(
+            &[
+                "user-add",
+                "--config",
+                config.to_str().unwrap(),
+                "--role",
+                "staff",
+                "alice",
+            ],
+            "correct horse battery\n",
+        );
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let out = common::run(
+            &[
+                "user-add",
+                "--config",
+                config.to_str().unwrap(),
+                "--role",
+                "nobody",
+                "bob",
+            ],
+            "whatever123\n",
+        );
+        assert!(!out.status.success(), "an unknown role is refused");
+    });
+    let users =
+        std::fs::read_to_string(proxy.config.parent().unwrap().join("data/users.txt")).unwrap();
+    assert!(
+        users.starts_with("alice staff $argon2id$") && !users.contains("correct horse"),
+        "{users}"
+    );
+    let url = format!("http://127.0.0.1:{}/forbidden/x", origin.port);
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-i",
+            "--max-time",
+            "20",
+            "-x",
+            &format!("http://{}", proxy.addr),
+            "--interface",
+            "127.0.0.4",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("HTTP/1.1 407"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("proxy-authenticate: basic realm=\"school web filter\""),
+        "{text}"
+    );
+    assert_eq!(
+        curl(&proxy, "127.0.0.4", &url, &["-U", "alice:wrong password"]).0,
+        407
+    );
+    let (status, body) = curl(
+        &proxy,
+        "127.0.0.4",
+        &url,
+        &["-U", "alice:correct horse battery"],
+    );
+    assert_eq!(
+        status, 200,
+        "alice is staff, whose allow entry opens the path: {body}"
+    );
+    assert!(
+        !body.to_ascii_lowercase().contains("proxy-authorization"),
+        "{body}"
+    );
+    let events = events(&proxy, 1);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["user"] == "alice" && e["role"] == "staff"),
+        "{events:?}"
     );
 }

@@ -28,12 +28,20 @@ pub struct Shared {
     pub live: Arc<Live>,
     pub settings: ProxySettings,
     pub events: EventSink,
+    pub users: crate::users::Users,
+}
+
+/// Who is asking: the role, and the login when there is one.
+#[derive(Clone, Debug)]
+struct Identity {
+    role: String,
+    user: Option<String>,
 }
 
 /// Who is on the other end of a CONNECT, carried into every request inside the tunnel.
 #[derive(Clone, Debug)]
 struct Tunnel {
-    role: String,
+    who: Identity,
     decrypt: bool,
 }
 
@@ -57,13 +65,50 @@ impl Gatehouse {
         }
     }
 
-    fn role_for(&self, snap: &Snapshot, client: IpAddr) -> Option<String> {
+    /// The identity of a request: the tunnel's, else the login (on networks that require
+    /// one), else the client network's role. `Err` is the response to send instead.
+    #[expect(
+        clippy::result_large_err,
+        reason = "once per request; the refusal goes straight back to hudsucker"
+    )]
+    fn identify(
+        &self,
+        snap: &Snapshot,
+        client: IpAddr,
+        req: &Request<Body>,
+    ) -> Result<Identity, RequestOrResponse> {
         if let Some(t) = &self.tunnel {
-            return Some(t.role.clone());
+            return Ok(t.who.clone());
         }
-        snap.network_of(client)
-            .and_then(|n| snap.role(n.role))
-            .map(|r| r.name.clone())
+        let Some(network) = snap.network_of(client) else {
+            return Err(self.refuse(
+                "network",
+                StatusCode::FORBIDDEN,
+                "This filter does not serve your network.",
+            ));
+        };
+        if !network.login {
+            let role = snap
+                .role(network.role)
+                .map(|r| r.name.clone())
+                .unwrap_or_default();
+            return Ok(Identity { role, user: None });
+        }
+        let login = req
+            .headers()
+            .get(header::PROXY_AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| self.shared.users.authenticate(v));
+        match login {
+            Some((user, role)) => Ok(Identity {
+                role,
+                user: Some(user),
+            }),
+            None => {
+                metrics::get().refused.with_label_values(&["login"]).inc();
+                Err(pages::login_required().into())
+            }
+        }
     }
 
     fn no_decrypt(&self, host: &str) -> bool {
@@ -170,7 +215,7 @@ impl Gatehouse {
     fn connect(
         &mut self,
         snap: &Snapshot,
-        role: String,
+        who: Identity,
         client: IpAddr,
         req: Request<Body>,
     ) -> RequestOrResponse {
@@ -194,7 +239,7 @@ impl Gatehouse {
         if self.forbidden_origin(&host) {
             return self.refuse("internal-origin", StatusCode::FORBIDDEN, INTERNAL);
         }
-        let Some(role_id) = snap.role_id(&role) else {
+        let Some(role_id) = snap.role_id(&who.role) else {
             return self.refuse(
                 "role",
                 StatusCode::FORBIDDEN,
@@ -203,7 +248,7 @@ impl Gatehouse {
         };
         let facts = Facts {
             role: role_id,
-            user: None,
+            user: who.user.as_deref(),
             client: Some(client),
             at: chrono::Utc::now(),
             method: "CONNECT",
@@ -223,14 +268,14 @@ impl Gatehouse {
             let event = self.event(snap, &facts, &decision, authority.as_str(), &host);
             self.finish(event, 200, None, started);
         }
-        self.tunnel = Some(Tunnel { role, decrypt });
+        self.tunnel = Some(Tunnel { who, decrypt });
         req.into()
     }
 
     fn request(
         &mut self,
         snap: &Snapshot,
-        role: String,
+        who: Identity,
         client: IpAddr,
         mut req: Request<Body>,
     ) -> RequestOrResponse {
@@ -246,7 +291,7 @@ impl Gatehouse {
         if self.forbidden_origin(&host) {
             return self.refuse("internal-origin", StatusCode::FORBIDDEN, INTERNAL);
         }
-        let Some(role_id) = snap.role_id(&role) else {
+        let Some(role_id) = snap.role_id(&who.role) else {
             return self.refuse(
                 "role",
                 StatusCode::FORBIDDEN,
@@ -255,7 +300,7 @@ impl Gatehouse {
         };
         let facts = Facts {
             role: role_id,
-            user: None,
+            user: who.user.as_deref(),
             client: Some(client),
             at: chrono::Utc::now(),
             method: req.method().as_str(),
@@ -295,17 +340,14 @@ impl HttpHandler for Gatehouse {
     async fn handle_request(&mut self, ctx: &HttpContext, req: Request<Body>) -> RequestOrResponse {
         let snap = self.shared.live.load();
         let client = ctx.client_addr.ip();
-        let Some(role) = self.role_for(&snap, client) else {
-            return self.refuse(
-                "network",
-                StatusCode::FORBIDDEN,
-                "This filter does not serve your network.",
-            );
+        let who = match self.identify(&snap, client, &req) {
+            Ok(who) => who,
+            Err(response) => return response,
         };
         if req.method() == Method::CONNECT {
-            self.connect(&snap, role, client, req)
+            self.connect(&snap, who, client, req)
         } else {
-            self.request(&snap, role, client, req)
+            self.request(&snap, who, client, req)
         }
     }
 

@@ -11,6 +11,7 @@ mod pages;
 mod safesearch;
 mod server;
 mod settings;
+mod users;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +35,15 @@ enum Command {
     Ca {
         #[command(subcommand)]
         command: CaCommand,
+    },
+    /// Add or replace a proxy login (the password is read from the first line of stdin).
+    UserAdd {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The role the login gets.
+        #[arg(long)]
+        role: String,
+        name: String,
     },
     /// Validate a policy and every list it names; print what was loaded.
     Check {
@@ -92,6 +102,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Run { config } => run_proxy(config.as_deref()),
         Command::Ca { command } => ca_command(command),
+        Command::UserAdd { config, role, name } => user_add(config.as_deref(), &role, &name),
         Command::Check { config, json } => cli::check::run(config.as_deref(), json),
         Command::Explain {
             config,
@@ -147,5 +158,23 @@ fn ca_command(command: CaCommand) -> anyhow::Result<ExitCode> {
         }
         CaCommand::Export { .. } => cli::print(&ca::export(&dir)?),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn user_add(config: Option<&std::path::Path>, role: &str, name: &str) -> anyhow::Result<ExitCode> {
+    let file = embedded::config_file(config)?;
+    let snap = gatehouse_rules::compile(&file)?.snapshot;
+    if snap.role_id(role).is_none() {
+        anyhow::bail!("--role {role:?} is not a role of this policy");
+    }
+    let settings = settings::ProxySettings::from_config(&file)?;
+    let path = settings.data_dir(&file).join(&settings.users_file);
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    users::add(&path, name, role, password.trim_end_matches(['\r', '\n']))?;
+    cli::print(&format!(
+        "{name} ({role}) saved in {}; restart or reload the proxy to use it.\n",
+        path.display()
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -85,6 +85,19 @@ pub fn refusal(status: StatusCode, message: &str) -> Response<Body> {
     html_response(status, html)
 }
 
+/// The `407` that asks the browser for the school login.
+pub fn login_required() -> Response<Body> {
+    let mut res = refusal(
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+        "Log in with your school account to use the web on this network.",
+    );
+    res.headers_mut().insert(
+        header::PROXY_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"School web filter\", charset=\"UTF-8\""),
+    );
+    res
+}
+
 fn html_response(status: StatusCode, html: String) -> Response<Body> {
     let mut res = Response::new(Body::from(html));
     *res.status_mut() = status;

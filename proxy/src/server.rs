@@ -52,10 +52,12 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     spawn_reloader(live.clone(), file.path.clone());
     let shutdown = shutdown_signal()?;
+    let users = crate::users::Users::load(&data.join(&settings.users_file))?;
     let shared = Arc::new(Shared {
         live,
         settings,
         events,
+        users,
     });
     let proxy = Proxy::builder()
         .with_listener(listener)

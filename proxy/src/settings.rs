@@ -39,6 +39,13 @@ pub struct ProxySettings {
     pub events_rotate_mib: u64,
     #[serde(default = "default_events_keep")]
     pub events_keep: usize,
+    /// Proxy logins (`gatehouse user add`), relative to the data folder.
+    #[serde(default = "default_users_file")]
+    pub users_file: String,
+}
+
+fn default_users_file() -> String {
+    "users.txt".to_owned()
 }
 
 fn default_events_dir() -> String {
