@@ -574,3 +574,90 @@ fn networks_that_require_a_login_challenge_and_take_the_role_from_it() {
         "{events:?}"
     );
 }
+
+#[test]
+fn the_pac_file_is_served_by_the_proxy_itself() {
+    let proxy = start_proxy("");
+    for (source, code) in [("127.0.0.1", 200), ("127.0.0.4", 200), ("127.0.0.9", 403)] {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-w",
+                "\n%{http_code}",
+                "--interface",
+                source,
+                &format!("http://{}/proxy.pac", proxy.addr),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.ends_with(&format!("\n{code}")), "{source}: {text}");
+        if code == 200 {
+            assert!(
+                text.contains(&format!("return \"PROXY {}\";", proxy.addr)),
+                "{text}"
+            );
+        }
+    }
+}
+
+/// Sends raw bytes to the proxy and returns what it answers (until it closes or 10 s pass).
+fn raw(proxy: &Proxy, bytes: &[u8]) -> String {
+    use std::net::TcpStream;
+    let mut stream = TcpStream::connect(&proxy.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn malformed_requests_get_a_4xx_and_other_clients_carry_on() {
+    let origin = Origin::start();
+    let proxy = start_proxy("allow_loopback_origins = true\nheader_timeout_secs = 1\n");
+    let url = format!("http://127.0.0.1:{}/", origin.port);
+    let big = format!(
+        "GET {url} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200_000)
+    );
+    let conflicting = format!("POST {url} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage request line", b"GARBAGE\r\n\r\n".to_vec()),
+        (
+            "bad version",
+            format!("GET {url} HTTP/9.9\r\n\r\n").into_bytes(),
+        ),
+        ("oversized header", big.into_bytes()),
+        (
+            "bad header name",
+            format!("GET {url} HTTP/1.1\r\nBad Header: x\r\n\r\n").into_bytes(),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let answer = raw(&proxy, &bytes);
+        let status: u16 = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        assert!((400..500).contains(&status), "{name}: {answer:?}");
+        assert_eq!(curl(&proxy, "127.0.0.1", &url, &[]).0, 200, "after {name}");
+    }
+    // Both Content-Length and Transfer-Encoding: hyper follows RFC 9112 (chunked wins) and
+    // forwards the message with Transfer-Encoding only, so no two servers can read it
+    // differently (no request smuggling).
+    let answer = raw(&proxy, conflicting.as_bytes());
+    assert!(
+        answer.contains("Transfer-Encoding: chunked") && !answer.contains("Content-Length: 5"),
+        "{answer:?}"
+    );
+    // A client that never finishes its request head is cut off, and nobody else waits.
+    let answer = raw(
+        &proxy,
+        format!("GET {url} HTTP/1.1\r\nHost: x\r\n").as_bytes(),
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}"
+    );
+    assert_eq!(curl(&proxy, "127.0.0.1", &url, &[]).0, 200);
+}

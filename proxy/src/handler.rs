@@ -321,6 +321,34 @@ impl Gatehouse {
     }
 }
 
+impl Gatehouse {
+    fn own_page(&self, snap: &Snapshot, client: IpAddr, req: &Request<Body>) -> RequestOrResponse {
+        if snap.network_of(client).is_none() {
+            return self.refuse(
+                "network",
+                StatusCode::FORBIDDEN,
+                "This filter does not serve your network.",
+            );
+        }
+        match req.uri().path() {
+            "/proxy.pac" | "/wpad.dat" => {
+                let host = req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| self.shared.settings.listen.to_string());
+                pages::pac_file(&host).into()
+            }
+            _ => self.refuse(
+                "bad-request",
+                StatusCode::BAD_REQUEST,
+                "This is the school's web filter. Set it as your proxy, or use /proxy.pac.",
+            ),
+        }
+    }
+}
+
 /// Removes what belongs to the hop between client and proxy: credentials for the proxy and
 /// the hop-by-hop headers (keeping `Connection: upgrade` for WebSockets).
 fn strip_proxy_headers(req: &mut Request<Body>) {
@@ -340,6 +368,11 @@ impl HttpHandler for Gatehouse {
     async fn handle_request(&mut self, ctx: &HttpContext, req: Request<Body>) -> RequestOrResponse {
         let snap = self.shared.live.load();
         let client = ctx.client_addr.ip();
+        if self.tunnel.is_none() && req.uri().authority().is_none() {
+            // Asked of the proxy itself (origin-form): only the PAC file lives here, and it
+            // is served to every network the filter serves, before any login.
+            return self.own_page(&snap, client, &req);
+        }
         let who = match self.identify(&snap, client, &req) {
             Ok(who) => who,
             Err(response) => return response,

@@ -85,6 +85,24 @@ pub fn refusal(status: StatusCode, message: &str) -> Response<Body> {
     html_response(status, html)
 }
 
+/// The proxy auto-configuration file: everything through `proxy` (as the client reached
+/// it), except plain host names and loopback.
+pub fn pac_file(proxy: &str) -> Response<Body> {
+    let proxy: String = proxy
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+        .collect();
+    let body = format!(
+        "function FindProxyForURL(url, host) {{\n  if (isPlainHostName(host) || host === \"localhost\" || shExpMatch(host, \"127.*\")) {{\n    return \"DIRECT\";\n  }}\n  return \"PROXY {proxy}\";\n}}\n"
+    );
+    let mut res = Response::new(Body::from(body));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/x-ns-proxy-autoconfig"),
+    );
+    res
+}
+
 /// The `407` that asks the browser for the school login.
 pub fn login_required() -> Response<Body> {
     let mut res = refusal(

@@ -7,12 +7,15 @@ use crate::settings::ProxySettings;
 use anyhow::Context as _;
 use gatehouse_rules::{compile, config::ConfigFile, Live};
 use hudsucker::certificate_authority::RcgenAuthority;
+use hudsucker::hyper_util::rt::{TokioExecutor, TokioTimer};
+use hudsucker::hyper_util::server::conn::auto::Builder as ServerBuilder;
 use hudsucker::rustls::crypto::aws_lc_rs;
 use hudsucker::rustls::pki_types::{pem::PemObject, CertificateDer};
 use hudsucker::rustls::{ClientConfig, RootCertStore};
 use hudsucker::Proxy;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
     let settings = ProxySettings::from_config(&file)?;
@@ -59,10 +62,17 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         events,
         users,
     });
+    let mut server = ServerBuilder::new(TokioExecutor::new());
+    server
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(shared.settings.header_timeout_secs))
+        .max_buf_size(shared.settings.max_header_bytes.max(8192));
     let proxy = Proxy::builder()
         .with_listener(listener)
         .with_ca(ca)
         .with_http_connector(connector)
+        .with_server(server)
         .with_http_handler(Gatehouse::new(shared))
         .with_graceful_shutdown(shutdown)
         .build()?;

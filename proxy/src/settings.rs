@@ -39,11 +39,23 @@ pub struct ProxySettings {
     pub events_rotate_mib: u64,
     #[serde(default = "default_events_keep")]
     pub events_keep: usize,
+    /// A client must send its request head within this many seconds (slow clients).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// The largest request head accepted, in bytes (at least 8192).
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
     /// Proxy logins (`gatehouse user add`), relative to the data folder.
     #[serde(default = "default_users_file")]
     pub users_file: String,
 }
 
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_max_header_bytes() -> usize {
+    64 << 10
+}
 fn default_users_file() -> String {
     "users.txt".to_owned()
 }
