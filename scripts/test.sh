@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every check and test Gatehouse has, on a fresh Debian 12 machine or a developer's.
-# Installs what the tests need first (squidGuard, curl).
+# Installs what the tests need first (squidGuard, curl, openssl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# squidGuard: the oracle of tests/squidguard_differential.rs; curl: the client of tests/proxy.rs.
+# squidGuard: the oracle of tests/squidguard_differential.rs; curl: the client of tests/proxy.rs;
+# openssl: the TLS origin server of tests/proxy.rs.
 missing=()
 command -v squidGuard >/dev/null 2>&1 || missing+=(squidguard)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]}..."
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

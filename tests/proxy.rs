@@ -661,3 +661,76 @@ fn malformed_requests_get_a_4xx_and_other_clients_carry_on() {
     );
     assert_eq!(curl(&proxy, "127.0.0.1", &url, &[]).0, 200);
 }
+
+/// `openssl s_server` on 127.0.0.1 with a certificate for `localhost` signed by a CA made
+/// here; returns (port, CA file, the server process).
+fn tls_origin(ws: &Workspace) -> (u16, std::path::PathBuf, Child) {
+    let dir = ws.path("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sh = |args: &str| {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(args)
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{args}");
+    };
+    sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=Test origin CA' 2>/dev/null");
+    sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr -subj '/CN=localhost' 2>/dev/null");
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    sh("openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile ext.cnf 2>/dev/null");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            "leaf.pem",
+            "-key",
+            "leaf.key",
+        ])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (port, dir.join("ca.pem"), child)
+}
+
+#[test]
+fn upstream_certificates_are_verified_against_mozilla_roots_and_configured_anchors() {
+    let ws = Workspace::new();
+    let (port, origin_ca, mut server) = tls_origin(&ws);
+    let url = format!("https://localhost:{port}/");
+    // Trusted through `[proxy] trust`: the page comes through, re-signed by Gatehouse's CA.
+    let ports = format!("allow_loopback_origins = true\nconnect_ports = [443, {port}]\n");
+    let trusted = start_proxy(&format!(
+        "{ports}trust = [{:?}]\n",
+        origin_ca.display().to_string()
+    ));
+    let (status, body) = curl(&trusted, "127.0.0.2", &url, &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("s_server"), "{body}");
+    // Not trusted: a clear page, never a silent pass.
+    let untrusted = start_proxy(&ports);
+    let (status, body) = curl(&untrusted, "127.0.0.2", &url, &[]);
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("security certificate is not valid"), "{body}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
