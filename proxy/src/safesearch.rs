@@ -23,10 +23,16 @@ fn set_param(uri: &Uri, key: &str, value: &str) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
+/// `google.<country>` with an optional `www.`: com, de, co.uk, com.au (short labels only).
 fn google(host: &str) -> bool {
     let host = host.strip_prefix("www.").unwrap_or(host);
-    host.strip_prefix("google.")
-        .is_some_and(|tld| tld.split('.').count() <= 2)
+    host.strip_prefix("google.").is_some_and(|tld| {
+        let labels: Vec<&str> = tld.split('.').collect();
+        labels.len() <= 2
+            && labels
+                .iter()
+                .all(|l| (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase()))
+    })
 }
 
 /// Rewrites a request for SafeSearch. Returns true when it changed something.
