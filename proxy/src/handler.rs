@@ -15,7 +15,9 @@ use crate::metrics;
 use crate::pages;
 use crate::safesearch;
 use crate::settings::ProxySettings;
-use gatehouse_rules::{evaluate, explain, Decision, Facts, Live, Snapshot, Target, Verdict};
+use gatehouse_rules::{
+    evaluate, explain, Decision, Facts, Live, RoleId, Snapshot, Target, Verdict,
+};
 use hudsucker::hyper::{header, Method, Request, Response, StatusCode};
 use hudsucker::{Body, HttpContext, HttpHandler, RequestOrResponse};
 use std::net::IpAddr;
@@ -135,6 +137,30 @@ impl Gatehouse {
         link_local || (loopback && !self.shared.settings.allow_loopback_origins)
     }
 
+    /// The checks every request passes before a rule runs: an origin the filter may relay
+    /// to, and a role the policy in force still has.
+    #[expect(
+        clippy::result_large_err,
+        reason = "once per request; the refusal goes straight back to hudsucker"
+    )]
+    fn admit(
+        &self,
+        snap: &Snapshot,
+        who: &Identity,
+        host: &str,
+    ) -> Result<RoleId, RequestOrResponse> {
+        if self.forbidden_origin(host) {
+            return Err(self.refuse("internal-origin", StatusCode::FORBIDDEN, INTERNAL));
+        }
+        snap.role_id(&who.role).ok_or_else(|| {
+            self.refuse(
+                "role",
+                StatusCode::FORBIDDEN,
+                "Your role is not in the current policy.",
+            )
+        })
+    }
+
     fn refuse(&self, reason: &'static str, status: StatusCode, message: &str) -> RequestOrResponse {
         metrics::get().refused.with_label_values(&[reason]).inc();
         pages::refusal(status, message).into()
@@ -236,15 +262,9 @@ impl Gatehouse {
             );
         }
         let host = authority.host().to_ascii_lowercase();
-        if self.forbidden_origin(&host) {
-            return self.refuse("internal-origin", StatusCode::FORBIDDEN, INTERNAL);
-        }
-        let Some(role_id) = snap.role_id(&who.role) else {
-            return self.refuse(
-                "role",
-                StatusCode::FORBIDDEN,
-                "Your role is not in the current policy.",
-            );
+        let role_id = match self.admit(snap, &who, &host) {
+            Ok(id) => id,
+            Err(refusal) => return refusal,
         };
         let facts = Facts {
             role: role_id,
@@ -288,15 +308,9 @@ impl Gatehouse {
                 "This proxy needs absolute URLs (http://host/path).",
             );
         };
-        if self.forbidden_origin(&host) {
-            return self.refuse("internal-origin", StatusCode::FORBIDDEN, INTERNAL);
-        }
-        let Some(role_id) = snap.role_id(&who.role) else {
-            return self.refuse(
-                "role",
-                StatusCode::FORBIDDEN,
-                "Your role is not in the current policy.",
-            );
+        let role_id = match self.admit(snap, &who, &host) {
+            Ok(id) => id,
+            Err(refusal) => return refusal,
         };
         let facts = Facts {
             role: role_id,
