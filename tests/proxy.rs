@@ -93,7 +93,7 @@ category = "gambling"
 deny = ["127.0.0.1/forbidden"]
 [roles.pupil]
 default = "allow"
-categories = { gambling = "block" }
+categories = { gambling = "block", streaming = "warn" }
 [roles.staff]
 default = "allow"
 allow = ["127.0.0.1/forbidden"]
@@ -733,4 +733,72 @@ fn upstream_certificates_are_verified_against_mozilla_roots_and_configured_ancho
     assert!(body.contains("security certificate is not valid"), "{body}");
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[test]
+fn a_warning_page_continues_with_a_signed_link_and_the_visit_is_logged() {
+    let origin = Origin::start();
+    let mut list = None;
+    let proxy = start_proxy_with("allow_loopback_origins = true\n", |config| {
+        let path = config.parent().unwrap().join("streaming.txt");
+        std::fs::write(&path, "127.0.0.1\n").unwrap();
+        list = Some(path);
+    });
+    // The list is added to the policy and loaded by a reload.
+    let text = std::fs::read_to_string(&proxy.config).unwrap();
+    let source = format!(
+        "[[source]]\nformat = \"domains\"\npath = {:?}\ncategory = \"streaming\"\n",
+        list.unwrap().display().to_string()
+    );
+    std::fs::write(&proxy.config, format!("{text}\n{source}")).unwrap();
+    Command::new("kill")
+        .args(["-HUP", &proxy.child.id().to_string()])
+        .status()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/video?x=1", origin.port);
+    let mut page = String::new();
+    for _ in 0..100 {
+        let (status, body) = curl(&proxy, "127.0.0.1", &url, &[]);
+        if status == 403 {
+            page = body;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(page.contains("This site needs care"), "{page}");
+    let href = page
+        .split("id=\"continue\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        href.starts_with(&url) && href.contains("gatehouse-continue="),
+        "{href}"
+    );
+    let (status, body) = curl(&proxy, "127.0.0.1", &href, &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.starts_with("GET /video?x=1 HTTP/1.1"),
+        "the token is not forwarded: {body}"
+    );
+    let tampered = href.replace("gatehouse-continue=", "gatehouse-continue=1");
+    assert_eq!(curl(&proxy, "127.0.0.1", &tampered, &[]).0, 403);
+    let other_page = href.replace("/video?", "/other?");
+    assert_eq!(
+        curl(&proxy, "127.0.0.1", &other_page, &[]).0,
+        403,
+        "the link is for one URL"
+    );
+    let events = events(&proxy, 3);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["rule"] == "category:streaming+continued"
+                && e["verdict"] == "allow"
+                && e["sensitive"] == true),
+        "{events:?}"
+    );
 }

@@ -15,6 +15,7 @@ use crate::metrics;
 use crate::pages;
 use crate::safesearch;
 use crate::settings::ProxySettings;
+use crate::warn;
 use gatehouse_rules::{
     evaluate, explain, Decision, Facts, Live, RoleId, Snapshot, Target, Verdict,
 };
@@ -31,6 +32,7 @@ pub struct Shared {
     pub settings: ProxySettings,
     pub events: EventSink,
     pub users: crate::users::Users,
+    pub tokens: crate::warn::ContinueTokens,
 }
 
 /// Who is asking: the role, and the login when there is one.
@@ -281,7 +283,7 @@ impl Gatehouse {
             // Not decrypted: the browser shows its own error for a refused CONNECT.
             let event = self.event(snap, &facts, &decision, authority.as_str(), &host);
             self.finish(event, 403, None, started);
-            return pages::block_page(snap, &facts, &decision, authority.as_str()).into();
+            return pages::block_page(snap, &facts, &decision, authority.as_str(), None).into();
         }
         if !decrypt {
             // A tunnel the filter cannot see into is logged once, by its host.
@@ -300,7 +302,8 @@ impl Gatehouse {
         mut req: Request<Body>,
     ) -> RequestOrResponse {
         let started = Instant::now();
-        let url = req.uri().to_string();
+        let full_url = req.uri().to_string();
+        let (url, token) = warn::take_token(&full_url);
         let Some(host) = req.uri().host().map(str::to_ascii_lowercase) else {
             return self.refuse(
                 "bad-request",
@@ -312,19 +315,39 @@ impl Gatehouse {
             Ok(id) => id,
             Err(refusal) => return refusal,
         };
+        let now = chrono::Utc::now();
         let facts = Facts {
             role: role_id,
             user: who.user.as_deref(),
             client: Some(client),
-            at: chrono::Utc::now(),
+            at: now,
             method: req.method().as_str(),
             target: Target::Url(&url),
         };
-        let decision = self.decide(snap, &facts);
-        let event = self.event(snap, &facts, &decision, &url, &host);
+        let mut decision = self.decide(snap, &facts);
+        // A warning the person chose to continue past, with a valid link: allowed, logged.
+        let tokens = &self.shared.tokens;
+        let continued = decision.verdict == Verdict::Warn
+            && token.is_some_and(|t| tokens.check(&who.role, &url, t, now.timestamp()));
+        if continued {
+            decision.verdict = Verdict::Allow;
+            decision.sensitive = true;
+        }
+        let mut event = self.event(snap, &facts, &decision, &url, &host);
+        if continued {
+            event.rule.push_str("+continued");
+            event.reason.push_str(" Continued past the warning.");
+        }
         if decision.verdict != Verdict::Allow {
+            let link = (decision.verdict == Verdict::Warn)
+                .then(|| warn::with_token(&url, &tokens.issue(&who.role, &url, now.timestamp())));
             self.finish(event, 403, None, started);
-            return pages::block_page(snap, &facts, &decision, &url).into();
+            return pages::block_page(snap, &facts, &decision, &url, link.as_deref()).into();
+        }
+        if token.is_some() {
+            if let Ok(uri) = url.parse() {
+                *req.uri_mut() = uri;
+            }
         }
         self.pending = Some((event, started));
         if snap.role(role_id).is_some_and(|r| r.safesearch) {

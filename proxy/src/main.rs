@@ -12,6 +12,7 @@ mod safesearch;
 mod server;
 mod settings;
 mod users;
+mod warn;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -30,12 +30,13 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// The block (or warning) page for a decision.
+/// The block (or warning) page for a decision; a warning carries its signed "continue" link.
 pub fn block_page(
     snap: &Snapshot,
     facts: &Facts<'_>,
     decision: &Decision,
     url: &str,
+    continue_url: Option<&str>,
 ) -> Response<Body> {
     let e = explain(snap, facts, decision);
     let id = request_id();
@@ -65,8 +66,12 @@ h1{{color:#a40000}}dt{{font-weight:bold;margin-top:.6em}}.id{{font-family:monosp
 <h1>{title}</h1><p>{school}'s web filter stopped {what}.</p><p>{reason}</p><dl>\
 <dt>Why</dt><dd>{because}</dd><dt>Your role</dt><dd>{role}</dd><dt>When</dt><dd>{at}</dd>\
 <dt>Request id</dt><dd class=\"id\">{id}</dd></dl>\
-<p>If you need this page for your work, ask your teacher or the IT team for a review and give them the request id above.</p>\
+{continue_link}<p>If you need this page for your work, ask your teacher or the IT team for a review and give them the request id above.</p>\
 </body></html>",
+        continue_link = continue_url.map_or(String::new(), |u| format!(
+            "<p><a id=\"continue\" href=\"{}\">Continue to the page</a> (your visit is logged).</p>",
+            escape(u)
+        )),
         school = escape(snap.school_name()),
         reason = escape(&e.reason),
         role = escape(&e.role),

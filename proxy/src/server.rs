@@ -61,6 +61,7 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         settings,
         events,
         users,
+        tokens: crate::warn::ContinueTokens::new()?,
     });
     let mut server = ServerBuilder::new(TokioExecutor::new());
     server
