@@ -802,3 +802,43 @@ fn a_warning_page_continues_with_a_signed_link_and_the_visit_is_logged() {
         "{events:?}"
     );
 }
+
+#[test]
+fn failed_client_handshakes_are_counted_per_host() {
+    let proxy = start_proxy("metrics_listen = \"127.0.0.1:0\"\n");
+    // A device without the school CA: curl refuses the intercepted certificate.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "20",
+            "-x",
+            &format!("http://{}", proxy.addr),
+            "--interface",
+            "127.0.0.1",
+            "https://pinned.example/",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "curl must refuse a certificate it does not trust"
+    );
+    let metrics = proxy.metrics.clone().unwrap();
+    let mut text = String::new();
+    for _ in 0..50 {
+        let out = Command::new("curl")
+            .args(["-s", &metrics])
+            .output()
+            .unwrap();
+        text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("gatehouse_tls_handshake_failures_total{host=\"pinned.example\"} 1") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        text.contains("gatehouse_tls_handshake_failures_total{host=\"pinned.example\"} 1"),
+        "{text}"
+    );
+}

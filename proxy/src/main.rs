@@ -6,6 +6,7 @@ mod cli;
 mod embedded;
 mod events;
 mod handler;
+mod handshakes;
 mod metrics;
 mod pages;
 mod safesearch;
@@ -137,6 +138,7 @@ fn main() -> ExitCode {
 
 fn run_proxy(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let file = embedded::config_file(config)?;
+    handshakes::install();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

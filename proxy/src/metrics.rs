@@ -22,6 +22,8 @@ pub struct Metrics {
     pub policy_generation: IntGauge,
     pub reload_failures: IntCounter,
     pub refused: IntCounterVec,
+    pub handshake_failures: IntCounterVec,
+    pub handshake_hosts: IntGauge,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -72,6 +74,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "policy_reload_failures_total",
         "Reloads refused (the previous policy stayed)",
     )?;
+    let handshake_failures = IntCounterVec::new(
+        Opts::new("tls_handshake_failures_total", "Client TLS handshakes that failed after interception, by host (pinned apps, devices without the CA)"),
+        &["host"],
+    )?;
+    let handshake_hosts = IntGauge::new(
+        "tls_handshake_failure_hosts",
+        "Distinct hosts counted in tls_handshake_failures_total",
+    )?;
     let refused = IntCounterVec::new(
         Opts::new(
             "refused_total",
@@ -90,6 +100,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(policy_generation.clone()))?;
     registry.register(Box::new(reload_failures.clone()))?;
     registry.register(Box::new(refused.clone()))?;
+    registry.register(Box::new(handshake_failures.clone()))?;
+    registry.register(Box::new(handshake_hosts.clone()))?;
     Ok(Metrics {
         registry,
         requests,
@@ -103,6 +115,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         policy_generation,
         reload_failures,
         refused,
+        handshake_failures,
+        handshake_hosts,
     })
 }
 
