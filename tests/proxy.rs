@@ -842,3 +842,29 @@ fn failed_client_handshakes_are_counted_per_host() {
         "{text}"
     );
 }
+
+#[test]
+fn editing_the_policy_file_reloads_it_without_a_signal() {
+    let origin = Origin::start();
+    let proxy = start_proxy("allow_loopback_origins = true\n");
+    let url = format!("http://127.0.0.1:{}/edited", origin.port);
+    assert_eq!(curl(&proxy, "127.0.0.1", &url, &[]).0, 200);
+    let text = std::fs::read_to_string(&proxy.config).unwrap();
+    std::fs::write(
+        &proxy.config,
+        text.replace(
+            "deny = [\"127.0.0.1/forbidden\"]",
+            "deny = [\"127.0.0.1/forbidden\", \"127.0.0.1/edited\"]",
+        ),
+    )
+    .unwrap();
+    let mut blocked = false;
+    for _ in 0..150 {
+        if curl(&proxy, "127.0.0.1", &url, &[]).0 == 403 {
+            blocked = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(blocked, "the edited policy is in force without SIGHUP");
+}

@@ -1,6 +1,7 @@
 //! `gatehouse run`: the proxy. Loads the policy, the CA (created on first start), builds the
 //! upstream TLS client (Mozilla's roots plus any school CA from `[proxy] trust`), serves until
-//! SIGTERM or Ctrl-C, and reloads the policy on SIGHUP without dropping a connection.
+//! SIGTERM or Ctrl-C, and reloads the policy on SIGHUP or when the policy file or a list file
+//! changes, without dropping a connection.
 
 use crate::handler::{Gatehouse, Shared};
 use crate::settings::ProxySettings;
@@ -53,7 +54,7 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    spawn_reloader(live.clone(), file.path.clone());
+    spawn_reloader(live.clone(), file.path.clone(), file.lists_dir());
     let shutdown = shutdown_signal()?;
     let users = crate::users::Users::load(&data.join(&settings.users_file))?;
     let shared = Arc::new(Shared {
@@ -117,36 +118,103 @@ fn upstream_connector(
 
 /// SIGHUP: compile the policy again off the request path and swap it in; on error keep the
 /// old one and say why.
-fn spawn_reloader(live: Arc<Live>, path: PathBuf) {
+fn spawn_reloader(live: Arc<Live>, path: PathBuf, lists: PathBuf) {
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
             return;
         };
-        while hup.recv().await.is_some() {
-            let p = path.clone();
-            let result = tokio::task::spawn_blocking(move || gatehouse_rules::load(&p)).await;
-            match result {
-                Ok(Ok(compiled)) => {
-                    let generation = live.swap(compiled.snapshot);
-                    crate::metrics::get()
-                        .policy_generation
-                        .set(generation as i64);
-                    crate::cli::eprint(&format!("Policy reloaded (generation {generation})."));
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        let (p, l) = (path.clone(), lists.clone());
+        let mut seen = tokio::task::spawn_blocking(move || fingerprint(&p, &l))
+            .await
+            .unwrap_or_default();
+        loop {
+            tokio::select! {
+                signal = hup.recv() => {
+                    if signal.is_none() {
+                        return;
+                    }
                 }
-                Ok(Err(e)) => {
-                    crate::metrics::get().reload_failures.inc();
-                    crate::cli::eprint(&format!(
-                        "Policy reload failed, the previous policy stays in force: {e}"
-                    ));
-                }
-                Err(e) => {
-                    crate::metrics::get().reload_failures.inc();
-                    crate::cli::eprint(&format!("Policy reload failed: {e}"));
+                _ = tick.tick() => {
+                    let (p, l) = (path.clone(), lists.clone());
+                    let now = tokio::task::spawn_blocking(move || fingerprint(&p, &l))
+                        .await
+                        .unwrap_or_default();
+                    if now == seen {
+                        continue;
+                    }
+                    seen = now;
                 }
             }
+            reload(&live, &path).await;
         }
     });
+}
+
+/// How often the policy file and the list folder are checked for changes.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Size and modification time of the policy file and of every file under the list folder:
+/// a change to any of them reloads the policy.
+fn fingerprint(config: &std::path::Path, lists: &std::path::Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut stat = |p: &std::path::Path| {
+        if let Ok(m) = std::fs::metadata(p) {
+            p.hash(&mut h);
+            m.len().hash(&mut h);
+            m.modified().ok().hash(&mut h);
+        }
+    };
+    stat(config);
+    let mut pending = vec![lists.to_owned()];
+    let mut files = 0usize;
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for entry in entries {
+            files += 1;
+            if files > 100_000 {
+                return h.finish();
+            }
+            if entry.is_dir() {
+                pending.push(entry);
+            } else {
+                stat(&entry);
+            }
+        }
+    }
+    h.finish()
+}
+
+/// Compiles the policy again off the request path and swaps it in; on error keeps the old
+/// one and says why.
+async fn reload(live: &Live, path: &std::path::Path) {
+    let p = path.to_owned();
+    let result = tokio::task::spawn_blocking(move || gatehouse_rules::load(&p)).await;
+    match result {
+        Ok(Ok(compiled)) => {
+            let generation = live.swap(compiled.snapshot);
+            crate::metrics::get()
+                .policy_generation
+                .set(generation as i64);
+            crate::cli::eprint(&format!("Policy reloaded (generation {generation})."));
+        }
+        Ok(Err(e)) => {
+            crate::metrics::get().reload_failures.inc();
+            crate::cli::eprint(&format!(
+                "Policy reload failed, the previous policy stays in force: {e}"
+            ));
+        }
+        Err(e) => {
+            crate::metrics::get().reload_failures.inc();
+            crate::cli::eprint(&format!("Policy reload failed: {e}"));
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT. The handlers are installed now, before the proxy says it
