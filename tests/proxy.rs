@@ -868,3 +868,86 @@ fn editing_the_policy_file_reloads_it_without_a_signal() {
     }
     assert!(blocked, "the edited policy is in force without SIGHUP");
 }
+
+/// Peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_1_gib_download_streams_through_with_flat_memory() {
+    const SIZE: u64 = 1 << 30;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Some(Ok(mut stream)) = listener.incoming().next() {
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head);
+            let chunk = vec![b'x'; 1 << 16];
+            let _ = stream.write_all(
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            for _ in 0..SIZE / chunk.len() as u64 {
+                if stream.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let proxy = start_proxy("allow_loopback_origins = true\n");
+    let before = peak_rss_kib(proxy.child.id());
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            "--max-time",
+            "300",
+            "-x",
+            &format!("http://{}", proxy.addr),
+            "--interface",
+            "127.0.0.2",
+            &format!("http://127.0.0.1:{port}/big"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), SIZE.to_string());
+    let after = peak_rss_kib(proxy.child.id());
+    assert!(
+        after < before + 64 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB for a 1 GiB body"
+    );
+}
+
+#[test]
+fn reloads_under_load_fail_no_request() {
+    let origin = Origin::start();
+    let proxy = Arc::new(start_proxy("allow_loopback_origins = true\n"));
+    let url = format!("http://127.0.0.1:{}/steady", origin.port);
+    let load = {
+        let (proxy, url) = (proxy.clone(), url.clone());
+        std::thread::spawn(move || {
+            (0..200)
+                .map(|_| curl(&proxy, "127.0.0.1", &url, &[]).0)
+                .collect::<Vec<u16>>()
+        })
+    };
+    for _ in 0..10 {
+        Command::new("kill")
+            .args(["-HUP", &proxy.child.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let statuses = load.join().unwrap();
+    assert_eq!(statuses.len(), 200);
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+}
