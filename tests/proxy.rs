@@ -951,3 +951,131 @@ fn reloads_under_load_fail_no_request() {
     assert_eq!(statuses.len(), 200);
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
 }
+
+/// The request cases of llhttp's test suite (tests/fixtures/llhttp, MIT): each raw message,
+/// and whether llhttp rejects it.
+fn llhttp_request_cases() -> Vec<(String, Vec<u8>, bool)> {
+    let mut cases = Vec::new();
+    let dir = common::repo().join("tests/fixtures/llhttp/request");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut title = String::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("<!-- meta=") {
+            if let Some(t) = rest[..at].rfind("### ") {
+                title = rest[t + 4..].lines().next().unwrap_or("").to_owned();
+            }
+            rest = &rest[at..];
+            let meta = rest.lines().next().unwrap_or("");
+            let Some(start) = rest.find("```http\n") else {
+                break;
+            };
+            let body_start = start + "```http\n".len();
+            let Some(len) = rest[body_start..].find("\n```") else {
+                break;
+            };
+            let raw = &rest[body_start..body_start + len];
+            let after = &rest[body_start + len + 4..];
+            let log_end = after.find("\n```\n").map_or(after.len(), |e| e);
+            let fails = after[..log_end].contains(" error code=");
+            if meta.contains("\"type\": \"request\"") && !meta.contains("lenient") {
+                let mut bytes = Vec::new();
+                for line in raw.split('\n') {
+                    bytes.extend_from_slice(
+                        line.replace("\\r", "\r")
+                            .replace("\\n", "\n")
+                            .replace("\\t", "\t")
+                            .as_bytes(),
+                    );
+                    bytes.extend_from_slice(b"\r\n");
+                }
+                cases.push((
+                    format!("{}: {title}", file.file_name().unwrap().to_string_lossy()),
+                    bytes,
+                    fails,
+                ));
+            }
+            rest = &after[log_end.min(after.len())..];
+        }
+    }
+    cases
+}
+
+/// Sends raw bytes and returns the first response head (or what came before the connection
+/// closed or 3 s passed).
+fn first_response(proxy: &Proxy, bytes: &[u8]) -> String {
+    let mut stream = std::net::TcpStream::connect(&proxy.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn the_llhttp_request_corpus_is_answered_with_4xx_and_the_proxy_keeps_serving() {
+    let origin = Origin::start();
+    let proxy = start_proxy("allow_loopback_origins = true\n");
+    let cases = llhttp_request_cases();
+    assert!(cases.len() > 100, "{} cases", cases.len());
+    let ok_url = format!("http://127.0.0.1:{}/still-serving", origin.port);
+    let mut rejected = 0;
+    let mut sent = 0;
+    for (name, bytes, fails) in &cases {
+        // Only messages that cannot become a request for another host are sent: no CONNECT,
+        // no absolute URL (those would leave this machine).
+        let first = String::from_utf8_lossy(bytes)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        if first.starts_with("CONNECT")
+            || first.contains("://")
+            || first
+                .split(' ')
+                .nth(1)
+                .is_some_and(|t| !t.starts_with('/') && t != "*")
+        {
+            continue;
+        }
+        sent += 1;
+        let answer = first_response(&proxy, bytes);
+        let status: u16 = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        // Origin-form requests are not proxy requests: every case, valid or not, is refused
+        // with a 4xx (or the connection is closed on it), never relayed and never a crash.
+        assert!(
+            status == 0 || (400..500).contains(&status),
+            "{name}: {answer:?}"
+        );
+        if *fails {
+            rejected += 1;
+        }
+    }
+    assert!(
+        sent > 100 && rejected > 40,
+        "{sent} sent, {rejected} invalid"
+    );
+    assert_eq!(curl(&proxy, "127.0.0.1", &ok_url, &[]).0, 200);
+    assert!(
+        origin
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|h| h.contains("/still-serving")),
+        "no corpus request reached the origin"
+    );
+}
