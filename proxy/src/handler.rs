@@ -17,7 +17,7 @@ use crate::safesearch;
 use crate::settings::ProxySettings;
 use crate::warn;
 use gatehouse_rules::{
-    evaluate, explain, Decision, Facts, Live, RoleId, Snapshot, Target, Verdict,
+    evaluate, summarise, Decision, Facts, Live, RoleId, Snapshot, Target, Verdict,
 };
 use hudsucker::hyper::{header, Method, Request, Response, StatusCode};
 use hudsucker::{Body, HttpContext, HttpHandler, RequestOrResponse};
@@ -177,7 +177,7 @@ impl Gatehouse {
         url: &str,
         host: &str,
     ) -> Event {
-        let e = explain(snap, facts, decision);
+        let e = summarise(snap, facts, decision);
         let m = metrics::get();
         let verdict = format!("{:?}", decision.verdict).to_lowercase();
         m.requests

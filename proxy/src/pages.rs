@@ -1,7 +1,7 @@
 //! The pages a person sees instead of the site: plain words, what was blocked and why, for
 //! which role, when, a request id, and how to ask for a review.
 
-use gatehouse_rules::{explain, Decision, Facts, Snapshot, Verdict};
+use gatehouse_rules::{summarise, Decision, Facts, Snapshot, Verdict};
 use hudsucker::hyper::{header, Response, StatusCode};
 use hudsucker::Body;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +38,7 @@ pub fn block_page(
     url: &str,
     continue_url: Option<&str>,
 ) -> Response<Body> {
-    let e = explain(snap, facts, decision);
+    let e = summarise(snap, facts, decision);
     let id = request_id();
     let what = if e.search.is_some() {
         format!(

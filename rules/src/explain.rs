@@ -32,18 +32,32 @@ pub struct Explanation {
 
 /// Resolves a decision against the snapshot that made it.
 pub fn explain(snap: &Snapshot, facts: &Facts<'_>, d: &Decision) -> Explanation {
+    explain_with(snap, facts, d, true)
+}
+
+/// As [`explain`] without the `matched` list entries (which cost a second lookup): what a log
+/// line or a block page needs.
+pub fn summarise(snap: &Snapshot, facts: &Facts<'_>, d: &Decision) -> Explanation {
+    explain_with(snap, facts, d, false)
+}
+
+fn explain_with(
+    snap: &Snapshot,
+    facts: &Facts<'_>,
+    d: &Decision,
+    with_matches: bool,
+) -> Explanation {
     let role = snap.role(facts.role).map_or("?", |r| r.name.as_str());
     let host = parse_target_host(facts.target);
     let host_text = host.as_ref().map_or("this address", |h| h.host.as_str());
     let rule = rule_name(snap, facts, d);
     let reason = reason(snap, d, role, host_text);
     let mut matched = Vec::new();
-    if let Some(h) = &host {
-        for (entry, kind, set) in snap
+    if let (Some(h), true) = (&host, with_matches) {
+        for (entry, kind, _) in snap
             .illegal
             .matches(&h.host, h.path, h.regex_text.as_deref())
         {
-            let _ = set;
             matched.push(format!("{entry} ({kind}, illegal tier)"));
         }
         for (entry, kind, set) in snap.lists.matches(&h.host, h.path, h.regex_text.as_deref()) {

@@ -64,7 +64,7 @@ pub use compile::{compile, load, Compiled, LoadReport};
 pub use config::{Action, ActionSpec, Severity};
 pub use error::{Result, RulesError};
 pub use evaluate::{evaluate, Decision, Facts, Rule, SearchQuery, Target, Verdict};
-pub use explain::{explain, Explanation};
+pub use explain::{explain, summarise, Explanation};
 pub use live::Live;
 pub use policy::RoleId;
 pub use snapshot::{NetworkRule, Snapshot};
