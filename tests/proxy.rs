@@ -1079,3 +1079,86 @@ fn the_llhttp_request_corpus_is_answered_with_4xx_and_the_proxy_keeps_serving() 
         "no corpus request reached the origin"
     );
 }
+
+/// A WebSocket origin that answers the handshake and echoes one text message.
+fn websocket_origin() -> u16 {
+    use base64::Engine as _;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Some(Ok(mut stream)) = listener.incoming().next() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut key = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some(k) = line.to_ascii_lowercase().strip_prefix("sec-websocket-key:") {
+                key = line[line.len() - k.len()..].trim().to_owned();
+            }
+        }
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes(),
+        );
+        let accept = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
+        let _ = stream.write_all(format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").as_bytes());
+        // One masked text frame in, the same text out.
+        let mut head = [0u8; 2];
+        if reader.read_exact(&mut head).is_err() {
+            return;
+        }
+        let len = (head[1] & 0x7f) as usize;
+        let mut mask = [0u8; 4];
+        let _ = reader.read_exact(&mut mask);
+        let mut payload = vec![0u8; len];
+        let _ = reader.read_exact(&mut payload);
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= mask[i % 4];
+        }
+        let mut frame = vec![0x81, len as u8];
+        frame.extend_from_slice(&payload);
+        let _ = stream.write_all(&frame);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    });
+    port
+}
+
+#[test]
+fn websockets_pass_through_for_allowed_sites() {
+    let port = websocket_origin();
+    let proxy = start_proxy("allow_loopback_origins = true\n");
+    let mut stream = std::net::TcpStream::connect(&proxy.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "GET http://127.0.0.1:{port}/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 101"), "{status:?}");
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    let mask = [1u8, 2, 3, 4];
+    let text = b"hello";
+    let mut frame = vec![0x81, 0x80 | text.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(text.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&frame).unwrap();
+    let mut head = [0u8; 2];
+    reader.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], 0x81, "a final text frame");
+    let mut payload = vec![0u8; (head[1] & 0x7f) as usize];
+    reader.read_exact(&mut payload).unwrap();
+    assert_eq!(payload, text);
+}
