@@ -1162,3 +1162,88 @@ fn websockets_pass_through_for_allowed_sites() {
     reader.read_exact(&mut payload).unwrap();
     assert_eq!(payload, text);
 }
+
+#[test]
+fn headless_chromium_renders_the_https_block_page() {
+    // Pupils get "block" by default here, so nothing Chromium asks for on its own (update
+    // checks and the like) is ever relayed off this machine.
+    let proxy = start_proxy_with("", |config| {
+        let text = std::fs::read_to_string(config).unwrap();
+        std::fs::write(
+            config,
+            text.replacen(
+                "[roles.pupil]\ndefault = \"allow\"",
+                "[roles.pupil]\ndefault = \"block\"",
+                1,
+            ),
+        )
+        .unwrap();
+    });
+    let home = proxy.config.parent().unwrap().join("chromium-home");
+    let nssdb = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&nssdb).unwrap();
+    let db = format!("sql:{}", nssdb.display());
+    let ca = proxy.config.parent().unwrap().join("data/ca.pem");
+    assert!(Command::new("certutil")
+        .args(["-d", &db, "-N", "--empty-password"])
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("certutil")
+        .args([
+            "-d",
+            &db,
+            "-A",
+            "-t",
+            "C,,",
+            "-n",
+            "gatehouse",
+            "-i",
+            ca.to_str().unwrap()
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let screenshot = common::repo().join("target/screenshots/https-block-page.png");
+    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+    let chromium = |extra: &str| {
+        Command::new("timeout")
+            .arg("60")
+            .arg("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-default-apps",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                home.join("profile").display()
+            ))
+            .arg(format!("--proxy-server=http://{}", proxy.addr))
+            .arg(extra)
+            .arg("https://www.bet365.com/")
+            .env("HOME", &home)
+            .stderr(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let dom = String::from_utf8_lossy(&chromium("--dump-dom").stdout).into_owned();
+    assert!(dom.contains("This page is blocked"), "{dom}");
+    assert!(
+        dom.contains("Category: gambling") && dom.contains("Request id"),
+        "{dom}"
+    );
+    chromium(&format!("--screenshot={}", screenshot.display()));
+    assert!(
+        std::fs::metadata(&screenshot)
+            .map(|m| m.len() > 1000)
+            .unwrap_or(false),
+        "screenshot saved for review"
+    );
+}

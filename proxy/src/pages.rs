@@ -75,7 +75,7 @@ h1{{color:#a40000}}dt{{font-weight:bold;margin-top:.6em}}.id{{font-family:monosp
         school = escape(snap.school_name()),
         reason = escape(&e.reason),
         role = escape(&e.role),
-        at = escape(&e.at),
+        at = escape(&facts.at.with_timezone(&snap.timezone()).format("%-d %B %Y, %H:%M").to_string()),
     );
     html_response(StatusCode::FORBIDDEN, html)
 }
