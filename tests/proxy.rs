@@ -1247,3 +1247,70 @@ fn headless_chromium_renders_the_https_block_page() {
         "screenshot saved for review"
     );
 }
+
+#[test]
+fn a_1_gib_upload_streams_through_with_flat_memory() {
+    const SIZE: u64 = 1 << 30;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Some(Ok(stream)) = listener.incoming().next() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0u64;
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+        }
+        assert!(!chunked, "the upload is forwarded with its length");
+        let received =
+            std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink()).unwrap_or(0);
+        let body = received.to_string();
+        let mut stream = stream;
+        let _ = stream.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    });
+    let proxy = start_proxy("allow_loopback_origins = true\n");
+    let file = proxy.config.parent().unwrap().join("upload.bin");
+    std::fs::File::create(&file).unwrap().set_len(SIZE).unwrap();
+    let before = peak_rss_kib(proxy.child.id());
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "300",
+            "-x",
+            &format!("http://{}", proxy.addr),
+            "--interface",
+            "127.0.0.2",
+            "-T",
+            file.to_str().unwrap(),
+            &format!("http://127.0.0.1:{port}/upload"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        SIZE.to_string(),
+        "the origin received every byte"
+    );
+    let after = peak_rss_kib(proxy.child.id());
+    assert!(
+        after < before + 64 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB for a 1 GiB upload"
+    );
+}
