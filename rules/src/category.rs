@@ -41,16 +41,20 @@ impl CategorySet {
     }
     /// The members, lowest id first.
     pub fn iter(self) -> impl Iterator<Item = CategoryId> {
-        let mut bits = self.0;
-        std::iter::from_fn(move || {
-            if bits == 0 {
-                return None;
-            }
-            let id = bits.trailing_zeros() as u8;
-            bits &= bits - 1;
-            Some(CategoryId(id))
-        })
+        set_bits(self.0).map(CategoryId)
     }
+}
+
+/// The positions of the set bits of `bits`, lowest first (for the id sets of the crate).
+pub(crate) fn set_bits(mut bits: u128) -> impl Iterator<Item = u8> {
+    std::iter::from_fn(move || {
+        if bits == 0 {
+            return None;
+        }
+        let id = bits.trailing_zeros() as u8;
+        bits &= bits - 1;
+        Some(id)
+    })
 }
 
 /// The categories Gatehouse knows out of the box, with a one-line description each.

@@ -34,15 +34,7 @@ impl ThemeSet {
         self.0 |= 1 << id.0;
     }
     pub fn iter(self) -> impl Iterator<Item = ThemeId> {
-        let mut bits = self.0;
-        std::iter::from_fn(move || {
-            if bits == 0 {
-                return None;
-            }
-            let id = bits.trailing_zeros() as u8;
-            bits &= bits - 1;
-            Some(ThemeId(id))
-        })
+        crate::category::set_bits(u128::from(self.0)).map(ThemeId)
     }
 }
 
