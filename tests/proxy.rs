@@ -109,9 +109,18 @@ fn start_proxy(proxy_section: &str) -> Proxy {
 
 /// Starts the proxy after `prepare` has run with the policy file's path (to add users...).
 fn start_proxy_with(proxy_section: &str, prepare: impl FnOnce(&std::path::Path)) -> Proxy {
+    start_proxy_policy(POLICY, proxy_section, prepare)
+}
+
+/// Starts the proxy with `policy` instead of the tests' usual one.
+fn start_proxy_policy(
+    policy: &str,
+    proxy_section: &str,
+    prepare: impl FnOnce(&std::path::Path),
+) -> Proxy {
     let ws = Workspace::new();
     let config = ws.config(&format!(
-        "{POLICY}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n{proxy_section}",
+        "{policy}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n{proxy_section}",
         ws.path("data").display().to_string()
     ));
     prepare(&config);
@@ -623,7 +632,6 @@ fn malformed_requests_get_a_4xx_and_other_clients_carry_on() {
         "GET {url} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
         "a".repeat(200_000)
     );
-    let conflicting = format!("POST {url} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("garbage request line", b"GARBAGE\r\n\r\n".to_vec()),
         (
@@ -642,14 +650,45 @@ fn malformed_requests_get_a_4xx_and_other_clients_carry_on() {
         assert!((400..500).contains(&status), "{name}: {answer:?}");
         assert_eq!(curl(&proxy, "127.0.0.1", &url, &[]).0, 200, "after {name}");
     }
-    // Both Content-Length and Transfer-Encoding: hyper follows RFC 9112 (chunked wins) and
-    // forwards the message with Transfer-Encoding only, so no two servers can read it
-    // differently (no request smuggling).
-    let answer = raw(&proxy, conflicting.as_bytes());
+    // Both Content-Length and Transfer-Encoding, in either order (the request-smuggling
+    // shape). hyper follows RFC 9112 6.1/6.3: it drops the Content-Length while parsing (so
+    // the proxy never sees both), reads the body as chunked, forwards Transfer-Encoding
+    // alone and closes the client connection after the response, so nothing can ride
+    // behind the ambiguous body.
+    let smuggle = |first: &str, second: &str| {
+        format!("POST {url}ambiguous HTTP/1.1\r\nHost: x\r\n{first}\r\n{second}\r\n\r\n0\r\n\r\nGET {url}smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+    };
+    let (cl, te) = ("Content-Length: 5", "Transfer-Encoding: chunked");
+    for request in [smuggle(cl, te), smuggle(te, cl)] {
+        let answer = raw(&proxy, request.as_bytes());
+        assert!(
+            answer.starts_with("HTTP/1.1 200")
+                && answer.contains("Transfer-Encoding: chunked")
+                && !answer.contains("Content-Length: 5")
+                && answer.matches("HTTP/1.1 ").count() == 1,
+            "{answer:?}"
+        );
+    }
     assert!(
-        answer.contains("Transfer-Encoding: chunked") && !answer.contains("Content-Length: 5"),
-        "{answer:?}"
+        !origin
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|h| h.contains("smuggled")),
+        "a request behind an ambiguous body reached the origin"
     );
+    // Bad chunk sizes in a request body: 400, nothing half-sent is answered as a success.
+    for body in [
+        "zz\r\nhello\r\n0\r\n\r\n",
+        "5\r\nhello\r\nfffffffffffffffffff\r\n",
+    ] {
+        let request = format!(
+            "POST {url}chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+        );
+        let answer = raw(&proxy, request.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 400"), "{body:?}: {answer:?}");
+    }
     // A client that never finishes its request head is cut off, and nobody else waits.
     let answer = raw(
         &proxy,
@@ -1028,34 +1067,29 @@ fn first_response(proxy: &Proxy, bytes: &[u8]) -> String {
 #[test]
 fn the_llhttp_request_corpus_is_answered_with_4xx_and_the_proxy_keeps_serving() {
     let origin = Origin::start();
-    let proxy = start_proxy("allow_loopback_origins = true\n");
+    // The corpus's absolute URLs and CONNECTs name real hosts: the policy blocks them before
+    // any lookup, and the role is not decrypted, so no case can leave this machine.
+    let policy = r#"
+[[network]]
+cidr = "127.0.0.1/32"
+role = "pupil"
+[local]
+deny = ["hypnotoad.org", "netscape.com", "bar.com"]
+[roles.pupil]
+default = "allow"
+decrypt_https = false
+"#;
+    let proxy = start_proxy_policy(policy, "allow_loopback_origins = true\n", |_| {});
     let cases = llhttp_request_cases();
-    assert!(cases.len() > 100, "{} cases", cases.len());
+    assert!(cases.len() > 120, "{} cases", cases.len());
     let ok_url = format!("http://127.0.0.1:{}/still-serving", origin.port);
-    let mut rejected = 0;
-    let mut sent = 0;
+    let (mut rejected, mut blocked) = (0, 0);
     for (name, bytes, fails) in &cases {
-        // Only messages that cannot become a request for another host are sent: no CONNECT,
-        // no absolute URL (those would leave this machine).
-        let first = String::from_utf8_lossy(bytes)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        if first.starts_with("CONNECT")
-            || first.contains("://")
-            || first
-                .split(' ')
-                .nth(1)
-                .is_some_and(|t| !t.starts_with('/') && t != "*")
-        {
-            continue;
-        }
-        sent += 1;
         let answer = first_response(&proxy, bytes);
         let status: u16 = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-        // Origin-form requests are not proxy requests: every case, valid or not, is refused
-        // with a 4xx (or the connection is closed on it), never relayed and never a crash.
+        // Origin-form requests are not proxy requests and the absolute ones name blocked
+        // hosts: every case, valid or not, is refused with a 4xx (or the connection is
+        // closed on it), never relayed and never a crash.
         assert!(
             status == 0 || (400..500).contains(&status),
             "{name}: {answer:?}"
@@ -1063,10 +1097,14 @@ fn the_llhttp_request_corpus_is_answered_with_4xx_and_the_proxy_keeps_serving() 
         if *fails {
             rejected += 1;
         }
+        if answer.contains("This page is blocked") || answer.starts_with("HTTP/1.1 403") {
+            blocked += 1;
+        }
     }
+    assert!(rejected > 40, "{rejected} invalid cases");
     assert!(
-        sent > 100 && rejected > 40,
-        "{sent} sent, {rejected} invalid"
+        blocked >= 6,
+        "{blocked} cases reached the policy and were blocked"
     );
     assert_eq!(curl(&proxy, "127.0.0.1", &ok_url, &[]).0, 200);
     assert!(
@@ -1313,4 +1351,209 @@ fn a_1_gib_upload_streams_through_with_flat_memory() {
         after < before + 64 * 1024,
         "peak RSS grew from {before} KiB to {after} KiB for a 1 GiB upload"
     );
+}
+
+/// The proxy's metrics page (it must have been started with `metrics_listen`).
+fn metrics_text(proxy: &Proxy) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", proxy.metrics.as_deref().unwrap()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Opens a TCP connection to the proxy from `source` (a loopback address).
+fn connect_from(proxy: &Proxy, source: &str) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&from.into()).unwrap();
+    let to: std::net::SocketAddr = proxy.addr.parse().unwrap();
+    socket.connect(&to.into()).unwrap();
+    let stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    stream
+}
+
+/// Reads until the peer closes; returns what came (a read timeout fails the test).
+fn read_until_closed(stream: &mut std::net::TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the proxy did not close the connection: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn connection_limits_refuse_with_a_503_and_free_up_when_connections_close() {
+    let origin = Origin::start();
+    let proxy = start_proxy(
+        "allow_loopback_origins = true\nmax_connections = 4\nmax_connections_per_client = 2\n\
+         metrics_listen = \"127.0.0.1:0\"\n",
+    );
+    let url = format!("http://127.0.0.1:{}/", origin.port);
+    // One device holds its two connections open: its third is refused, naming the device.
+    let mine: Vec<_> = (0..2).map(|_| connect_from(&proxy, "127.0.0.1")).collect();
+    let mut third = connect_from(&proxy, "127.0.0.1");
+    let refusal = read_until_closed(&mut third);
+    assert!(
+        refusal.starts_with("HTTP/1.1 503") && refusal.contains("Your device has too many"),
+        "{refusal:?}"
+    );
+    // Another device is still served while the first one is at its limit.
+    assert_eq!(curl(&proxy, "127.0.0.2", &url, &[]).0, 200);
+    // The whole proxy at its limit: everyone gets the 503 that says so.
+    let others: Vec<_> = (0..2).map(|_| connect_from(&proxy, "127.0.0.2")).collect();
+    let mut fifth = connect_from(&proxy, "127.0.0.3");
+    let refusal = read_until_closed(&mut fifth);
+    assert!(
+        refusal.starts_with("HTTP/1.1 503") && refusal.contains("connection limit"),
+        "{refusal:?}"
+    );
+    // Closed connections free their places at once.
+    drop(mine);
+    drop(others);
+    let mut served = false;
+    for _ in 0..50 {
+        if curl(&proxy, "127.0.0.1", &url, &[]).0 == 200 {
+            served = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(served, "a closed connection's place was never given back");
+    let metrics = metrics_text(&proxy);
+    assert!(
+        metrics.contains("gatehouse_refused_total{reason=\"client_connection_limit\"} 1")
+            && metrics.contains("gatehouse_refused_total{reason=\"connection_limit\"} 1")
+            && metrics.contains("gatehouse_open_connections"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn idle_connections_and_tunnels_are_closed_and_a_silent_upstream_times_out() {
+    // A server that accepts and never says anything (for the tunnel), and one whose accept
+    // queue is full so connecting to it never completes (for the connect timeout).
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for s in silent.incoming().take(10).flatten() {
+            keep.lock().unwrap().push(s);
+        }
+    });
+    let full = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    full.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    full.listen(0).unwrap();
+    let full_addr = full.local_addr().unwrap().as_socket().unwrap();
+    // Fill the accept queue: later SYNs are dropped and connecting hangs.
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&full_addr.into());
+        fillers.push(s);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    let origin = Origin::start();
+    let proxy = start_proxy(&format!(
+        "allow_loopback_origins = true\nheader_timeout_secs = 1\ntunnel_idle_secs = 1\n\
+         connect_timeout_secs = 1\nconnect_ports = [443, {silent_port}]\n"
+    ));
+    // A keep-alive connection left idle after its response is closed by the proxy.
+    let mut idle = connect_from(&proxy, "127.0.0.1");
+    idle.write_all(
+        format!(
+            "GET http://127.0.0.1:{}/idle HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            origin.port
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let answer = read_until_closed(&mut idle);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    // A tunnel (the guest role is not decrypted) that carries nothing is closed.
+    let mut tunnel = connect_from(&proxy, "127.0.0.3");
+    tunnel
+        .write_all(format!("CONNECT 127.0.0.1:{silent_port} HTTP/1.1\r\n\r\n").as_bytes())
+        .unwrap();
+    let answer = read_until_closed(&mut tunnel);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    // An upstream that never completes the TCP handshake gets a clear 504 page.
+    let (status, body) = curl(
+        &proxy,
+        "127.0.0.1",
+        &format!("http://127.0.0.1:{}/", full_addr.port()),
+        &[],
+    );
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains("did not answer in time"), "{body}");
+    // Everyone else carries on.
+    assert_eq!(
+        curl(
+            &proxy,
+            "127.0.0.1",
+            &format!("http://127.0.0.1:{}/", origin.port),
+            &[]
+        )
+        .0,
+        200
+    );
+    drop(fillers);
+}
+
+#[test]
+fn reqwest_as_a_client_over_http_and_intercepted_https() {
+    let origin = Origin::start();
+    let ws = Workspace::new();
+    let (tls_port, tls_ca, mut server) = tls_origin(&ws);
+    let proxy = start_proxy(&format!(
+        "allow_loopback_origins = true\nconnect_ports = [443, {tls_port}]\ntrust = [{:?}]\n",
+        tls_ca.display().to_string()
+    ));
+    let ca = std::fs::read(proxy.config.parent().unwrap().join("data/ca.pem")).unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .proxy(reqwest::Proxy::all(format!("http://{}", proxy.addr)).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .tls_built_in_root_certs(false)
+        .local_address("127.0.0.1".parse::<std::net::IpAddr>().unwrap())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    // Keep-alive: several requests on the client's pooled connection.
+    for i in 0..3 {
+        let res = client
+            .get(format!("http://127.0.0.1:{}/reqwest/{i}", origin.port))
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.text().unwrap().contains(&format!("GET /reqwest/{i} ")));
+    }
+    // HTTPS through the proxy's CA (the client trusts only it) to the TLS origin.
+    let res = client
+        .get(format!("https://localhost:{tls_port}/"))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // A blocked site: the block page comes back inside TLS.
+    let res = client.get("https://www.bet365.com/en/").send().unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().unwrap().contains("gambling"));
+    let _ = server.kill();
 }

@@ -448,14 +448,25 @@ impl HttpHandler for Gatehouse {
         err: hudsucker::hyper_util::client::legacy::Error,
     ) -> Response<Body> {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-        let mut certificate = false;
+        let (mut certificate, mut timeout, mut client_body) = (false, false, false);
         while let Some(e) = source {
             let text = e.to_string();
             certificate |= text.contains("certificate") || text.contains("UnknownIssuer");
+            timeout |= e.is::<tokio::time::error::Elapsed>()
+                || e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+            // The request body the client sent could not be read (bad chunk sizes...).
+            client_body |= e
+                .downcast_ref::<hudsucker::hyper::Error>()
+                .is_some_and(|h| h.is_user());
             source = e.source();
         }
-        let kind = if certificate {
+        let kind = if client_body {
+            "client-body"
+        } else if certificate {
             "certificate"
+        } else if timeout {
+            "timeout"
         } else {
             "unreachable"
         };
@@ -464,12 +475,25 @@ impl HttpHandler for Gatehouse {
             .with_label_values(&[kind])
             .inc();
         if let Some((event, started)) = self.pending.take() {
-            self.finish(event, 502, None, started);
+            let status = if client_body { 400 } else { 502 };
+            self.finish(event, status, None, started);
+        }
+        if client_body {
+            return pages::refusal(
+                StatusCode::BAD_REQUEST,
+                "The request's body was malformed, so it was not sent on.",
+            );
         }
         if certificate {
             return pages::refusal(
                 StatusCode::BAD_GATEWAY,
                 "The site's security certificate is not valid, so the filter did not connect to it. It may be misconfigured or an impostor.",
+            );
+        }
+        if timeout {
+            return pages::refusal(
+                StatusCode::GATEWAY_TIMEOUT,
+                "The site did not answer in time. Try again later.",
             );
         }
         pages::refusal(StatusCode::BAD_GATEWAY, "The site could not be reached.")

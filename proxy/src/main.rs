@@ -7,6 +7,7 @@ mod embedded;
 mod events;
 mod handler;
 mod handshakes;
+mod limits;
 mod metrics;
 mod pages;
 mod safesearch;

@@ -24,6 +24,7 @@ pub struct Metrics {
     pub refused: IntCounterVec,
     pub handshake_failures: IntCounterVec,
     pub handshake_hosts: IntGauge,
+    pub open_connections: IntGauge,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -89,6 +90,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["reason"],
     )?;
+    let open_connections = IntGauge::new(
+        "open_connections",
+        "Client connections open now (plain, tunnelled and decrypted)",
+    )?;
+    registry.register(Box::new(open_connections.clone()))?;
     registry.register(Box::new(requests.clone()))?;
     registry.register(Box::new(blocked_categories.clone()))?;
     registry.register(Box::new(alerts.clone()))?;
@@ -117,6 +123,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         refused,
         handshake_failures,
         handshake_hosts,
+        open_connections,
     })
 }
 

@@ -8,12 +8,14 @@ use crate::settings::ProxySettings;
 use anyhow::Context as _;
 use gatehouse_rules::{compile, config::ConfigFile, Live};
 use hudsucker::certificate_authority::RcgenAuthority;
+use hudsucker::hyper_util::client::legacy::connect::HttpConnector;
+use hudsucker::hyper_util::client::legacy::Client;
 use hudsucker::hyper_util::rt::{TokioExecutor, TokioTimer};
 use hudsucker::hyper_util::server::conn::auto::Builder as ServerBuilder;
 use hudsucker::rustls::crypto::aws_lc_rs;
 use hudsucker::rustls::pki_types::{pem::PemObject, CertificateDer};
 use hudsucker::rustls::{ClientConfig, RootCertStore};
-use hudsucker::Proxy;
+use hudsucker::{Proxy, TunnelLimits};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,11 +72,27 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(shared.settings.header_timeout_secs))
         .max_buf_size(shared.settings.max_header_bytes.max(8192));
+    let connections = crate::limits::Connections::new(
+        shared.settings.max_connections,
+        shared.settings.max_connections_per_client,
+    );
+    let tunnel_limits = TunnelLimits {
+        connect_timeout: Some(Duration::from_secs(shared.settings.connect_timeout_secs)),
+        idle_timeout: Some(Duration::from_secs(shared.settings.tunnel_idle_secs)),
+    };
+    let mut client = Client::builder(TokioExecutor::new());
+    client
+        .http1_title_case_headers(true)
+        .pool_idle_timeout(Duration::from_secs(UPSTREAM_IDLE_SECS))
+        .pool_timer(TokioTimer::new());
     let proxy = Proxy::builder()
         .with_listener(listener)
         .with_ca(ca)
         .with_http_connector(connector)
+        .with_client(client)
         .with_server(server)
+        .with_connection_gate(connections.gate())
+        .with_tunnel_limits(tunnel_limits)
         .with_http_handler(Gatehouse::new(shared))
         .with_graceful_shutdown(shutdown)
         .build()?;
@@ -84,11 +102,13 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Idle upstream connections are kept this long for reuse.
+const UPSTREAM_IDLE_SECS: u64 = 90;
+
 fn upstream_connector(
     settings: &ProxySettings,
     file: &ConfigFile,
-) -> anyhow::Result<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>>
-{
+) -> anyhow::Result<hyper_rustls::HttpsConnector<HttpConnector>> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let base = file.path.parent().map(PathBuf::from).unwrap_or_default();
@@ -109,11 +129,15 @@ fn upstream_connector(
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(Duration::from_secs(settings.connect_timeout_secs)));
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_or_http()
         .enable_http1()
-        .build())
+        .wrap_connector(tcp))
 }
 
 /// SIGHUP: compile the policy again off the request path and swap it in; on error keep the

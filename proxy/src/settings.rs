@@ -39,9 +39,22 @@ pub struct ProxySettings {
     pub events_rotate_mib: u64,
     #[serde(default = "default_events_keep")]
     pub events_keep: usize,
-    /// A client must send its request head within this many seconds (slow clients).
+    /// A client must send each request head within this many seconds: this closes slow
+    /// clients and keep-alive connections left idle for longer.
     #[serde(default = "default_header_timeout")]
     pub header_timeout_secs: u64,
+    /// Open client connections in all; past it new ones get a `503`.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Open client connections from one address (one device, or one NAT).
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
+    /// How long connecting to an upstream server may take.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// A tunnel that is not decrypted with no traffic for this long is closed.
+    #[serde(default = "default_tunnel_idle")]
+    pub tunnel_idle_secs: u64,
     /// The largest request head accepted, in bytes (at least 8192).
     #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
@@ -51,7 +64,19 @@ pub struct ProxySettings {
 }
 
 fn default_header_timeout() -> u64 {
+    30
+}
+fn default_max_connections() -> usize {
+    20_000
+}
+fn default_max_connections_per_client() -> usize {
+    1_000
+}
+fn default_connect_timeout() -> u64 {
     10
+}
+fn default_tunnel_idle() -> u64 {
+    600
 }
 fn default_max_header_bytes() -> usize {
     64 << 10
@@ -85,9 +110,39 @@ impl ProxySettings {
     pub fn from_config(file: &ConfigFile) -> anyhow::Result<ProxySettings> {
         let table = file.config.proxy.clone().unwrap_or_default();
         let at = file.text.find("[proxy]").map_or(0, |i| file.line(i));
-        toml::Value::Table(table)
+        let settings: ProxySettings = toml::Value::Table(table)
             .try_into()
-            .with_context(|| format!("{}:{at}: [proxy]", file.path.display()))
+            .with_context(|| format!("{}:{at}: [proxy]", file.path.display()))?;
+        settings
+            .check()
+            .map_err(|e| anyhow::anyhow!("{}:{at}: [proxy] {e}", file.path.display()))?;
+        Ok(settings)
+    }
+
+    /// Values that parse but cannot work.
+    fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("header_timeout_secs", self.header_timeout_secs as usize),
+            ("connect_timeout_secs", self.connect_timeout_secs as usize),
+            ("tunnel_idle_secs", self.tunnel_idle_secs as usize),
+            ("max_connections", self.max_connections),
+            (
+                "max_connections_per_client",
+                self.max_connections_per_client,
+            ),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.max_connections_per_client > self.max_connections {
+            return Err(format!(
+                "max_connections_per_client ({}) is more than max_connections ({})",
+                self.max_connections_per_client, self.max_connections
+            ));
+        }
+        Ok(())
     }
 
     /// The data folder, resolved against the policy file's folder.

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Gatehouse in the side-by-side proxy bench (../shared/bench, or BENCH=path): the same origin,
+# load tool (oha), CPU pinning and interleaved rounds as squid, e2guardian, privoxy,
+# tinyproxy and mitmproxy.
+#
+#   benches/proxy_side_by_side.sh check                 # one HTTP + one HTTPS request each
+#   benches/proxy_side_by_side.sh run [bench.py args]   # default: the full matrix, 3 rounds
+#
+# Gatehouse runs the shipped policy (deploy/gatehouse.toml: the full starter lists, the
+# pupil role for 127.0.0.0/8, SafeSearch, events written for every request) with only the
+# [proxy] section changed for the harness: listen on its port, sign with the harness's MITM
+# CA, trust its origin CA, allow the loopback origin.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH="${BENCH:-$REPO/../shared/bench}"
+BENCH="$(cd "$BENCH" && pwd)"
+PORT=13200
+RUN="$BENCH/.run"
+G="$RUN/gatehouse"
+
+[ -f "$RUN/pki/mitm-ca.pem" ] || "$BENCH/setup.sh"
+(cd "$REPO" && cargo build --release -p gatehouse -q)
+export GATEHOUSE_BIN="$REPO/target/release/gatehouse"
+
+mkdir -p "$G/data"
+install -m 0644 "$RUN/pki/mitm-ca.pem" "$G/data/ca.pem"
+install -m 0600 "$RUN/pki/mitm-ca.key" "$G/data/ca.key"
+python3 - "$REPO/deploy/gatehouse.toml" "$G/gatehouse.toml" "$REPO/lists" "$RUN/pki/origin-ca.pem" "$PORT" "${GATEHOUSE_BENCH_EVENTS:-events}" <<'PY'
+import re, sys
+src, dst, lists, origin_ca, port, events = sys.argv[1:]
+text = open(src).read()
+text = re.sub(r'^lists_dir = .*$', f'lists_dir = "{lists}"', text, count=1, flags=re.M)
+proxy = f'''[proxy]
+listen = "127.0.0.1:{port}"
+data_dir = "data"
+connect_ports = [443]
+trust = ["{origin_ca}"]
+allow_loopback_origins = true
+events_dir = "{events}"
+'''
+# Replace the [proxy] table (up to the next table header) with the bench's.
+text, n = re.subn(r'^\[proxy\]\n(?:(?!^\[).*\n)*', proxy + '\n', text, count=1, flags=re.M)
+assert n == 1, "no [proxy] section in deploy/gatehouse.toml"
+open(dst, "w").write(text)
+PY
+"$GATEHOUSE_BIN" check --config "$G/gatehouse.toml" >/dev/null
+
+LINE='gatehouse        13200  intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse/gatehouse.toml'
+grep -q '^gatehouse ' "$BENCH/entries.conf" || printf '%s\n' "$LINE" >> "$BENCH/entries.conf"
+
+cmd="${1:-run}"
+shift || true
+cd "$BENCH"
+case "$cmd" in
+  check) exec ./bench.py check --entries gatehouse "$@" ;;
+  run) exec ./bench.py run "$@" ;;
+  *) exec ./bench.py "$cmd" "$@" ;;
+esac
