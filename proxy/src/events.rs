@@ -5,7 +5,9 @@
 use serde::Serialize;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 /// The record of one request.
 #[derive(Clone, Debug, Serialize)]
@@ -39,7 +41,20 @@ pub struct Event {
 #[derive(Clone, Debug)]
 pub struct EventSink {
     tx: SyncSender<Event>,
+    writer: Arc<Writer>,
 }
+
+/// The writer thread, stopped (after writing everything queued) by `EventSink::close`.
+#[derive(Debug)]
+struct Writer {
+    stop: AtomicBool,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// How long the writer sleeps when the queue is empty. It polls rather than waiting on the
+/// channel so that a request never has to wake it (a wake-up is a system call and, on a
+/// busy core, a context switch per request).
+const POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl EventSink {
     /// Starts the writer thread: `events.jsonl` in `dir`, rotated to `events.jsonl.1` ...
@@ -52,10 +67,18 @@ impl EventSink {
     ) -> anyhow::Result<EventSink> {
         std::fs::create_dir_all(&dir)?;
         let (tx, rx) = sync_channel(capacity);
-        std::thread::Builder::new()
+        let writer = Arc::new(Writer {
+            stop: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        });
+        let stop = Arc::clone(&writer);
+        let thread = std::thread::Builder::new()
             .name("gatehouse-events".into())
-            .spawn(move || write_loop(&rx, &dir, max_bytes, keep))?;
-        Ok(EventSink { tx })
+            .spawn(move || write_loop(&rx, &stop.stop, &dir, max_bytes, keep))?;
+        if let Ok(mut slot) = writer.thread.lock() {
+            *slot = Some(thread);
+        }
+        Ok(EventSink { tx, writer })
     }
 
     /// Hands an event over without waiting; counts it as dropped if the writer is behind.
@@ -65,6 +88,15 @@ impl EventSink {
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 crate::metrics::get().events_dropped.inc();
             }
+        }
+    }
+
+    /// Writes what is queued and stops the writer (at shutdown, after the last request).
+    pub fn close(&self) {
+        self.writer.stop.store(true, Ordering::Release);
+        let thread = self.writer.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
         }
     }
 }
@@ -79,19 +111,35 @@ fn open(path: &std::path::Path) -> Option<std::fs::File> {
         .ok()
 }
 
-fn write_loop(rx: &Receiver<Event>, dir: &std::path::Path, max_bytes: u64, keep: usize) {
+fn write_loop(
+    rx: &Receiver<Event>,
+    stop: &AtomicBool,
+    dir: &std::path::Path,
+    max_bytes: u64,
+    keep: usize,
+) {
     let path = dir.join("events.jsonl");
     let mut file = open(&path);
     let mut size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter().take(1024));
-        let mut text = String::new();
-        for event in batch {
+    let mut text = String::new();
+    loop {
+        // Read the flag before draining: whatever was queued before `close` is written.
+        let stopping = stop.load(Ordering::Acquire);
+        text.clear();
+        let mut taken = 0;
+        for event in rx.try_iter().take(BATCH) {
+            taken += 1;
             if let Ok(line) = serde_json::to_string(&event) {
                 text.push_str(&line);
                 text.push('\n');
             }
+        }
+        if text.is_empty() {
+            if stopping {
+                return;
+            }
+            std::thread::sleep(POLL);
+            continue;
         }
         if size + text.len() as u64 > max_bytes && size > 0 {
             for i in (1..keep).rev() {
@@ -112,5 +160,11 @@ fn write_loop(rx: &Receiver<Event>, dir: &std::path::Path, max_bytes: u64, keep:
                 size += text.len() as u64;
             }
         }
+        if taken < BATCH && !stopping {
+            std::thread::sleep(POLL);
+        }
     }
 }
+
+/// Events written per write call at most.
+const BATCH: usize = 4096;

@@ -502,4 +502,12 @@ impl HttpHandler for Gatehouse {
     async fn should_intercept_connect(&mut self, _ctx: &HttpContext, _req: &Request<Body>) -> bool {
         self.tunnel.as_ref().is_some_and(|t| t.decrypt)
     }
+
+    fn handle_tls_failure(
+        &mut self,
+        _ctx: &HttpContext,
+        authority: &hudsucker::hyper::http::uri::Authority,
+    ) {
+        crate::handshakes::count_failure(&authority.host().to_ascii_lowercase());
+    }
 }

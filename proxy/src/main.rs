@@ -139,7 +139,6 @@ fn main() -> ExitCode {
 
 fn run_proxy(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let file = embedded::config_file(config)?;
-    handshakes::install();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

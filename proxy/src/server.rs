@@ -66,6 +66,7 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         users,
         tokens: crate::warn::ContinueTokens::new()?,
     });
+    let shared_events = shared.events.clone();
     let mut server = ServerBuilder::new(TokioExecutor::new());
     server
         .http1()
@@ -98,7 +99,10 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         .build()?;
     // Printed last: the line tests and supervisors wait for.
     crate::cli::print(&format!("Gatehouse proxy listening on {addr}\n"));
+    let events = shared_events;
     proxy.start().await?;
+    // Every connection has finished: write the events still queued before exiting.
+    tokio::task::spawn_blocking(move || events.close()).await?;
     Ok(())
 }
 

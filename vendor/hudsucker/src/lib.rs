@@ -168,6 +168,10 @@ pub trait HttpHandler: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = bool> + Send {
         async { true }
     }
+
+    /// Called when the client's TLS handshake with an intercepted CONNECT fails (an app
+    /// that pins its certificates, a device without the CA). Gatehouse patch.
+    fn handle_tls_failure(&mut self, _ctx: &HttpContext, _authority: &http::uri::Authority) {}
 }
 
 /// Handler for WebSocket messages.

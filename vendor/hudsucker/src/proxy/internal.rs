@@ -288,6 +288,9 @@ where
                                                 error = &e as &dyn StdError,
                                                 "Failed to establish TLS connection"
                                             );
+                                            // Gatehouse patch: tell the handler.
+                                            let ctx = self.context();
+                                            self.http_handler.handle_tls_failure(&ctx, &authority);
                                             return;
                                         }
                                     };
