@@ -1,41 +1,15 @@
 //! One event per request, with the fields the DfE filtering standard asks for, handed to a
-//! bounded channel and written as JSON lines by a thread of its own. The request path never
-//! waits for the disk: when the channel is full the event is counted as dropped.
+//! bounded channel and written by a thread of its own: as JSON lines (rotated), then to the
+//! safeguarding pipeline (alerts, the event store). The request path never waits for the
+//! disk: when the channel is full the event is counted as dropped.
 
-use serde::Serialize;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
-/// The record of one request.
-#[derive(Clone, Debug, Serialize)]
-pub struct Event {
-    pub time: String,
-    pub request_id: String,
-    pub client_ip: String,
-    pub user: Option<String>,
-    pub role: String,
-    pub site: Option<String>,
-    pub method: String,
-    pub host: String,
-    /// The URL without its query string (queries carry tokens); the search term is below.
-    pub url: String,
-    pub search_term: Option<String>,
-    pub categories: Vec<String>,
-    pub themes: Vec<String>,
-    pub terms: Vec<String>,
-    pub verdict: String,
-    pub alert: Option<String>,
-    pub sensitive: bool,
-    pub rule: String,
-    pub reason: String,
-    pub status: u16,
-    pub bytes: Option<u64>,
-    pub duration_ms: f64,
-    pub decrypted: bool,
-}
+pub use gatehouse_safeguarding::Event;
 
 /// Where events go. Cloning is cheap.
 #[derive(Clone, Debug)]
@@ -64,6 +38,7 @@ impl EventSink {
         max_bytes: u64,
         keep: usize,
         capacity: usize,
+        pipeline: Arc<crate::safeguard::Pipeline>,
     ) -> anyhow::Result<EventSink> {
         std::fs::create_dir_all(&dir)?;
         let (tx, rx) = sync_channel(capacity);
@@ -74,7 +49,7 @@ impl EventSink {
         let stop = Arc::clone(&writer);
         let thread = std::thread::Builder::new()
             .name("gatehouse-events".into())
-            .spawn(move || write_loop(&rx, &stop.stop, &dir, max_bytes, keep))?;
+            .spawn(move || write_loop(&rx, &stop.stop, &dir, max_bytes, keep, &pipeline))?;
         if let Ok(mut slot) = writer.thread.lock() {
             *slot = Some(thread);
         }
@@ -117,6 +92,7 @@ fn write_loop(
     dir: &std::path::Path,
     max_bytes: u64,
     keep: usize,
+    pipeline: &crate::safeguard::Pipeline,
 ) {
     let path = dir.join("events.jsonl");
     let mut file = open(&path);
@@ -126,13 +102,17 @@ fn write_loop(
         // Read the flag before draining: whatever was queued before `close` is written.
         let stopping = stop.load(Ordering::Acquire);
         text.clear();
-        let mut taken = 0;
-        for event in rx.try_iter().take(BATCH) {
-            taken += 1;
-            if let Ok(line) = serde_json::to_string(&event) {
+        let mut batch: Vec<Event> = rx.try_iter().take(BATCH).collect();
+        let taken = batch.len();
+        pipeline.prepare(&mut batch);
+        for event in &batch {
+            if let Ok(line) = serde_json::to_string(event) {
                 text.push_str(&line);
                 text.push('\n');
             }
+        }
+        if !batch.is_empty() {
+            pipeline.take(batch);
         }
         if text.is_empty() {
             if stopping {

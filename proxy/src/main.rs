@@ -10,6 +10,7 @@ mod handshakes;
 mod limits;
 mod metrics;
 mod pages;
+mod safeguard;
 mod safesearch;
 mod server;
 mod settings;
@@ -76,6 +77,18 @@ enum Command {
         /// `https://host/path?query`, or `host:port` for a tunnel that is not decrypted.
         url: String,
     },
+    /// Safeguarding reports from the event store.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+    /// Print every stored record of one user as JSON lines (a subject access request).
+    ExportUser {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        user: String,
+    },
     /// Answer Squid's url_rewrite_program helper protocol on stdin/stdout.
     SquidHelper {
         #[arg(long)]
@@ -83,6 +96,24 @@ enum Command {
         /// Role for clients outside every configured network (default: refuse them).
         #[arg(long)]
         role: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportCommand {
+    /// The daily safeguarding digest of one day, grouped by theme and by person.
+    Daily {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The school day (YYYY-MM-DD, in the school's time zone).
+        #[arg(long)]
+        date: String,
+        /// One site (default: all sites).
+        #[arg(long)]
+        site: Option<String>,
+        /// text, html or csv.
+        #[arg(long, default_value = "text")]
+        format: String,
     },
 }
 
@@ -124,6 +155,16 @@ fn main() -> ExitCode {
             method: &method,
             url: &url,
         }),
+        Command::Report {
+            command:
+                ReportCommand::Daily {
+                    config,
+                    date,
+                    site,
+                    format,
+                },
+        } => cli::report::daily(config.as_deref(), &date, site.as_deref(), &format),
+        Command::ExportUser { config, user } => cli::report::export_user(config.as_deref(), &user),
         Command::SquidHelper { config, role } => {
             cli::squid_helper::run(config.as_deref(), role.as_deref())
         }

@@ -36,11 +36,17 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
     let connector = upstream_connector(&settings, &file)?;
     let live = Arc::new(Live::new(compiled.snapshot));
     crate::metrics::get().policy_generation.set(1);
+    let sections = crate::safeguard::Sections::from_config(&file, &data)?;
+    let pipeline = Arc::new(crate::safeguard::Pipeline::start(
+        &sections,
+        &crate::metrics::get().registry,
+    )?);
     let events = crate::events::EventSink::start(
         data.join(&settings.events_dir),
         settings.events_rotate_mib << 20,
         settings.events_keep,
         65_536,
+        Arc::clone(&pipeline),
     )?;
     if let Some(addr) = settings.metrics_listen {
         let metrics = tokio::net::TcpListener::bind(addr)
@@ -102,7 +108,11 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
     let events = shared_events;
     proxy.start().await?;
     // Every connection has finished: write the events still queued before exiting.
-    tokio::task::spawn_blocking(move || events.close()).await?;
+    tokio::task::spawn_blocking(move || {
+        events.close();
+        pipeline.close();
+    })
+    .await?;
     Ok(())
 }
 

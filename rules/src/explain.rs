@@ -92,7 +92,9 @@ fn explain_with(
         reason,
         role: role.to_owned(),
         host: host.map(|h| h.host.as_str().to_owned()),
-        at: facts.at.to_rfc3339(),
+        at: facts
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         matched,
     }
 }

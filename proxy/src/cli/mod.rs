@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod explain;
+pub mod report;
 pub mod squid_helper;
 
 use std::io::Write;

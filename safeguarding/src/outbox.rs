@@ -1,0 +1,324 @@
+//! The outbox: alerts and the messages that carry them, in a local SQLite file (in the
+//! data folder, whatever the event store is), written in the same transaction that raises
+//! or updates the alert. A message stays `pending` until its channel accepted it; the
+//! delivery thread retries with back-off, so an alert survives a restart or a mail server
+//! outage and is then sent.
+
+use crate::Error;
+use rusqlite::{params, Connection, OptionalExtension as _};
+use std::path::Path;
+
+const SCHEMA: &str = r"
+CREATE TABLE IF NOT EXISTS alerts (
+  id INTEGER PRIMARY KEY,
+  dedup_key TEXT NOT NULL,
+  site TEXT,
+  user_name TEXT,
+  client_ip TEXT NOT NULL,
+  role TEXT NOT NULL,
+  theme TEXT NOT NULL,
+  term TEXT NOT NULL,
+  host TEXT NOT NULL,
+  url TEXT NOT NULL,
+  search_term TEXT,
+  severity TEXT NOT NULL,
+  first_seen TEXT NOT NULL,
+  last_seen TEXT NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'open',
+  note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS alerts_key ON alerts(dedup_key, last_seen_ms);
+CREATE TABLE IF NOT EXISTS deliveries (
+  id INTEGER PRIMARY KEY,
+  alert_id INTEGER,
+  kind TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  target TEXT NOT NULL,
+  format TEXT NOT NULL DEFAULT '',
+  secret_file TEXT,
+  subject TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL DEFAULT '',
+  html TEXT NOT NULL DEFAULT '',
+  due_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'pending',
+  last_error TEXT NOT NULL DEFAULT '',
+  sent_at TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, due_ms);
+CREATE TABLE IF NOT EXISTS digests (site TEXT NOT NULL, day TEXT NOT NULL, PRIMARY KEY (site, day));
+";
+
+/// One alert as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertRow {
+    pub id: i64,
+    pub site: Option<String>,
+    pub user: Option<String>,
+    pub client_ip: String,
+    pub role: String,
+    pub theme: String,
+    pub term: String,
+    pub host: String,
+    pub url: String,
+    pub search_term: Option<String>,
+    pub severity: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub last_seen_ms: i64,
+    pub count: i64,
+    pub state: String,
+}
+
+/// One message to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub id: i64,
+    pub alert_id: Option<i64>,
+    /// `alert`, `escalation` or `digest`.
+    pub kind: String,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// An address or a URL.
+    pub target: String,
+    pub format: String,
+    pub secret_file: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub html: String,
+    pub attempts: i64,
+    pub state: String,
+    pub last_error: String,
+}
+
+/// A message to queue.
+#[derive(Clone, Debug, Default)]
+pub struct NewDelivery {
+    pub kind: &'static str,
+    pub channel: &'static str,
+    pub target: String,
+    pub format: String,
+    pub secret_file: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub html: String,
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    conn: Connection,
+}
+
+const ALERT_COLUMNS: &str = "id, site, user_name, client_ip, role, theme, term, host, url, \
+search_term, severity, first_seen, last_seen, last_seen_ms, count, state";
+
+fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+    Ok(AlertRow {
+        id: r.get(0)?,
+        site: r.get(1)?,
+        user: r.get(2)?,
+        client_ip: r.get(3)?,
+        role: r.get(4)?,
+        theme: r.get(5)?,
+        term: r.get(6)?,
+        host: r.get(7)?,
+        url: r.get(8)?,
+        search_term: r.get(9)?,
+        severity: r.get(10)?,
+        first_seen: r.get(11)?,
+        last_seen: r.get(12)?,
+        last_seen_ms: r.get(13)?,
+        count: r.get(14)?,
+        state: r.get(15)?,
+    })
+}
+
+impl Outbox {
+    pub fn open(path: &Path) -> Result<Outbox, Error> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let conn = Connection::open(path)?;
+        // FULL: an alert written is an alert that survives power loss.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Outbox { conn })
+    }
+
+    /// Runs `f` in one transaction.
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, Error> {
+        let tx = self.conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Alerts seen since `since_ms`, for picking up de-duplication after a restart.
+    pub fn recent_alerts(&self, since_ms: i64) -> Result<Vec<(String, AlertRow)>, Error> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT dedup_key, {ALERT_COLUMNS} FROM alerts WHERE last_seen_ms >= ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([since_ms], |r| {
+            let key: String = r.get(0)?;
+            let row = AlertRow {
+                id: r.get(1)?,
+                site: r.get(2)?,
+                user: r.get(3)?,
+                client_ip: r.get(4)?,
+                role: r.get(5)?,
+                theme: r.get(6)?,
+                term: r.get(7)?,
+                host: r.get(8)?,
+                url: r.get(9)?,
+                search_term: r.get(10)?,
+                severity: r.get(11)?,
+                first_seen: r.get(12)?,
+                last_seen: r.get(13)?,
+                last_seen_ms: r.get(14)?,
+                count: r.get(15)?,
+                state: r.get(16)?,
+            };
+            Ok((key, row))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn alert(&self, id: i64) -> Result<Option<AlertRow>, Error> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+                [id],
+                alert_row,
+            )
+            .optional()?)
+    }
+
+    pub fn alerts(&self, limit: usize) -> Result<Vec<AlertRow>, Error> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts ORDER BY id DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit as i64], alert_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Messages due by `now_ms`, oldest first.
+    pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, Error> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, alert_id, kind, channel, target, format, secret_file, subject, body, \
+             html, attempts, state, last_error FROM deliveries \
+             WHERE state = 'pending' AND due_ms <= ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now_ms, limit as i64], delivery_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every message, newest first (for the admin page and tests).
+    pub fn deliveries(&self, limit: usize) -> Result<Vec<Delivery>, Error> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, alert_id, kind, channel, target, format, secret_file, subject, body, \
+             html, attempts, state, last_error FROM deliveries ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], delivery_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn mark_sent(&self, id: i64, at: &str) -> Result<(), Error> {
+        self.conn.execute(
+            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?2, \
+             last_error = '' WHERE id = ?1",
+            params![id, at],
+        )?;
+        Ok(())
+    }
+
+    /// A failed attempt: try again at `retry_ms`, or give up (`failed`) when `None`.
+    pub fn mark_failed(&self, id: i64, error: &str, retry_ms: Option<i64>) -> Result<(), Error> {
+        match retry_ms {
+            Some(at) => self.conn.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, due_ms = ?3 \
+                 WHERE id = ?1",
+                params![id, error, at],
+            )?,
+            None => self.conn.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, \
+                 state = 'failed' WHERE id = ?1",
+                params![id, error],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// Deliveries per state.
+    pub fn counts(&self) -> Result<Vec<(String, i64)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, COUNT(*) FROM deliveries GROUP BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Whether the digest of `site` for `day` was queued already.
+    pub fn digest_done(&self, site: &str, day: &str) -> Result<bool, Error> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM digests WHERE site = ?1 AND day = ?2",
+                params![site, day],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+}
+
+fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        id: r.get(0)?,
+        alert_id: r.get(1)?,
+        kind: r.get(2)?,
+        channel: r.get(3)?,
+        target: r.get(4)?,
+        format: r.get(5)?,
+        secret_file: r.get(6)?,
+        subject: r.get(7)?,
+        body: r.get(8)?,
+        html: r.get(9)?,
+        attempts: r.get(10)?,
+        state: r.get(11)?,
+        last_error: r.get(12)?,
+    })
+}
+
+/// Queues `d` (inside a transaction), due at `due_ms`.
+pub fn queue(
+    tx: &rusqlite::Transaction<'_>,
+    alert_id: Option<i64>,
+    d: &NewDelivery,
+    due_ms: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO deliveries (alert_id, kind, channel, target, format, secret_file, subject, \
+         body, html, due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            alert_id,
+            d.kind,
+            d.channel,
+            d.target,
+            d.format,
+            d.secret_file,
+            d.subject,
+            d.body,
+            d.html,
+            due_ms
+        ],
+    )?;
+    Ok(())
+}
