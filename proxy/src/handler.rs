@@ -33,6 +33,7 @@ pub struct Shared {
     pub events: EventSink,
     pub users: crate::users::Users,
     pub tokens: crate::warn::ContinueTokens,
+    pub safeguarding: Arc<crate::safeguard::Pipeline>,
 }
 
 /// Who is asking: the role, and the login when there is one.
@@ -56,6 +57,8 @@ pub struct Gatehouse {
     tunnel: Option<Tunnel>,
     /// The event of the request being forwarded, completed when its response comes back.
     pending: Option<(Event, Instant)>,
+    /// An event whose alert must be durable before the response leaves.
+    alerting: Option<Event>,
 }
 
 const INTERNAL: &str = "That address is inside the school network or the filter itself.";
@@ -66,6 +69,7 @@ impl Gatehouse {
             shared,
             tunnel: None,
             pending: None,
+            alerting: None,
         }
     }
 
@@ -129,14 +133,15 @@ impl Gatehouse {
     /// unspecified; loopback allowed only by the lab switch.
     fn forbidden_origin(&self, host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let named_loopback = host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost");
-        let ip: Option<IpAddr> = host.parse().ok();
-        let loopback = named_loopback || ip.is_some_and(|ip| ip.is_loopback());
-        let link_local = ip.is_some_and(|ip| match ip {
-            IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified(),
-            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified(),
-        });
-        link_local || (loopback && !self.shared.settings.allow_loopback_origins)
+        let allow_loopback = self.shared.settings.allow_loopback_origins;
+        match host.parse::<IpAddr>() {
+            Ok(ip) => crate::resolve::forbidden(ip, allow_loopback),
+            Err(_) => {
+                let named_loopback =
+                    host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost");
+                named_loopback && !allow_loopback
+            }
+        }
     }
 
     /// The checks every request passes before a rule runs: an origin the filter may relay
@@ -221,14 +226,28 @@ impl Gatehouse {
             bytes: None,
             duration_ms: 0.0,
             decrypted: self.tunnel.as_ref().is_some_and(|t| t.decrypt),
+            raised: false,
         }
     }
 
-    fn finish(&self, mut event: Event, status: u16, bytes: Option<u64>, started: Instant) {
+    fn finish(&mut self, mut event: Event, status: u16, bytes: Option<u64>, started: Instant) {
         event.status = status;
         event.bytes = bytes;
         event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if event.alert.is_some() {
+            event.raised = true;
+            self.alerting = Some(event.clone());
+        }
         self.shared.events.send(event);
+    }
+
+    /// Makes the alert of the request just decided durable before its response is sent
+    /// (rare: only decisions the policy marks as alerting; off the async workers).
+    async fn raise_alert(&mut self) {
+        if let Some(event) = self.alerting.take() {
+            let pipeline = Arc::clone(&self.shared.safeguarding);
+            let _ = tokio::task::spawn_blocking(move || pipeline.raise(&event)).await;
+        }
     }
 
     fn decide(&self, snap: &Snapshot, facts: &Facts<'_>) -> Decision {
@@ -414,11 +433,13 @@ impl HttpHandler for Gatehouse {
             Ok(who) => who,
             Err(response) => return response,
         };
-        if req.method() == Method::CONNECT {
+        let outcome = if req.method() == Method::CONNECT {
             self.connect(&snap, who, client, req)
         } else {
             self.request(&snap, who, client, req)
-        }
+        };
+        self.raise_alert().await;
+        outcome
     }
 
     async fn handle_response(
@@ -438,6 +459,7 @@ impl HttpHandler for Gatehouse {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok());
             self.finish(event, res.status().as_u16(), bytes, started);
+            self.raise_alert().await;
         }
         res
     }
@@ -477,6 +499,7 @@ impl HttpHandler for Gatehouse {
         if let Some((event, started)) = self.pending.take() {
             let status = if client_body { 400 } else { 502 };
             self.finish(event, status, None, started);
+            self.raise_alert().await;
         }
         if client_body {
             return pages::refusal(

@@ -10,6 +10,7 @@ mod handshakes;
 mod limits;
 mod metrics;
 mod pages;
+mod resolve;
 mod safeguard;
 mod safesearch;
 mod server;

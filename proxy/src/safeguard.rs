@@ -149,6 +149,18 @@ impl Pipeline {
         }
     }
 
+    /// Raises one event's alert now, durably (the outbox is synced before this returns):
+    /// called off the async workers before the response goes back, so an alert the person
+    /// saw a block page for survives even a crash right after.
+    pub fn raise(&self, event: &Event) {
+        if let Ok(mut engine) = self.alerts.lock() {
+            let now = chrono::Utc::now().timestamp_millis();
+            if let Err(e) = engine.observe(std::slice::from_ref(event), now) {
+                crate::cli::eprint(&format!("Gatehouse: alerts: {e}"));
+            }
+        }
+    }
+
     /// Raises the batch's alerts (durably, in the outbox) and hands it to the store.
     pub fn take(&self, batch: Vec<Event>) {
         if let Ok(mut engine) = self.alerts.lock() {

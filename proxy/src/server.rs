@@ -71,6 +71,7 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         events,
         users,
         tokens: crate::warn::ContinueTokens::new()?,
+        safeguarding: Arc::clone(&pipeline),
     });
     let shared_events = shared.events.clone();
     let mut server = ServerBuilder::new(TokioExecutor::new());
@@ -122,7 +123,7 @@ const UPSTREAM_IDLE_SECS: u64 = 90;
 fn upstream_connector(
     settings: &ProxySettings,
     file: &ConfigFile,
-) -> anyhow::Result<hyper_rustls::HttpsConnector<HttpConnector>> {
+) -> anyhow::Result<hyper_rustls::HttpsConnector<HttpConnector<crate::resolve::Resolver>>> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let base = file.path.parent().map(PathBuf::from).unwrap_or_default();
@@ -143,7 +144,8 @@ fn upstream_connector(
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let mut tcp = HttpConnector::new();
+    let resolver = crate::resolve::Resolver::new(&settings.hosts, settings.allow_loopback_origins);
+    let mut tcp = HttpConnector::new_with_resolver(resolver);
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
     tcp.set_connect_timeout(Some(Duration::from_secs(settings.connect_timeout_secs)));

@@ -28,6 +28,10 @@ pub struct ProxySettings {
     /// Hosts never decrypted (and everything below them): banking, health, pinned apps.
     #[serde(default)]
     pub no_decrypt: Vec<String>,
+    /// Names pinned to addresses for upstream connections (like `/etc/hosts`), e.g.
+    /// `"www.google.com" = "216.239.38.120"` for Google's SafeSearch address.
+    #[serde(default)]
+    pub hosts: std::collections::HashMap<String, std::net::IpAddr>,
     /// Where Prometheus metrics are served (`GET /metrics`); absent: not served.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,

@@ -104,7 +104,7 @@ impl AlertEngine {
 
     /// Raises or updates the alerts for one batch of events.
     pub fn observe(&mut self, events: &[Event], now_ms: i64) -> Result<(), Error> {
-        if !events.iter().any(|e| e.alert.is_some()) {
+        if !events.iter().any(|e| e.alert.is_some() && !e.raised) {
             return Ok(());
         }
         let settings = &self.settings;
@@ -114,7 +114,7 @@ impl AlertEngine {
         let escalate_window = settings.escalate_minutes as i64 * 60_000;
         self.outbox.transaction(|tx| {
             for e in events {
-                let Some(severity) = e.alert.as_deref() else {
+                let Some(severity) = e.alert.as_deref().filter(|_| !e.raised) else {
                     continue;
                 };
                 let s = subject(e);

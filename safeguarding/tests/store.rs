@@ -1,0 +1,243 @@
+//! The event store suite, run against both back ends: SQLite in a temporary folder and a
+//! real PostgreSQL server started by the test on 127.0.0.1. Then the failure path: the
+//! store goes away mid-stream and comes back, and no event is lost or reordered.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a failure is a failed test"
+)]
+
+#[path = "../../tests/common/servers.rs"]
+mod servers;
+
+use gatehouse_safeguarding::config::{Backend, Retention, StoreSettings};
+use gatehouse_safeguarding::metrics::Metrics;
+use gatehouse_safeguarding::recorder::{Recorder, StoreThread};
+use gatehouse_safeguarding::store::{timestamp, Query, Store};
+use gatehouse_safeguarding::Event;
+use std::sync::Arc;
+
+fn event(i: usize, days_ago: i64) -> Event {
+    let at = chrono::Utc::now() - chrono::Duration::days(days_ago)
+        + chrono::Duration::milliseconds(i as i64);
+    let flagged = i % 10 == 0;
+    Event {
+        time: timestamp(at),
+        request_id: format!("r{i}"),
+        client_ip: format!("10.10.0.{}", i % 3),
+        user: (i % 2 == 0).then(|| format!("pupil{}", i % 4)),
+        role: if i % 5 == 0 { "staff" } else { "pupil" }.to_owned(),
+        site: Some(if i % 7 == 0 { "annexe" } else { "main" }.to_owned()),
+        method: "GET".to_owned(),
+        host: format!("site{i}.example"),
+        url: format!("http://site{i}.example/page"),
+        search_term: flagged.then(|| "how to self harm".to_owned()),
+        categories: if i % 3 == 0 { vec!["games".to_owned()] } else { vec![] },
+        themes: if flagged { vec!["self-harm".to_owned()] } else { vec![] },
+        terms: if flagged { vec!["self harm".to_owned()] } else { vec![] },
+        verdict: if i % 3 == 0 { "block" } else { "allow" }.to_owned(),
+        alert: flagged.then(|| "high".to_owned()),
+        sensitive: flagged,
+        rule: "test".to_owned(),
+        reason: "test".to_owned(),
+        status: 200,
+        bytes: Some(i as u64),
+        duration_ms: 1.5,
+        decrypted: true,
+        raised: false,
+    }
+}
+
+fn count(store: &mut Store, q: Query) -> usize {
+    store
+        .query(&Query {
+            limit: 100_000,
+            ..q
+        })
+        .unwrap()
+        .len()
+}
+
+/// The same checks for every back end.
+fn suite(mut open: impl FnMut() -> Store) {
+    let mut store = open();
+    // 600 events over the last 12 days (i / 50 days ago), in two batches.
+    let events: Vec<Event> = (0..600).map(|i| event(i, (i / 50) as i64)).collect();
+    store.insert(&events[..300]).unwrap();
+    store.insert(&events[300..]).unwrap();
+    assert_eq!(count(&mut store, Query::default()), 600);
+
+    // Round trip: what goes in comes out, field for field.
+    let got = store
+        .query(&Query {
+            client_ip: Some("10.10.0.0".into()),
+            user: Some("pupil0".into()),
+            limit: 100_000,
+            ..Query::default()
+        })
+        .unwrap();
+    let want: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.client_ip == "10.10.0.0" && e.user.as_deref() == Some("pupil0"))
+        .collect();
+    assert_eq!(got.len(), want.len());
+    let newest = want.iter().max_by(|a, b| a.time.cmp(&b.time)).unwrap();
+    assert_eq!(&got[0], *newest, "newest first, every field kept");
+
+    // Each filter, and filters together.
+    let by = |f: &dyn Fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
+    assert_eq!(
+        count(&mut store, Query { user: Some("pupil2".into()), ..Query::default() }),
+        by(&|e| e.user.as_deref() == Some("pupil2"))
+    );
+    assert_eq!(
+        count(&mut store, Query { label: Some("games".into()), ..Query::default() }),
+        by(&|e| e.categories.contains(&"games".to_owned()))
+    );
+    assert_eq!(
+        count(&mut store, Query { label: Some("self-harm".into()), ..Query::default() }),
+        by(&|e| e.themes.contains(&"self-harm".to_owned()))
+    );
+    assert_eq!(
+        count(&mut store, Query { verdict: Some("block".into()), ..Query::default() }),
+        by(&|e| e.verdict == "block")
+    );
+    assert_eq!(
+        count(&mut store, Query { flagged_only: true, site: Some("annexe".into()), ..Query::default() }),
+        by(&|e| e.flagged() && e.site.as_deref() == Some("annexe"))
+    );
+    let from = timestamp(chrono::Utc::now() - chrono::Duration::days(3));
+    assert_eq!(
+        count(&mut store, Query { from: Some(from.clone()), ..Query::default() }),
+        by(&|e| e.time >= from)
+    );
+    assert_eq!(
+        count(
+            &mut store,
+            Query {
+                from: Some(from.clone()),
+                label: Some("self-harm".into()),
+                user: Some("pupil0".into()),
+                ..Query::default()
+            }
+        ),
+        by(&|e| e.time >= from
+            && e.themes.contains(&"self-harm".to_owned())
+            && e.user.as_deref() == Some("pupil0"))
+    );
+    assert_eq!(store.query(&Query { limit: 7, ..Query::default() }).unwrap().len(), 7);
+
+    // Retention: all traffic older than 4 days goes, flagged events older than 8 days go.
+    let retention = Retention {
+        traffic: 4,
+        flagged: 8,
+        alerts: 30,
+    };
+    let now = chrono::Utc::now();
+    let gone = store.enforce_retention(&retention, now).unwrap();
+    let traffic_cut = timestamp(now - chrono::Duration::days(4));
+    let flagged_cut = timestamp(now - chrono::Duration::days(8));
+    let kept = by(&|e| {
+        if e.flagged() {
+            e.time >= flagged_cut
+        } else {
+            e.time >= traffic_cut
+        }
+    });
+    assert_eq!(gone, 600 - kept);
+    assert_eq!(count(&mut store, Query::default()), kept);
+    // Labels of purged events are gone with them.
+    assert_eq!(
+        count(&mut store, Query { label: Some("games".into()), ..Query::default() }),
+        by(&|e| e.categories.contains(&"games".to_owned())
+            && if e.flagged() { e.time >= flagged_cut } else { e.time >= traffic_cut })
+    );
+
+    // Opening again runs no migration twice and keeps everything.
+    drop(store);
+    let mut again = open();
+    assert_eq!(count(&mut again, Query::default()), kept);
+}
+
+#[test]
+fn sqlite_store_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StoreSettings::default();
+    suite(|| Store::open(&settings, dir.path()).unwrap());
+}
+
+#[test]
+fn postgres_store_passes_the_suite() {
+    let pg = servers::Postgres::start();
+    let settings = StoreSettings {
+        backend: Backend::Postgres,
+        url: Some(pg.url()),
+        ..StoreSettings::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    suite(|| Store::open(&settings, dir.path()).unwrap());
+}
+
+#[test]
+fn a_store_that_goes_away_and_comes_back_loses_no_event_and_keeps_their_order() {
+    let pg = servers::Postgres::start();
+    let settings = StoreSettings {
+        backend: Backend::Postgres,
+        url: Some(pg.url()),
+        ..StoreSettings::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new(None).unwrap());
+    let (s, d) = (settings.clone(), dir.path().to_owned());
+    let recorder = Recorder::start(
+        &dir.path().join("spill.jsonl"),
+        StoreThread {
+            open: Box::new(move || Store::open(&s, &d)),
+            housekeeping: Box::new(|_| {}),
+        },
+        Arc::clone(&metrics),
+    )
+    .unwrap();
+    let mut sent = 0;
+    let mut batch = |n: usize, sent: &mut usize| {
+        let b: Vec<Event> = (*sent..*sent + n).map(|i| event(i, 0)).collect();
+        *sent += n;
+        recorder.record(b);
+    };
+    for _ in 0..20 {
+        batch(100, &mut sent);
+    }
+    // The store goes away with events still arriving: they wait on disk.
+    pg.stop();
+    for _ in 0..200 {
+        batch(100, &mut sent);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(metrics.events_spilled.get() > 0, "events went to the spill file");
+    // It comes back: everything is stored, in the order it happened.
+    pg.start_again();
+    for _ in 0..20 {
+        batch(100, &mut sent);
+    }
+    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let stored = servers::wait_for(120, || {
+        let n: i64 = client
+            .query_one("SELECT COUNT(*) FROM events", &[])
+            .ok()?
+            .get(0);
+        (n as usize >= sent).then_some(n)
+    });
+    assert_eq!(stored, Some(sent as i64), "every event stored exactly once");
+    let order: Vec<String> = client
+        .query("SELECT request_id FROM events ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let expected: Vec<String> = (0..sent).map(|i| format!("r{i}")).collect();
+    assert!(order == expected, "events stored out of order");
+    recorder.close();
+    assert!(!dir.path().join("spill.jsonl").exists(), "the spill file is gone once replayed");
+}
