@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test Gatehouse has, on a fresh Debian 12 machine or a developer's.
-# Installs what the tests need first (squidGuard, curl, openssl, Chromium).
+# Installs what the tests need first (squidGuard, curl, openssl, Chromium, PostgreSQL,
+# aiosmtpd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,11 +14,22 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
+# PostgreSQL: the second event store back end (safeguarding/tests/store.rs starts its own
+# throw-away cluster on 127.0.0.1); pip: to install the SMTP server below.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]}..."
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Debian starts a packaged PostgreSQL on install; the tests use their own clusters.
+# aiosmtpd: the real SMTP server that receives alerts and digests in the tests.
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+  echo "Installing aiosmtpd..."
+  python3 -m pip install -q aiosmtpd 2>/dev/null || python3 -m pip install -q --break-system-packages aiosmtpd
 fi
 
 cargo fmt --all -- --check

@@ -124,31 +124,7 @@ fn start_proxy_policy(
         ws.path("data").display().to_string()
     ));
     prepare(&config);
-    let mut child = common::gatehouse()
-        .args(["run", "--config", config.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut metrics = None;
-    let addr = loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "gatehouse run stopped before listening"
-        );
-        if let Some(m) = line.trim().strip_prefix("Gatehouse metrics on ") {
-            metrics = Some(m.to_owned());
-        }
-        if let Some(a) = line.trim().strip_prefix("Gatehouse proxy listening on ") {
-            break a.to_owned();
-        }
-    };
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = out.read_to_string(&mut rest);
-    });
+    let (child, addr, metrics) = common::spawn_proxy(&config);
     Proxy {
         child,
         addr,

@@ -235,8 +235,8 @@ impl Gatehouse {
         event.bytes = bytes;
         event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         if event.alert.is_some() {
-            event.raised = true;
             self.alerting = Some(event.clone());
+            event.raised = true;
         }
         self.shared.events.send(event);
     }

@@ -61,7 +61,11 @@ fn subject(e: &Event) -> Subject<'_> {
         .unwrap_or_else(|| e.host.clone())
         .to_lowercase();
     Subject {
-        key: format!("{}|{}|{theme}|{term}", e.site.as_deref().unwrap_or(""), e.who()),
+        key: format!(
+            "{}|{}|{theme}|{term}",
+            e.site.as_deref().unwrap_or(""),
+            e.who()
+        ),
         theme,
         term,
     }

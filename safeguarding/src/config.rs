@@ -243,7 +243,10 @@ impl AlertSettings {
             .ok_or_else(|| format!("digest_time {:?}: expected HH:MM", self.digest_time))?;
         match (h.parse::<u32>(), m.parse::<u32>()) {
             (Ok(h), Ok(m)) if h < 24 && m < 60 => Ok((h, m)),
-            _ => Err(format!("digest_time {:?}: expected HH:MM", self.digest_time)),
+            _ => Err(format!(
+                "digest_time {:?}: expected HH:MM",
+                self.digest_time
+            )),
         }
     }
 }

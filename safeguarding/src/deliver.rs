@@ -166,8 +166,9 @@ impl Deliverer {
             .map_err(|e| fail(e.to_string()))?;
         let mut builder = match smtp.security {
             SmtpSecurity::None => SmtpTransport::builder_dangerous(&smtp.host),
-            SmtpSecurity::Starttls => SmtpTransport::starttls_relay(&smtp.host)
-                .map_err(|e| fail(e.to_string()))?,
+            SmtpSecurity::Starttls => {
+                SmtpTransport::starttls_relay(&smtp.host).map_err(|e| fail(e.to_string()))?
+            }
             SmtpSecurity::Tls => {
                 SmtpTransport::relay(&smtp.host).map_err(|e| fail(e.to_string()))?
             }
@@ -239,9 +240,10 @@ impl Deliverer {
             let secret = std::fs::read(self.data_dir.join(file))
                 .map_err(|e| fail(format!("secret_file {file}: {e}")))?;
             let stamp = chrono::Utc::now().timestamp().to_string();
-            req = req
-                .header("x-gatehouse-timestamp", &stamp)
-                .header("x-gatehouse-signature", sign(trim_newline(&secret), &stamp, &body));
+            req = req.header("x-gatehouse-timestamp", &stamp).header(
+                "x-gatehouse-signature",
+                sign(trim_newline(&secret), &stamp, &body),
+            );
         }
         let res = req.body(body).send().map_err(|e| fail(e.to_string()))?;
         if res.status().is_success() {
@@ -299,7 +301,13 @@ impl Deliverer {
         let mut store = (self.store)()?;
         let filter = (site != "default").then_some(site);
         let events = store.query(&crate::digest::query(filter, day, self.tz))?;
-        Ok(Digest::build(site, day, self.tz, &events, &self.settings.staff_roles))
+        Ok(Digest::build(
+            site,
+            day,
+            self.tz,
+            &events,
+            &self.settings.staff_roles,
+        ))
     }
 }
 
@@ -380,7 +388,11 @@ pub fn render_alert(
         "{severity} safeguarding alert ({}): {} {}",
         a.theme,
         a.user.as_deref().unwrap_or(&a.client_ip),
-        if a.count > 1 { format!("x{}", a.count) } else { String::new() }
+        if a.count > 1 {
+            format!("x{}", a.count)
+        } else {
+            String::new()
+        }
     )
     .trim_end()
     .to_owned();
@@ -422,6 +434,8 @@ fn report(message: &str) {
 
 impl std::fmt::Debug for Deliverer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deliverer").field("outbox", &self.outbox).finish_non_exhaustive()
+        f.debug_struct("Deliverer")
+            .field("outbox", &self.outbox)
+            .finish_non_exhaustive()
     }
 }

@@ -50,7 +50,13 @@ pub struct Digest {
 
 impl Digest {
     /// Builds the digest from the day's flagged events (any order).
-    pub fn build(site: &str, day: NaiveDate, tz: Tz, events: &[Event], staff_roles: &[String]) -> Digest {
+    pub fn build(
+        site: &str,
+        day: NaiveDate,
+        tz: Tz,
+        events: &[Event],
+        staff_roles: &[String],
+    ) -> Digest {
         let mut by_theme: BTreeMap<String, Vec<Line>> = BTreeMap::new();
         let mut people: BTreeMap<(String, bool), usize> = BTreeMap::new();
         let mut sorted: Vec<&Event> = events.iter().collect();
@@ -79,7 +85,11 @@ impl Digest {
             } else {
                 e.themes.clone()
             };
-            for t in if themes.is_empty() { vec!["other".to_owned()] } else { themes } {
+            for t in if themes.is_empty() {
+                vec!["other".to_owned()]
+            } else {
+                themes
+            } {
                 by_theme.entry(t).or_default().push(line.clone());
             }
             *people.entry((e.who().to_owned(), staff)).or_default() += 1;
@@ -193,7 +203,11 @@ impl Digest {
                 s,
                 "<li>{}{}: {n}</li>",
                 esc(who),
-                if *staff { " <strong>(staff)</strong>" } else { "" }
+                if *staff {
+                    " <strong>(staff)</strong>"
+                } else {
+                    ""
+                }
             );
         }
         s.push_str("</ul></body></html>");

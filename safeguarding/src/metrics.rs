@@ -20,7 +20,10 @@ impl Metrics {
     /// Creates the metrics and registers them in `registry` (when given).
     pub fn new(registry: Option<&Registry>) -> Result<Metrics, prometheus::Error> {
         let m = Metrics {
-            events_stored: IntCounter::new("store_events_total", "Events written to the event store")?,
+            events_stored: IntCounter::new(
+                "store_events_total",
+                "Events written to the event store",
+            )?,
             events_spilled: IntCounter::new(
                 "store_spilled_events_total",
                 "Events written to the spill file because the store was slow or away",
@@ -32,7 +35,10 @@ impl Metrics {
             store_errors: IntCounter::new("store_errors_total", "Failed store writes")?,
             store_up: IntGauge::new("store_up", "1 when the last store write succeeded")?,
             alerts_raised: IntCounterVec::new(
-                Opts::new("alerts_raised_total", "Alerts raised for the DSL, by severity"),
+                Opts::new(
+                    "alerts_raised_total",
+                    "Alerts raised for the DSL, by severity",
+                ),
                 &["severity"],
             )?,
             alerts_repeated: IntCounter::new(

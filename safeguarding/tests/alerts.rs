@@ -134,7 +134,9 @@ fn fifty_identical_searches_are_one_alert_with_its_count_written_for_a_dsl() {
     let mut s = start(settings(smtp.port, vec![]));
     let hit = search("amy.pupil", "pupil", "how to self harm", "self-harm");
     for _ in 0..50 {
-        s.engine.observe(std::slice::from_ref(&hit), now_ms()).unwrap();
+        s.engine
+            .observe(std::slice::from_ref(&hit), now_ms())
+            .unwrap();
     }
     // Another person's search is another alert.
     let other = search("ben.pupil", "pupil", "how to self harm", "self-harm");
@@ -145,9 +147,16 @@ fn fifty_identical_searches_are_one_alert_with_its_count_written_for_a_dsl() {
     })
     .expect("two alerts arrive");
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let mail = if smtp.messages().len() > mail.len() { smtp.messages() } else { mail };
+    let mail = if smtp.messages().len() > mail.len() {
+        smtp.messages()
+    } else {
+        mail
+    };
     assert_eq!(mail.len(), 2, "{mail:#?}");
-    let amy = mail.iter().find(|m| m.subject.contains("amy.pupil")).unwrap();
+    let amy = mail
+        .iter()
+        .find(|m| m.subject.contains("amy.pupil"))
+        .unwrap();
     assert_eq!(amy.to, "dsl@school.example");
     // 50 hits inside the escalation window (10 in 10 minutes by default) raised the high
     // alert before it was sent: it goes once, as critical, with its count.
@@ -164,9 +173,16 @@ fn fifty_identical_searches_are_one_alert_with_its_count_written_for_a_dsl() {
         "Where: main",
         "Open the alert: https://gatehouse.school.example/alerts/",
     ] {
-        assert!(amy.text.contains(part), "{part:?} missing from:\n{}", amy.text);
+        assert!(
+            amy.text.contains(part),
+            "{part:?} missing from:\n{}",
+            amy.text
+        );
     }
-    assert_eq!(s.metrics.alerts_raised.with_label_values(&["high"]).get(), 2);
+    assert_eq!(
+        s.metrics.alerts_raised.with_label_values(&["high"]).get(),
+        2
+    );
     assert_eq!(s.metrics.alerts_repeated.get(), 49);
 }
 
@@ -178,10 +194,14 @@ fn repeated_hits_escalate_and_an_alert_already_sent_gets_an_update() {
     let mut s = start(settings);
     let mut hit = search("cal.pupil", "pupil", "where to buy a knife", "weapons");
     hit.alert = Some("medium".into());
-    s.engine.observe(std::slice::from_ref(&hit), now_ms()).unwrap();
+    s.engine
+        .observe(std::slice::from_ref(&hit), now_ms())
+        .unwrap();
     servers::wait_for(30, || (smtp.messages().len() == 1).then_some(())).expect("first alert");
     for _ in 0..5 {
-        s.engine.observe(std::slice::from_ref(&hit), now_ms()).unwrap();
+        s.engine
+            .observe(std::slice::from_ref(&hit), now_ms())
+            .unwrap();
     }
     let mail = servers::wait_for(30, || {
         let m = smtp.messages();
@@ -190,7 +210,9 @@ fn repeated_hits_escalate_and_an_alert_already_sent_gets_an_update() {
     .expect("an update after escalation");
     assert!(mail[0].subject.starts_with("MEDIUM"), "{:?}", mail[0]);
     assert!(mail[1].subject.starts_with("HIGH"), "{:?}", mail[1]);
-    assert!(mail[1].text.contains("raised again because it kept happening"));
+    assert!(mail[1]
+        .text
+        .contains("raised again because it kept happening"));
     assert_eq!(s.metrics.alerts_escalated.get(), 1);
 }
 
@@ -201,7 +223,10 @@ fn an_alert_waits_out_a_mail_server_outage_and_is_delivered_once() {
     smtp.stop();
     let mut s = start(settings(smtp.port, vec![]));
     s.engine
-        .observe(&[search("dee.pupil", "pupil", "suicide methods", "suicide")], now_ms())
+        .observe(
+            &[search("dee.pupil", "pupil", "suicide methods", "suicide")],
+            now_ms(),
+        )
         .unwrap();
     let outbox = Outbox::open(&s.dir.path().join("outbox.db")).unwrap();
     let failing = servers::wait_for(60, || {
@@ -210,8 +235,17 @@ fn an_alert_waits_out_a_mail_server_outage_and_is_delivered_once() {
     })
     .expect("delivery is retried while the server is down");
     assert_eq!(failing.state, "pending");
-    assert!(!failing.last_error.is_empty(), "the last error is kept: {failing:?}");
-    assert!(s.metrics.delivery_attempts.with_label_values(&["email", "failed"]).get() >= 3);
+    assert!(
+        !failing.last_error.is_empty(),
+        "the last error is kept: {failing:?}"
+    );
+    assert!(
+        s.metrics
+            .delivery_attempts
+            .with_label_values(&["email", "failed"])
+            .get()
+            >= 3
+    );
     // The server comes back: the alert arrives, once.
     smtp.start_again();
     servers::wait_for(90, || (!smtp.messages().is_empty()).then_some(())).expect("delivered");
@@ -245,7 +279,10 @@ fn webhooks_are_signed_json_or_teams_and_slack_cards() {
     let mut s = start(settings(smtp.port, hooks));
     std::fs::write(s.dir.path().join("hook.key"), "a shared secret\n").unwrap();
     s.engine
-        .observe(&[search("eve.pupil", "pupil", "join the cause", "extremism")], now_ms())
+        .observe(
+            &[search("eve.pupil", "pupil", "join the cause", "extremism")],
+            now_ms(),
+        )
         .unwrap();
     let got = servers::wait_for(30, || {
         let r = receiver.received.lock().unwrap().clone();
@@ -263,18 +300,33 @@ fn webhooks_are_signed_json_or_teams_and_slack_cards() {
             .map(|(_, v)| v.clone())
             .unwrap()
     };
-    let expected = sign(b"a shared secret", &header("x-gatehouse-timestamp"), &json.1);
-    assert_eq!(header("x-gatehouse-signature"), expected, "the receiver can verify it");
+    let expected = sign(
+        b"a shared secret",
+        &header("x-gatehouse-timestamp"),
+        &json.1,
+    );
+    assert_eq!(
+        header("x-gatehouse-signature"),
+        expected,
+        "the receiver can verify it"
+    );
     let body: serde_json::Value = serde_json::from_slice(&json.1).unwrap();
     assert_eq!(body["alert"]["user"], "eve.pupil");
     assert_eq!(body["alert"]["theme"], "extremism");
-    assert_eq!(body["alert"]["link"].as_str().unwrap().contains("/alerts/"), true);
+    assert!(body["alert"]["link"].as_str().unwrap().contains("/alerts/"));
     let texts: Vec<serde_json::Value> = got
         .iter()
         .map(|(_, b)| serde_json::from_slice(b).unwrap())
         .collect();
-    assert!(texts.iter().any(|v| v["@type"] == "MessageCard" && v["title"].as_str().unwrap().contains("extremism")));
-    assert!(texts.iter().any(|v| v["text"].as_str().is_some_and(|t| t.starts_with("*HIGH"))));
+    assert!(
+        texts
+            .iter()
+            .any(|v| v["@type"] == "MessageCard"
+                && v["title"].as_str().unwrap().contains("extremism"))
+    );
+    assert!(texts
+        .iter()
+        .any(|v| v["text"].as_str().is_some_and(|t| t.starts_with("*HIGH"))));
     // The email went too.
     servers::wait_for(30, || (!smtp.messages().is_empty()).then_some(())).expect("email");
 }

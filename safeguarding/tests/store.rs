@@ -34,9 +34,21 @@ fn event(i: usize, days_ago: i64) -> Event {
         host: format!("site{i}.example"),
         url: format!("http://site{i}.example/page"),
         search_term: flagged.then(|| "how to self harm".to_owned()),
-        categories: if i % 3 == 0 { vec!["games".to_owned()] } else { vec![] },
-        themes: if flagged { vec!["self-harm".to_owned()] } else { vec![] },
-        terms: if flagged { vec!["self harm".to_owned()] } else { vec![] },
+        categories: if i % 3 == 0 {
+            vec!["games".to_owned()]
+        } else {
+            vec![]
+        },
+        themes: if flagged {
+            vec!["self-harm".to_owned()]
+        } else {
+            vec![]
+        },
+        terms: if flagged {
+            vec!["self harm".to_owned()]
+        } else {
+            vec![]
+        },
         verdict: if i % 3 == 0 { "block" } else { "allow" }.to_owned(),
         alert: flagged.then(|| "high".to_owned()),
         sensitive: flagged,
@@ -89,28 +101,65 @@ fn suite(mut open: impl FnMut() -> Store) {
     // Each filter, and filters together.
     let by = |f: &dyn Fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
     assert_eq!(
-        count(&mut store, Query { user: Some("pupil2".into()), ..Query::default() }),
+        count(
+            &mut store,
+            Query {
+                user: Some("pupil2".into()),
+                ..Query::default()
+            }
+        ),
         by(&|e| e.user.as_deref() == Some("pupil2"))
     );
     assert_eq!(
-        count(&mut store, Query { label: Some("games".into()), ..Query::default() }),
+        count(
+            &mut store,
+            Query {
+                label: Some("games".into()),
+                ..Query::default()
+            }
+        ),
         by(&|e| e.categories.contains(&"games".to_owned()))
     );
     assert_eq!(
-        count(&mut store, Query { label: Some("self-harm".into()), ..Query::default() }),
+        count(
+            &mut store,
+            Query {
+                label: Some("self-harm".into()),
+                ..Query::default()
+            }
+        ),
         by(&|e| e.themes.contains(&"self-harm".to_owned()))
     );
     assert_eq!(
-        count(&mut store, Query { verdict: Some("block".into()), ..Query::default() }),
+        count(
+            &mut store,
+            Query {
+                verdict: Some("block".into()),
+                ..Query::default()
+            }
+        ),
         by(&|e| e.verdict == "block")
     );
     assert_eq!(
-        count(&mut store, Query { flagged_only: true, site: Some("annexe".into()), ..Query::default() }),
+        count(
+            &mut store,
+            Query {
+                flagged_only: true,
+                site: Some("annexe".into()),
+                ..Query::default()
+            }
+        ),
         by(&|e| e.flagged() && e.site.as_deref() == Some("annexe"))
     );
     let from = timestamp(chrono::Utc::now() - chrono::Duration::days(3));
     assert_eq!(
-        count(&mut store, Query { from: Some(from.clone()), ..Query::default() }),
+        count(
+            &mut store,
+            Query {
+                from: Some(from.clone()),
+                ..Query::default()
+            }
+        ),
         by(&|e| e.time >= from)
     );
     assert_eq!(
@@ -127,7 +176,16 @@ fn suite(mut open: impl FnMut() -> Store) {
             && e.themes.contains(&"self-harm".to_owned())
             && e.user.as_deref() == Some("pupil0"))
     );
-    assert_eq!(store.query(&Query { limit: 7, ..Query::default() }).unwrap().len(), 7);
+    assert_eq!(
+        store
+            .query(&Query {
+                limit: 7,
+                ..Query::default()
+            })
+            .unwrap()
+            .len(),
+        7
+    );
 
     // Retention: all traffic older than 4 days goes, flagged events older than 8 days go.
     let retention = Retention {
@@ -150,9 +208,19 @@ fn suite(mut open: impl FnMut() -> Store) {
     assert_eq!(count(&mut store, Query::default()), kept);
     // Labels of purged events are gone with them.
     assert_eq!(
-        count(&mut store, Query { label: Some("games".into()), ..Query::default() }),
+        count(
+            &mut store,
+            Query {
+                label: Some("games".into()),
+                ..Query::default()
+            }
+        ),
         by(&|e| e.categories.contains(&"games".to_owned())
-            && if e.flagged() { e.time >= flagged_cut } else { e.time >= traffic_cut })
+            && if e.flagged() {
+                e.time >= flagged_cut
+            } else {
+                e.time >= traffic_cut
+            })
     );
 
     // Opening again runs no migration twice and keeps everything.
@@ -201,7 +269,7 @@ fn a_store_that_goes_away_and_comes_back_loses_no_event_and_keeps_their_order() 
     )
     .unwrap();
     let mut sent = 0;
-    let mut batch = |n: usize, sent: &mut usize| {
+    let batch = |n: usize, sent: &mut usize| {
         let b: Vec<Event> = (*sent..*sent + n).map(|i| event(i, 0)).collect();
         *sent += n;
         recorder.record(b);
@@ -215,7 +283,10 @@ fn a_store_that_goes_away_and_comes_back_loses_no_event_and_keeps_their_order() 
         batch(100, &mut sent);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert!(metrics.events_spilled.get() > 0, "events went to the spill file");
+    assert!(
+        metrics.events_spilled.get() > 0,
+        "events went to the spill file"
+    );
     // It comes back: everything is stored, in the order it happened.
     pg.start_again();
     for _ in 0..20 {
@@ -239,5 +310,8 @@ fn a_store_that_goes_away_and_comes_back_loses_no_event_and_keeps_their_order() 
     let expected: Vec<String> = (0..sent).map(|i| format!("r{i}")).collect();
     assert!(order == expected, "events stored out of order");
     recorder.close();
-    assert!(!dir.path().join("spill.jsonl").exists(), "the spill file is gone once replayed");
+    assert!(
+        !dir.path().join("spill.jsonl").exists(),
+        "the spill file is gone once replayed"
+    );
 }

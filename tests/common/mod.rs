@@ -9,9 +9,9 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The `gatehouse` binary cargo built for these tests.
 pub fn gatehouse() -> Command {
@@ -86,4 +86,38 @@ impl Workspace {
         );
         self.write("gatehouse.toml", text.as_bytes())
     }
+}
+
+/// Starts `gatehouse run --config CONFIG` and waits until it listens; returns the process,
+/// the proxy's address and the metrics URL (when it serves metrics). Its stderr is kept in
+/// `stderr.log` beside the config.
+pub fn spawn_proxy(config: &Path) -> (Child, String, Option<String>) {
+    let log = std::fs::File::create(config.with_file_name("stderr.log")).expect("stderr.log");
+    let mut child = gatehouse()
+        .args(["run", "--config", config.to_str().expect("utf-8 path")])
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("gatehouse run starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut metrics = None;
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).expect("read stdout") > 0,
+            "gatehouse run stopped before listening: {}",
+            std::fs::read_to_string(config.with_file_name("stderr.log")).unwrap_or_default()
+        );
+        if let Some(m) = line.trim().strip_prefix("Gatehouse metrics on ") {
+            metrics = Some(m.to_owned());
+        }
+        if let Some(a) = line.trim().strip_prefix("Gatehouse proxy listening on ") {
+            break a.to_owned();
+        }
+    };
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = out.read_to_string(&mut rest);
+    });
+    (child, addr, metrics)
 }

@@ -92,7 +92,11 @@ impl Postgres {
             .arg(dir.path().join("data"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let pg = Postgres {
             port: free_port(),
             dir,
@@ -118,7 +122,11 @@ impl Postgres {
             .stdout(Stdio::null())
             .output()
             .unwrap();
-        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Stops the server at once (connections are cut).
@@ -133,7 +141,10 @@ impl Postgres {
     }
 
     pub fn url(&self) -> String {
-        format!("host=127.0.0.1 port={} user=gatehouse dbname=postgres", self.port)
+        format!(
+            "host=127.0.0.1 port={} user=gatehouse dbname=postgres",
+            self.port
+        )
     }
 }
 
@@ -185,8 +196,10 @@ impl Smtp {
             .expect("python3 -m aiosmtpd (pip install aiosmtpd)");
         self.child = Some(child);
         let port = self.port;
-        wait_for(20, || std::net::TcpStream::connect(("127.0.0.1", port)).ok())
-            .expect("aiosmtpd listens");
+        wait_for(20, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+        .expect("aiosmtpd listens");
     }
 
     pub fn stop(&mut self) {
@@ -292,10 +305,13 @@ fn decode_quoted_printable(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A received request: its headers (names lower-cased) and body.
+pub type Received = (Vec<(String, String)>, Vec<u8>);
+
 /// An HTTP server that records every POST (headers and body) and answers 200.
 pub struct WebhookReceiver {
     pub port: u16,
-    pub received: Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>,
+    pub received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl WebhookReceiver {

@@ -64,7 +64,9 @@ impl Store {
                 let password = match &settings.password_file {
                     Some(file) => Some(
                         std::fs::read_to_string(data_dir.join(file))
-                            .map_err(|e| Error::Config(format!("[store] password_file {file}: {e}")))?
+                            .map_err(|e| {
+                                Error::Config(format!("[store] password_file {file}: {e}"))
+                            })?
                             .trim()
                             .to_owned(),
                     ),

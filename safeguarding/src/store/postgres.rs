@@ -116,7 +116,9 @@ impl PgStore {
     fn insert_inner(&mut self, events: &[Event]) -> Result<(), postgres::Error> {
         let client = self.client()?;
         let mut tx = client.transaction()?;
-        let sink = tx.copy_in(&format!("COPY events ({COLUMNS}, labels) FROM STDIN BINARY"))?;
+        let sink = tx.copy_in(&format!(
+            "COPY events ({COLUMNS}, labels) FROM STDIN BINARY"
+        ))?;
         let types = [
             Type::TEXT,
             Type::TEXT,
@@ -285,6 +287,8 @@ impl PgStore {
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore").field("connected", &self.client.is_some()).finish_non_exhaustive()
+        f.debug_struct("PgStore")
+            .field("connected", &self.client.is_some())
+            .finish_non_exhaustive()
     }
 }

@@ -64,29 +64,36 @@ impl SqliteStore {
         )
         .map_err(|e| Error::store(path.display(), e))?;
         let mut store = SqliteStore { conn };
-        store.migrate().map_err(|e| Error::store(path.display(), e))?;
+        store
+            .migrate()
+            .map_err(|e| Error::store(path.display(), e))?;
         Ok(store)
     }
 
     fn migrate(&mut self) -> rusqlite::Result<()> {
-        self.conn
-            .execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-        let done: i64 = self
-            .conn
-            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| {
-                r.get(0)
-            })?;
+        self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+        )?;
+        let done: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
-            tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1])?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                [i as i64 + 1],
+            )?;
             tx.commit()?;
         }
         Ok(())
     }
 
     pub fn insert(&mut self, events: &[Event]) -> Result<(), Error> {
-        self.insert_inner(events).map_err(|e| Error::store("sqlite", e))
+        self.insert_inner(events)
+            .map_err(|e| Error::store("sqlite", e))
     }
 
     fn insert_inner(&mut self, events: &[Event]) -> rusqlite::Result<()> {
@@ -96,9 +103,8 @@ impl SqliteStore {
                 "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
                  ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
             ))?;
-            let mut label = tx.prepare_cached(
-                "INSERT INTO event_labels (event_id, label) VALUES (?1, ?2)",
-            )?;
+            let mut label =
+                tx.prepare_cached("INSERT INTO event_labels (event_id, label) VALUES (?1, ?2)")?;
             for e in events {
                 row.execute(params![
                     normalise_time(&e.time),
@@ -222,7 +228,10 @@ impl SqliteStore {
             "DELETE FROM event_labels WHERE event_id IN (SELECT id FROM purge_ids)",
             [],
         )?;
-        let n = tx.execute("DELETE FROM events WHERE id IN (SELECT id FROM purge_ids)", [])?;
+        let n = tx.execute(
+            "DELETE FROM events WHERE id IN (SELECT id FROM purge_ids)",
+            [],
+        )?;
         tx.commit()?;
         Ok(n)
     }
