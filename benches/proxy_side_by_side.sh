@@ -16,18 +16,21 @@ BENCH="${BENCH:-$REPO/../shared/bench}"
 BENCH="$(cd "$BENCH" && pwd)"
 PORT=13200
 RUN="$BENCH/.run"
-G="$RUN/gatehouse"
 
 [ -f "$RUN/pki/mitm-ca.pem" ] || "$BENCH/setup.sh"
 (cd "$REPO" && cargo build --release -p gatehouse -q)
 export GATEHOUSE_BIN="$REPO/target/release/gatehouse"
 
-mkdir -p "$G/data"
-install -m 0644 "$RUN/pki/mitm-ca.pem" "$G/data/ca.pem"
-install -m 0600 "$RUN/pki/mitm-ca.key" "$G/data/ca.key"
-python3 - "$REPO/deploy/gatehouse.toml" "$G/gatehouse.toml" "$REPO/lists" "$RUN/pki/origin-ca.pem" "$PORT" "${GATEHOUSE_BENCH_EVENTS:-events}" <<'PY'
+# Two entries: `gatehouse` as shipped (events to the JSON-lines log and the SQLite event
+# store), and `gatehouse-nostore` (`[store] backend = "none"`), to see what the store costs.
+write_config() { # write_config DIR PORT STORE_BACKEND
+  local dir="$1"
+  mkdir -p "$dir/data"
+  install -m 0644 "$RUN/pki/mitm-ca.pem" "$dir/data/ca.pem"
+  install -m 0600 "$RUN/pki/mitm-ca.key" "$dir/data/ca.key"
+  python3 - "$REPO/deploy/gatehouse.toml" "$dir/gatehouse.toml" "$REPO/lists" "$RUN/pki/origin-ca.pem" "$2" "$3" <<'PY'
 import re, sys
-src, dst, lists, origin_ca, port, events = sys.argv[1:]
+src, dst, lists, origin_ca, port, backend = sys.argv[1:]
 text = open(src).read()
 text = re.sub(r'^lists_dir = .*$', f'lists_dir = "{lists}"', text, count=1, flags=re.M)
 proxy = f'''[proxy]
@@ -36,23 +39,32 @@ data_dir = "data"
 connect_ports = [443]
 trust = ["{origin_ca}"]
 allow_loopback_origins = true
-events_dir = "{events}"
 '''
 # Replace the [proxy] table (up to the next table header) with the bench's.
 text, n = re.subn(r'^\[proxy\]\n(?:(?!^\[).*\n)*', proxy + '\n', text, count=1, flags=re.M)
 assert n == 1, "no [proxy] section in deploy/gatehouse.toml"
+if backend != "sqlite":
+    text, n = re.subn(r'^\[store\]\n', f'[store]\nbackend = "{backend}"\n', text, count=1, flags=re.M)
+    if n == 0:
+        text += f'\n[store]\nbackend = "{backend}"\n'
 open(dst, "w").write(text)
 PY
-"$GATEHOUSE_BIN" check --config "$G/gatehouse.toml" >/dev/null
+  "$GATEHOUSE_BIN" check --config "$dir/gatehouse.toml" >/dev/null
+}
+write_config "$RUN/gatehouse" "$PORT" sqlite
+write_config "$RUN/gatehouse-nostore" 13202 none
 
-LINE='gatehouse        13200  intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse/gatehouse.toml'
-grep -q '^gatehouse ' "$BENCH/entries.conf" || printf '%s\n' "$LINE" >> "$BENCH/entries.conf"
+add_entry() {
+  grep -q "^$1 " "$BENCH/entries.conf" || printf '%s\n' "$2" >> "$BENCH/entries.conf"
+}
+add_entry gatehouse 'gatehouse        13200  intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse/gatehouse.toml'
+add_entry gatehouse-nostore 'gatehouse-nostore 13202 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-nostore/gatehouse.toml'
 
 cmd="${1:-run}"
 shift || true
 cd "$BENCH"
 case "$cmd" in
-  check) exec ./bench.py check --entries gatehouse "$@" ;;
+  check) exec ./bench.py check --entries gatehouse,gatehouse-nostore "$@" ;;
   run) exec ./bench.py run "$@" ;;
   *) exec ./bench.py "$cmd" "$@" ;;
 esac

@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use gatehouse_rules::config::ConfigFile;
 use gatehouse_safeguarding::alerts::AlertEngine;
-use gatehouse_safeguarding::config::{AlertSettings, StoreSettings};
+use gatehouse_safeguarding::config::{AlertSettings, Backend, StoreSettings};
 use gatehouse_safeguarding::deliver::Deliverer;
 use gatehouse_safeguarding::metrics::Metrics;
 use gatehouse_safeguarding::outbox::Outbox;
@@ -83,7 +83,8 @@ impl Sections {
 /// The running safeguarding path.
 #[derive(Debug)]
 pub struct Pipeline {
-    recorder: Recorder,
+    /// None when `[store] backend = "none"`.
+    recorder: Option<Recorder>,
     alerts: Mutex<AlertEngine>,
     pseudonyms: Option<Pseudonyms>,
     stop: Arc<AtomicBool>,
@@ -94,16 +95,20 @@ impl Pipeline {
     pub fn start(sections: &Sections, registry: &prometheus::Registry) -> anyhow::Result<Pipeline> {
         let metrics = Arc::new(Metrics::new(Some(registry))?);
         let retention = sections.store.retention_days;
-        let recorder = Recorder::start(
-            &sections.data_dir.join(&sections.store.spill),
-            StoreThread {
-                open: sections.opener(),
-                housekeeping: Box::new(move |store: &mut Store| {
-                    let _ = store.enforce_retention(&retention, chrono::Utc::now());
-                }),
-            },
-            Arc::clone(&metrics),
-        )?;
+        let recorder = if sections.store.backend == Backend::None {
+            None
+        } else {
+            Some(Recorder::start(
+                &sections.data_dir.join(&sections.store.spill),
+                StoreThread {
+                    open: sections.opener(),
+                    housekeeping: Box::new(move |store: &mut Store| {
+                        let _ = store.enforce_retention(&retention, chrono::Utc::now());
+                    }),
+                },
+                Arc::clone(&metrics),
+            )?)
+        };
         let outbox_path = sections.data_dir.join("outbox.db");
         let now_ms = chrono::Utc::now().timestamp_millis();
         let engine = AlertEngine::new(
@@ -168,12 +173,16 @@ impl Pipeline {
                 crate::cli::eprint(&format!("Gatehouse: alerts: {e}"));
             }
         }
-        self.recorder.record(batch);
+        if let Some(r) = &self.recorder {
+            r.record(batch);
+        }
     }
 
     /// Stores what is queued and stops the threads (at shutdown).
     pub fn close(&self) {
-        self.recorder.close();
+        if let Some(r) = &self.recorder {
+            r.close();
+        }
         self.stop.store(true, Ordering::Release);
         let handle = self.deliverer.lock().ok().and_then(|mut d| d.take());
         if let Some(h) = handle {

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
-    /// `sqlite` (the default, a file in the data folder) or `postgres`.
+    /// `sqlite` (the default, a file in the data folder), `postgres`, or `none` (events go
+    /// to the JSON-lines log only, e.g. for a school that ships them to its own SIEM).
     #[serde(default)]
     pub backend: Backend,
     /// SQLite: the database file, relative to the data folder.
@@ -38,6 +39,7 @@ pub enum Backend {
     #[default]
     Sqlite,
     Postgres,
+    None,
 }
 
 /// Days kept per kind of record.

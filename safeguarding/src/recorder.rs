@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 /// Batches waiting for the store thread before new ones spill.
 const QUEUE_BATCHES: usize = 64;
 /// Events read back from the spill file per store transaction.
-const REPLAY_CHUNK: usize = 5_000;
+const REPLAY_CHUNK: usize = 32_768;
+/// Queued batches are joined into one transaction up to this many events.
+const COALESCE: usize = 32_768;
 
 /// The append-only file events wait in while the store is slow or away.
 #[derive(Debug)]
@@ -228,7 +230,15 @@ impl Worker {
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
             match self.rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(batch) => {
+                Ok(mut batch) => {
+                    // Behind? Take what else is queued into the same transaction: a
+                    // bigger batch writes each index page once for many events.
+                    while batch.len() < COALESCE {
+                        match self.rx.try_recv() {
+                            Ok(more) => batch.extend(more),
+                            Err(_) => break,
+                        }
+                    }
                     if !self.store_batch(&batch, stopping) {
                         self.spill_at_shutdown(&batch);
                     }

@@ -54,6 +54,9 @@ impl Store {
     /// Opens the configured store and brings its schema up to date.
     pub fn open(settings: &StoreSettings, data_dir: &Path) -> Result<Store, Error> {
         match settings.backend {
+            Backend::None => Err(Error::Config(
+                "[store] backend = \"none\": there is no event store to read".into(),
+            )),
             Backend::Sqlite => Ok(Store::Sqlite(sqlite::SqliteStore::open(
                 &data_dir.join(&settings.path),
             )?)),

@@ -14,13 +14,13 @@ pub struct PgStore {
     client: Option<Client>,
 }
 
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE events (
   id BIGSERIAL PRIMARY KEY,
-  time TEXT NOT NULL,
+  time TEXT COLLATE "C" NOT NULL,
   request_id TEXT NOT NULL,
-  client_ip TEXT NOT NULL,
-  user_name TEXT,
+  client_ip TEXT COLLATE "C" NOT NULL,
+  user_name TEXT COLLATE "C",
   role TEXT NOT NULL,
   site TEXT,
   method TEXT NOT NULL,
@@ -30,7 +30,7 @@ CREATE TABLE events (
   categories TEXT NOT NULL,
   themes TEXT NOT NULL,
   terms TEXT NOT NULL,
-  verdict TEXT NOT NULL,
+  verdict TEXT COLLATE "C" NOT NULL,
   alert TEXT,
   sensitive BOOLEAN NOT NULL,
   flagged BOOLEAN NOT NULL,
@@ -45,10 +45,11 @@ CREATE TABLE events (
 CREATE INDEX events_time ON events(time);
 CREATE INDEX events_user ON events(user_name, time);
 CREATE INDEX events_ip ON events(client_ip, time);
-CREATE INDEX events_verdict ON events(verdict, time);
-CREATE INDEX events_flagged ON events(flagged, time);
-CREATE INDEX events_labels ON events USING GIN (labels);
-"];
+CREATE INDEX events_verdict ON events(verdict, time) WHERE verdict <> 'allow';
+CREATE INDEX events_flagged ON events(time) WHERE flagged;
+CREATE INDEX events_labels ON events USING GIN (labels)
+  WITH (fastupdate = on, gin_pending_list_limit = 65536) WHERE labels <> '{}';
+"#];
 
 const COLUMNS: &str = "time, request_id, client_ip, user_name, role, site, method, host, url, \
 search_term, categories, themes, terms, verdict, alert, sensitive, flagged, rule, reason, status, \
@@ -215,7 +216,12 @@ impl PgStore {
         add("site", "=", &q.site);
         if let Some(label) = &q.label {
             values.push(label.clone());
-            clauses.push(format!("labels @> ARRAY[${}]::text[]", values.len()));
+            // The index covers labelled rows only; the second condition lets the planner
+            // use it.
+            clauses.push(format!(
+                "labels @> ARRAY[${}]::text[] AND labels <> '{{}}'",
+                values.len()
+            ));
         }
         if q.flagged_only {
             clauses.push("flagged".to_owned());

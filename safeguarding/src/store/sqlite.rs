@@ -42,11 +42,13 @@ CREATE TABLE events (
 CREATE INDEX events_time ON events(time);
 CREATE INDEX events_user ON events(user_name, time);
 CREATE INDEX events_ip ON events(client_ip, time);
-CREATE INDEX events_verdict ON events(verdict, time);
-CREATE INDEX events_flagged ON events(flagged, time);
-CREATE TABLE event_labels (event_id INTEGER NOT NULL, label TEXT NOT NULL);
-CREATE INDEX event_labels_label ON event_labels(label, event_id);
-CREATE INDEX event_labels_event ON event_labels(event_id);
+CREATE INDEX events_verdict ON events(verdict, time) WHERE verdict <> 'allow';
+CREATE INDEX events_flagged ON events(time) WHERE flagged = 1;
+CREATE TABLE event_labels (
+  label TEXT NOT NULL,
+  event_id INTEGER NOT NULL,
+  PRIMARY KEY (label, event_id)
+) WITHOUT ROWID;
 "];
 
 const COLUMNS: &str = "time, request_id, client_ip, user_name, role, site, method, host, url, \
@@ -60,7 +62,9 @@ impl SqliteStore {
         }
         let conn = Connection::open(path).map_err(|e| Error::store(path.display(), e))?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
+             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; \
+             PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 268435456;",
         )
         .map_err(|e| Error::store(path.display(), e))?;
         let mut store = SqliteStore { conn };
@@ -103,8 +107,9 @@ impl SqliteStore {
                 "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
                  ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
             ))?;
-            let mut label =
-                tx.prepare_cached("INSERT INTO event_labels (event_id, label) VALUES (?1, ?2)")?;
+            let mut label = tx.prepare_cached(
+                "INSERT OR IGNORE INTO event_labels (label, event_id) VALUES (?1, ?2)",
+            )?;
             for e in events {
                 row.execute(params![
                     normalise_time(&e.time),
@@ -133,7 +138,7 @@ impl SqliteStore {
                 ])?;
                 let id = tx.last_insert_rowid();
                 for l in e.categories.iter().chain(&e.themes) {
-                    label.execute(params![id, l])?;
+                    label.execute(params![l, id])?;
                 }
             }
         }
@@ -224,10 +229,18 @@ impl SqliteStore {
              ORDER BY time LIMIT ?3",
             params![flagged, before, limit as i64],
         )?;
-        tx.execute(
-            "DELETE FROM event_labels WHERE event_id IN (SELECT id FROM purge_ids)",
-            [],
-        )?;
+        // Labels are keyed by (label, event): one indexed delete per label in use.
+        let labels: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT DISTINCT label FROM event_labels")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for label in labels {
+            tx.execute(
+                "DELETE FROM event_labels WHERE label = ?1 AND event_id IN (SELECT id FROM purge_ids)",
+                [label],
+            )?;
+        }
         let n = tx.execute(
             "DELETE FROM events WHERE id IN (SELECT id FROM purge_ids)",
             [],
