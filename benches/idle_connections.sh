@@ -17,7 +17,7 @@ rm -rf "$G/data"
 cp -a "$RUN/gatehouse/data" "$G/data"
 sed -e 's/^listen = "127.0.0.1:13200"/listen = "127.0.0.1:13201"\nheader_timeout_secs = 600\nmax_connections = 50000\nmax_connections_per_client = 50000/' \
     "$RUN/gatehouse/gatehouse.toml" > "$G/gatehouse.toml"
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT

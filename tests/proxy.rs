@@ -741,6 +741,14 @@ fn upstream_certificates_are_verified_against_mozilla_roots_and_configured_ancho
     let (status, body) = curl(&trusted, "127.0.0.2", &url, &[]);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("s_server"), "{body}");
+    // An IP-literal site: the minted leaf names the address as an IP SAN, which curl checks.
+    let (status, body) = curl(
+        &trusted,
+        "127.0.0.2",
+        &format!("https://127.0.0.1:{port}/"),
+        &[],
+    );
+    assert_eq!(status, 200, "{body}");
     // Not trusted: a clear page, never a silent pass.
     let untrusted = start_proxy(&ports);
     let (status, body) = curl(&untrusted, "127.0.0.2", &url, &[]);
@@ -854,6 +862,30 @@ fn failed_client_handshakes_are_counted_per_host() {
     }
     assert!(
         text.contains("gatehouse_tls_handshake_failures_total{host=\"pinned.example\"} 1"),
+        "{text}"
+    );
+    // The leaf for pinned.example was minted once and is cached; a second connection
+    // reuses it.
+    assert!(
+        text.contains("gatehouse_certificates_minted_total 1"),
+        "{text}"
+    );
+    let _ = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "20",
+            "-x",
+            &format!("http://{}", proxy.addr),
+        ])
+        .args(["--interface", "127.0.0.1", "https://pinned.example/"])
+        .output()
+        .unwrap();
+    let text = metrics_text(&proxy);
+    assert!(
+        text.contains("gatehouse_certificates_minted_total 1")
+            && text.contains("gatehouse_certificate_cache_hits_total 1")
+            && text.contains("gatehouse_certificates_cached 1"),
         "{text}"
     );
 }

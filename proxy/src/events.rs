@@ -49,7 +49,10 @@ impl EventSink {
         let stop = Arc::clone(&writer);
         let thread = std::thread::Builder::new()
             .name("gatehouse-events".into())
-            .spawn(move || write_loop(&rx, &stop.stop, &dir, max_bytes, keep, &pipeline))?;
+            .spawn(move || {
+                gatehouse_safeguarding::background_priority();
+                write_loop(&rx, &stop.stop, &dir, max_bytes, keep, &pipeline);
+            })?;
         if let Ok(mut slot) = writer.thread.lock() {
             *slot = Some(thread);
         }

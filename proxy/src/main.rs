@@ -2,6 +2,7 @@
 //! a decision, serve Squid as a helper.
 
 mod ca;
+mod certs;
 mod cli;
 mod embedded;
 mod events;

@@ -25,6 +25,9 @@ pub struct Metrics {
     pub handshake_failures: IntCounterVec,
     pub handshake_hosts: IntGauge,
     pub open_connections: IntGauge,
+    pub certificates_minted: IntCounter,
+    pub certificate_cache_hits: IntCounter,
+    pub certificates_cached: IntGauge,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -95,6 +98,19 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "Client connections open now (plain, tunnelled and decrypted)",
     )?;
     registry.register(Box::new(open_connections.clone()))?;
+    let certificates_minted = IntCounter::new(
+        "certificates_minted_total",
+        "Leaf certificates signed for intercepted sites",
+    )?;
+    let certificate_cache_hits = IntCounter::new(
+        "certificate_cache_hits_total",
+        "Intercepted connections served with an already minted certificate",
+    )?;
+    let certificates_cached =
+        IntGauge::new("certificates_cached", "Leaf certificates held in memory")?;
+    registry.register(Box::new(certificates_minted.clone()))?;
+    registry.register(Box::new(certificate_cache_hits.clone()))?;
+    registry.register(Box::new(certificates_cached.clone()))?;
     registry.register(Box::new(requests.clone()))?;
     registry.register(Box::new(blocked_categories.clone()))?;
     registry.register(Box::new(alerts.clone()))?;
@@ -124,6 +140,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
         handshake_failures,
         handshake_hosts,
         open_connections,
+        certificates_minted,
+        certificate_cache_hits,
+        certificates_cached,
     })
 }
 

@@ -126,6 +126,7 @@ impl Pipeline {
             metrics,
             store: sections.opener(),
             school: sections.school.clone(),
+            alert_retention_days: sections.store.retention_days.alerts,
         }
         .spawn(Arc::clone(&stop))?;
         let pseudonyms = if sections.store.pseudonymise_traffic {

@@ -32,7 +32,12 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         ));
     }
     let issuer = crate::ca::load(&data)?;
-    let ca = RcgenAuthority::new(issuer, 10_000, aws_lc_rs::default_provider());
+    // Leaves are cached by `certs::Leaves`; the minter's own cache only needs one entry.
+    let ca = crate::certs::Leaves::new(RcgenAuthority::new(
+        issuer,
+        1,
+        aws_lc_rs::default_provider(),
+    ));
     let connector = upstream_connector(&settings, &file)?;
     let live = Arc::new(Live::new(compiled.snapshot));
     crate::metrics::get().policy_generation.set(1);

@@ -7,7 +7,7 @@ use crate::digest::{esc, Digest};
 use crate::metrics::Metrics;
 use crate::outbox::{queue, AlertRow, Delivery, NewDelivery, Outbox};
 use crate::store::Store;
-use crate::Error;
+use crate::{report, Error};
 use chrono::{TimeZone as _, Timelike as _};
 use chrono_tz::Tz;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
@@ -33,6 +33,8 @@ pub struct Deliverer {
     /// Opens the event store for the digest.
     pub store: Box<dyn FnMut() -> Result<Store, Error> + Send>,
     pub school: String,
+    /// Alerts and their messages are kept this many days.
+    pub alert_retention_days: u32,
 }
 
 impl Deliverer {
@@ -41,11 +43,13 @@ impl Deliverer {
         std::thread::Builder::new()
             .name("gatehouse-deliver".into())
             .spawn(move || {
+                crate::background_priority();
                 let http = reqwest::blocking::Client::builder()
                     .timeout(Duration::from_secs(15))
                     .build()
                     .ok();
                 let mut last_digest_check = None;
+                let mut last_purge: Option<std::time::Instant> = None;
                 while !stop.load(Ordering::Acquire) {
                     let now = chrono::Utc::now();
                     if let Err(e) = self.send_due(now, http.as_ref()) {
@@ -56,6 +60,13 @@ impl Deliverer {
                         last_digest_check = Some(minute);
                         if let Err(e) = self.queue_digests(now) {
                             report(&format!("daily digest: {e}"));
+                        }
+                    }
+                    if last_purge.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                        last_purge = Some(std::time::Instant::now());
+                        let keep = chrono::Duration::days(i64::from(self.alert_retention_days));
+                        if let Err(e) = self.outbox.purge((now - keep).timestamp_millis()) {
+                            report(&format!("alert retention: {e}"));
                         }
                     }
                     std::thread::sleep(TICK);
@@ -425,11 +436,6 @@ pub fn render_alert(
         esc(&text)
     );
     (subject, text, html)
-}
-
-fn report(message: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "Gatehouse: {message}");
 }
 
 impl std::fmt::Debug for Deliverer {

@@ -55,3 +55,29 @@ impl Error {
         }
     }
 }
+
+/// Tells the operator about a problem on the safeguarding path (stderr, which the service
+/// manager keeps); these threads have no caller to return an error to.
+pub(crate) fn report(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "Gatehouse: {message}");
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10), for the threads that write
+/// events, store them and deliver alerts: on a busy filter they yield the CPU to the
+/// threads answering requests, and catch up (or spill to disk) when the rush passes.
+#[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
+    reason = "setpriority on the calling thread (tid from gettid); no memory is touched"
+)]
+pub fn background_priority() {
+    // SAFETY: both calls take plain integers and affect only this thread's nice value.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn background_priority() {}

@@ -265,6 +265,28 @@ impl Outbox {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Deletes alerts last seen before `before_ms`, with their messages, and digest records
+    /// older than that; returns the number of alerts removed.
+    pub fn purge(&mut self, before_ms: i64) -> Result<usize, Error> {
+        let day = chrono::DateTime::from_timestamp_millis(before_ms)
+            .map(|t| t.date_naive().to_string())
+            .unwrap_or_default();
+        self.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM deliveries WHERE alert_id IN \
+                 (SELECT id FROM alerts WHERE last_seen_ms < ?1)",
+                [before_ms],
+            )?;
+            tx.execute(
+                "DELETE FROM deliveries WHERE alert_id IS NULL AND state <> 'pending' \
+                 AND due_ms < ?1",
+                [before_ms],
+            )?;
+            tx.execute("DELETE FROM digests WHERE day < ?1", [day])?;
+            tx.execute("DELETE FROM alerts WHERE last_seen_ms < ?1", [before_ms])
+        })
+    }
+
     /// Whether the digest of `site` for `day` was queued already.
     pub fn digest_done(&self, site: &str, day: &str) -> Result<bool, Error> {
         Ok(self

@@ -11,7 +11,7 @@
 use crate::event::Event;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::Error;
+use crate::{report, Error};
 use std::io::{BufRead as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -226,6 +226,7 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 
 impl Worker {
     fn run(mut self) {
+        crate::background_priority();
         let mut last_housekeeping = Instant::now();
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
@@ -363,11 +364,6 @@ impl Worker {
             }
         }
     }
-}
-
-fn report(message: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "Gatehouse: {message}");
 }
 
 impl std::fmt::Debug for StoreThread {

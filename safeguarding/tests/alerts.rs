@@ -112,6 +112,7 @@ fn start(settings: AlertSettings) -> Setup {
         metrics: Arc::clone(&metrics),
         store: Box::new(move || Store::open(&StoreSettings::default(), &data)),
         school: "Test Academy".into(),
+        alert_retention_days: 30,
     }
     .spawn(Arc::clone(&stop))
     .unwrap();
@@ -252,6 +253,15 @@ fn an_alert_waits_out_a_mail_server_outage_and_is_delivered_once() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(smtp.messages().len(), 1);
     assert_eq!(outbox.deliveries(10).unwrap()[0].state, "sent");
+    // Retention: an alert past its days goes, with its messages.
+    let mut outbox = outbox;
+    assert_eq!(
+        outbox.purge(now_ms() - 60_000).unwrap(),
+        0,
+        "a recent alert stays"
+    );
+    assert_eq!(outbox.purge(now_ms() + 1).unwrap(), 1);
+    assert!(outbox.deliveries(10).unwrap().is_empty());
 }
 
 #[test]

@@ -43,7 +43,7 @@ CREATE TABLE events (
   labels TEXT[] NOT NULL
 );
 CREATE INDEX events_time ON events(time);
-CREATE INDEX events_user ON events(user_name, time);
+CREATE INDEX events_user ON events(user_name, time) WHERE user_name IS NOT NULL;
 CREATE INDEX events_ip ON events(client_ip, time);
 CREATE INDEX events_verdict ON events(verdict, time) WHERE verdict <> 'allow';
 CREATE INDEX events_flagged ON events(time) WHERE flagged;

@@ -82,9 +82,15 @@ impl RcgenAuthority {
         distinguished_name.push(DnType::CommonName, authority.host());
         params.distinguished_name = distinguished_name;
 
-        params.subject_alt_names.push(SanType::DnsName(
-            Ia5String::try_from(authority.host()).expect("Failed to create Ia5String"),
-        ));
+        // Gatehouse patch: an IP-literal host gets an IP address SAN (clients do not
+        // accept an IP address as a DNS name).
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        params.subject_alt_names.push(match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(
+                Ia5String::try_from(authority.host()).expect("Failed to create Ia5String"),
+            ),
+        });
 
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
