@@ -44,7 +44,7 @@ allow_loopback_origins = true
 text, n = re.subn(r'^\[proxy\]\n(?:(?!^\[).*\n)*', proxy + '\n', text, count=1, flags=re.M)
 assert n == 1, "no [proxy] section in deploy/gatehouse.toml"
 if backend != "sqlite":
-    text, n = re.subn(r'^\[store\]\n', f'[store]\nbackend = "{backend}"\n', text, count=1, flags=re.M)
+    text, n = re.subn(r'^backend = "sqlite"', f'backend = "{backend}"', text, count=1, flags=re.M)
     if n == 0:
         text += f'\n[store]\nbackend = "{backend}"\n'
 open(dst, "w").write(text)

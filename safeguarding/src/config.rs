@@ -182,6 +182,10 @@ pub struct SmtpSettings {
     /// A file holding the SMTP password.
     #[serde(default)]
     pub password_file: Option<String>,
+    /// A CA certificate (PEM) trusted for the mail server besides Mozilla's roots, e.g. the
+    /// school's own CA.
+    #[serde(default)]
+    pub ca_file: Option<String>,
     pub from: String,
 }
 

@@ -12,6 +12,7 @@ use chrono::{TimeZone as _, Timelike as _};
 use chrono_tz::Tz;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -175,17 +176,25 @@ impl Deliverer {
             .message_id(Some(format!("<gatehouse-delivery-{}@gatehouse>", d.id)))
             .multipart(body)
             .map_err(|e| fail(e.to_string()))?;
-        let mut builder = match smtp.security {
-            SmtpSecurity::None => SmtpTransport::builder_dangerous(&smtp.host),
-            SmtpSecurity::Starttls => {
-                SmtpTransport::starttls_relay(&smtp.host).map_err(|e| fail(e.to_string()))?
+        let tls = || {
+            let mut params = TlsParameters::builder(smtp.host.clone());
+            if let Some(file) = &smtp.ca_file {
+                let pem = std::fs::read(self.data_dir.join(file))
+                    .map_err(|e| fail(format!("ca_file {file}: {e}")))?;
+                let ca = Certificate::from_pem(&pem)
+                    .map_err(|e| fail(format!("ca_file {file}: {e}")))?;
+                params = params.add_root_certificate(ca);
             }
-            SmtpSecurity::Tls => {
-                SmtpTransport::relay(&smtp.host).map_err(|e| fail(e.to_string()))?
-            }
-        }
-        .port(smtp.port)
-        .timeout(Some(Duration::from_secs(15)));
+            params.build_rustls().map_err(|e| fail(e.to_string()))
+        };
+        let mut builder = SmtpTransport::builder_dangerous(&smtp.host)
+            .tls(match smtp.security {
+                SmtpSecurity::None => Tls::None,
+                SmtpSecurity::Starttls => Tls::Required(tls()?),
+                SmtpSecurity::Tls => Tls::Wrapper(tls()?),
+            })
+            .port(smtp.port)
+            .timeout(Some(Duration::from_secs(15)));
         if let Some(user) = &smtp.username {
             let password = match &smtp.password_file {
                 Some(f) => std::fs::read_to_string(self.data_dir.join(f))

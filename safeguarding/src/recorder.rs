@@ -137,7 +137,7 @@ pub struct Recorder {
 pub struct StoreThread {
     /// Opens (or re-opens) the store.
     pub open: Box<dyn FnMut() -> Result<Store, Error> + Send>,
-    /// Called after each stored batch and about once an hour (retention).
+    /// Called about once an hour, between batches (retention).
     pub housekeeping: Box<dyn FnMut(&mut Store) + Send>,
 }
 
@@ -227,9 +227,16 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 impl Worker {
     fn run(mut self) {
         crate::background_priority();
-        let mut last_housekeeping = Instant::now();
+        // The first housekeeping (retention) runs a minute after start, then hourly.
+        let mut next_housekeeping = Instant::now() + Duration::from_secs(60);
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
+            if Instant::now() >= next_housekeeping {
+                next_housekeeping = Instant::now() + HOUSEKEEPING_EVERY;
+                if let Some(store) = self.store.as_mut() {
+                    (self.thread.housekeeping)(store);
+                }
+            }
             match self.rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(mut batch) => {
                     // Behind? Take what else is queued into the same transaction: a
@@ -251,12 +258,6 @@ impl Worker {
             self.replay(stopping);
             if stopping {
                 return;
-            }
-            if last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
-                last_housekeeping = Instant::now();
-                if let Some(store) = self.store.as_mut() {
-                    (self.thread.housekeeping)(store);
-                }
             }
         }
     }

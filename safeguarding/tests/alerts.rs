@@ -75,6 +75,7 @@ fn settings(smtp_port: u16, webhooks: Vec<Webhook>) -> AlertSettings {
             security: SmtpSecurity::None,
             username: None,
             password_file: None,
+            ca_file: None,
             from: "Gatehouse <gatehouse@school.example>".into(),
         }),
         // Far in the future so no digest is queued during these tests.
@@ -339,4 +340,24 @@ fn webhooks_are_signed_json_or_teams_and_slack_cards() {
         .any(|v| v["text"].as_str().is_some_and(|t| t.starts_with("*HIGH"))));
     // The email went too.
     servers::wait_for(30, || (!smtp.messages().is_empty()).then_some(())).expect("email");
+}
+
+#[test]
+fn alerts_go_over_starttls_to_a_server_that_requires_it_trusting_the_schools_ca() {
+    let (smtp, ca) = servers::Smtp::start_tls();
+    let mut settings = settings(smtp.port, vec![]);
+    if let Some(s) = settings.smtp.as_mut() {
+        s.security = SmtpSecurity::Starttls;
+        s.ca_file = Some(ca.display().to_string());
+    }
+    let mut s = start(settings);
+    s.engine
+        .observe(
+            &[search("gus.pupil", "pupil", "self harm", "self-harm")],
+            now_ms(),
+        )
+        .unwrap();
+    let mail = servers::wait_for(30, || smtp.messages().into_iter().next())
+        .expect("delivered over STARTTLS");
+    assert!(mail.subject.contains("gus.pupil"), "{mail:?}");
 }

@@ -159,6 +159,8 @@ pub struct Smtp {
     child: Option<Child>,
     pub port: u16,
     pub maildir: PathBuf,
+    /// Certificate and key when the server requires STARTTLS.
+    tls: Option<(PathBuf, PathBuf)>,
     _dir: tempfile::TempDir,
 }
 
@@ -177,16 +179,56 @@ impl Smtp {
             child: None,
             port: free_port(),
             maildir: dir.path().join("mail"),
+            tls: None,
             _dir: dir,
         };
         smtp.start_again();
         smtp
     }
 
+    /// A server that requires STARTTLS, with a certificate for 127.0.0.1 signed by a CA made
+    /// here; returns it and the CA file.
+    pub fn start_tls() -> (Smtp, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = |args: &str| {
+            let ok = Command::new("sh")
+                .arg("-c")
+                .arg(args)
+                .current_dir(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "{args}");
+        };
+        sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=Test mail CA' 2>/dev/null");
+        sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr -subj '/CN=127.0.0.1' 2>/dev/null");
+        std::fs::write(
+            dir.path().join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        sh("openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile ext.cnf 2>/dev/null");
+        let ca = dir.path().join("ca.pem");
+        let mut smtp = Smtp {
+            child: None,
+            port: free_port(),
+            maildir: dir.path().join("mail"),
+            tls: Some((dir.path().join("leaf.pem"), dir.path().join("leaf.key"))),
+            _dir: dir,
+        };
+        smtp.start_again();
+        (smtp, ca)
+    }
+
     /// Starts the server on its port (again, after `stop`).
     pub fn start_again(&mut self) {
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
+        let mut cmd = Command::new("python3");
+        cmd.args(["-m", "aiosmtpd"]);
+        if let Some((cert, key)) = &self.tls {
+            cmd.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+        }
+        let child = cmd
+            .args(["-n", "-l"])
             .arg(format!("127.0.0.1:{}", self.port))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&self.maildir)
