@@ -28,6 +28,18 @@ def free_port():
     return port
 
 
+def arrived(maildir, phrase):
+    """Whether a message about `phrase` is in the maildir."""
+    new = os.path.join(maildir, "new")
+    if not os.path.isdir(new):
+        return False
+    for name in os.listdir(new):
+        with open(os.path.join(new, name), errors="replace") as f:
+            if f'"{phrase}"' in f.read().replace("=\n", ""):
+                return True
+    return False
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     work = tempfile.mkdtemp()
@@ -52,6 +64,7 @@ file = "themes/self-harm.txt"
 default = "allow"
 themes = {{ self-harm = {{ action = "block", alert = "high" }} }}
 [alerts]
+digest_time = "23:59"
 [alerts.smtp]
 host = "127.0.0.1"
 port = {smtp_port}
@@ -73,16 +86,12 @@ data_dir = "data"
                    "how deep to cut", "razor blade cutting", "how to cut yourself"][:rounds]
         results = []
         for phrase in phrases:
-            before = len(os.listdir(os.path.join(maildir, "new"))) if os.path.isdir(os.path.join(maildir, "new")) else 0
             t0 = time.monotonic()
             code = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-x",
                                    f"http://127.0.0.1:{proxy_port}",
                                    "http://www.google.com/search?q=" + phrase.replace(" ", "+")],
                                   capture_output=True, text=True).stdout
-            while time.monotonic() - t0 < 30:
-                new = os.path.join(maildir, "new")
-                if os.path.isdir(new) and len(os.listdir(new)) > before:
-                    break
+            while time.monotonic() - t0 < 30 and not arrived(maildir, phrase):
                 time.sleep(0.02)
             results.append(time.monotonic() - t0)
             print(f"{phrase!r}: HTTP {code}, in the DSL's mailbox after {results[-1]:.2f} s")
