@@ -361,3 +361,34 @@ fn alerts_go_over_starttls_to_a_server_that_requires_it_trusting_the_schools_ca(
         .expect("delivered over STARTTLS");
     assert!(mail.subject.contains("gus.pupil"), "{mail:?}");
 }
+
+#[test]
+fn alerts_log_in_to_a_mail_server_that_requires_it_and_a_wrong_password_is_kept_as_the_error() {
+    let smtp = servers::Smtp::start_with_login("gatehouse", "mail secret");
+    let mut settings = settings(smtp.port, vec![]);
+    if let Some(s) = settings.smtp.as_mut() {
+        s.username = Some("gatehouse".into());
+        s.password_file = Some("smtp.password".into());
+    }
+    let mut s = start(settings);
+    // First the wrong password: the alert waits, with the server's refusal as its error.
+    std::fs::write(s.dir.path().join("smtp.password"), "not it\n").unwrap();
+    s.engine
+        .observe(
+            &[search("hal.pupil", "pupil", "self harm", "self-harm")],
+            now_ms(),
+        )
+        .unwrap();
+    let outbox = Outbox::open(&s.dir.path().join("outbox.db")).unwrap();
+    let refused = servers::wait_for(30, || {
+        let d = outbox.deliveries(1).unwrap().remove(0);
+        (d.attempts >= 1).then_some(d)
+    })
+    .expect("an attempt was made");
+    assert_eq!(refused.state, "pending");
+    assert!(!refused.last_error.is_empty(), "{refused:?}");
+    // The right password (read at each attempt): delivered.
+    std::fs::write(s.dir.path().join("smtp.password"), "mail secret\n").unwrap();
+    let mail = servers::wait_for(60, || smtp.messages().into_iter().next()).expect("delivered");
+    assert!(mail.subject.contains("hal.pupil"), "{mail:?}");
+}

@@ -220,6 +220,49 @@ impl Smtp {
         (smtp, ca)
     }
 
+    /// A server that requires a login (`AUTH PLAIN`/`LOGIN` as `user` / `password`), with
+    /// aiosmtpd's Controller since its command line has no authentication options.
+    pub fn start_with_login(user: &str, password: &str) -> Smtp {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let maildir = dir.path().join("mail");
+        let script = format!(
+            r#"
+import time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult
+def check(server, session, envelope, mechanism, auth_data):
+    ok = auth_data.login == {user:?}.encode() and auth_data.password == {password:?}.encode()
+    return AuthResult(success=ok)
+c = Controller(Mailbox({maildir:?}), hostname="127.0.0.1", port={port},
+               authenticator=check, auth_required=True, auth_require_tls=False)
+c.start()
+while True:
+    time.sleep(3600)
+"#,
+            maildir = maildir.display().to_string()
+        );
+        let child = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd");
+        wait_for(20, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+        .expect("the SMTP server listens");
+        Smtp {
+            child: Some(child),
+            port,
+            maildir,
+            tls: None,
+            _dir: dir,
+        }
+    }
+
     /// Starts the server on its port (again, after `stop`).
     pub fn start_again(&mut self) {
         let mut cmd = Command::new("python3");
