@@ -248,7 +248,19 @@ fn an_alert_waits_out_a_mail_server_outage_and_is_delivered_once() {
             .get()
             >= 3
     );
-    // The server comes back: the alert arrives, once.
+    // The state a 30-minute outage leaves: 35 failed attempts, the back-off at its 60 s cap.
+    // One more attempt fails with that count, and the message is still not given up.
+    rusqlite::Connection::open(s.dir.path().join("outbox.db"))
+        .unwrap()
+        .execute("UPDATE deliveries SET attempts = 35", [])
+        .unwrap();
+    servers::wait_for(30, || {
+        let d = outbox.deliveries(10).unwrap().remove(0);
+        (d.attempts >= 36).then_some(())
+    })
+    .expect("retried after 35 failures");
+    assert_eq!(outbox.deliveries(10).unwrap()[0].state, "pending");
+    // The server comes back: the alert arrives (within the 60 s back-off), once.
     smtp.start_again();
     servers::wait_for(90, || (!smtp.messages().is_empty()).then_some(())).expect("delivered");
     std::thread::sleep(std::time::Duration::from_secs(3));
@@ -257,7 +269,7 @@ fn an_alert_waits_out_a_mail_server_outage_and_is_delivered_once() {
     // Retention: an alert past its days goes, with its messages.
     let mut outbox = outbox;
     assert_eq!(
-        outbox.purge(now_ms() - 60_000).unwrap(),
+        outbox.purge(now_ms() - 3_600_000).unwrap(),
         0,
         "a recent alert stays"
     );
