@@ -16,20 +16,20 @@ use gatehouse_safeguarding::Event;
 use std::time::Instant;
 
 fn event(i: usize) -> Event {
-    let flagged = i % 20 == 0;
+    let flagged = i.is_multiple_of(20);
     let at = chrono::Utc::now() + chrono::Duration::microseconds(i as i64);
     Event {
         time: timestamp(at),
         request_id: format!("{i:x}-1"),
         client_ip: format!("10.10.{}.{}", (i / 250) % 8, i % 250),
-        user: (i % 3 != 0).then(|| format!("pupil{:04}", i % 2000)),
+        user: (!i.is_multiple_of(3)).then(|| format!("pupil{:04}", i % 2000)),
         role: "pupil".to_owned(),
         site: Some("main".to_owned()),
         method: "GET".to_owned(),
         host: format!("www.site{}.example", i % 5000),
         url: format!("https://www.site{}.example/path/{}", i % 5000, i % 97),
         search_term: flagged.then(|| "how to self harm".to_owned()),
-        categories: if i % 3 == 0 {
+        categories: if i.is_multiple_of(3) {
             vec!["news".to_owned()]
         } else {
             vec![]
