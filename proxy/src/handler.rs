@@ -226,7 +226,6 @@ impl Gatehouse {
             bytes: None,
             duration_ms: 0.0,
             decrypted: self.tunnel.as_ref().is_some_and(|t| t.decrypt),
-            raised: false,
         }
     }
 
@@ -236,7 +235,6 @@ impl Gatehouse {
         event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         if event.alert.is_some() {
             self.alerting = Some(event.clone());
-            event.raised = true;
         }
         self.shared.events.send(event);
     }

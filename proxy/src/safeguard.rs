@@ -167,13 +167,9 @@ impl Pipeline {
         }
     }
 
-    /// Raises the batch's alerts (durably, in the outbox) and hands it to the store.
+    /// Hands a batch to the store. (Its alerts were raised on the request path, by
+    /// `raise`, before each response left.)
     pub fn take(&self, batch: Vec<Event>) {
-        if let Ok(mut engine) = self.alerts.lock() {
-            if let Err(e) = engine.observe(&batch, chrono::Utc::now().timestamp_millis()) {
-                crate::cli::eprint(&format!("Gatehouse: alerts: {e}"));
-            }
-        }
         if let Some(r) = &self.recorder {
             r.record(batch);
         }

@@ -108,7 +108,7 @@ impl AlertEngine {
 
     /// Raises or updates the alerts for one batch of events.
     pub fn observe(&mut self, events: &[Event], now_ms: i64) -> Result<(), Error> {
-        if !events.iter().any(|e| e.alert.is_some() && !e.raised) {
+        if !events.iter().any(|e| e.alert.is_some()) {
             return Ok(());
         }
         let settings = &self.settings;
@@ -118,7 +118,7 @@ impl AlertEngine {
         let escalate_window = settings.escalate_minutes as i64 * 60_000;
         self.outbox.transaction(|tx| {
             for e in events {
-                let Some(severity) = e.alert.as_deref().filter(|_| !e.raised) else {
+                let Some(severity) = e.alert.as_deref() else {
                     continue;
                 };
                 let s = subject(e);

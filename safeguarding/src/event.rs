@@ -32,9 +32,6 @@ pub struct Event {
     pub bytes: Option<u64>,
     pub duration_ms: f64,
     pub decrypted: bool,
-    /// Its alert was already raised on the request path (not stored).
-    #[serde(skip)]
-    pub raised: bool,
 }
 
 impl Event {

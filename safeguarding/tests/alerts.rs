@@ -133,7 +133,10 @@ fn now_ms() -> i64 {
 #[test]
 fn fifty_identical_searches_are_one_alert_with_its_count_written_for_a_dsl() {
     let smtp = servers::Smtp::start();
-    let mut s = start(settings(smtp.port, vec![]));
+    // The burst must fit in the hold, even on a busy CI machine.
+    let mut settings = settings(smtp.port, vec![]);
+    settings.hold_secs = 5;
+    let mut s = start(settings);
     let hit = search("amy.pupil", "pupil", "how to self harm", "self-harm");
     for _ in 0..50 {
         s.engine

@@ -58,7 +58,6 @@ fn event(i: usize, days_ago: i64) -> Event {
         bytes: Some(i as u64),
         duration_ms: 1.5,
         decrypted: true,
-        raised: false,
     }
 }
 

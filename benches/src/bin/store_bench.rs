@@ -58,7 +58,6 @@ fn event(i: usize) -> Event {
         bytes: Some(1024 + (i % 4096) as u64),
         duration_ms: 3.25,
         decrypted: true,
-        raised: false,
     }
 }
 
