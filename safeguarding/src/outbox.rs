@@ -163,30 +163,10 @@ impl Outbox {
     /// Alerts seen since `since_ms`, for picking up de-duplication after a restart.
     pub fn recent_alerts(&self, since_ms: i64) -> Result<Vec<(String, AlertRow)>, Error> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT dedup_key, {ALERT_COLUMNS} FROM alerts WHERE last_seen_ms >= ?1 ORDER BY id"
+            "SELECT {ALERT_COLUMNS}, dedup_key FROM alerts WHERE last_seen_ms >= ?1 ORDER BY id"
         ))?;
-        let rows = stmt.query_map([since_ms], |r| {
-            let key: String = r.get(0)?;
-            let row = AlertRow {
-                id: r.get(1)?,
-                site: r.get(2)?,
-                user: r.get(3)?,
-                client_ip: r.get(4)?,
-                role: r.get(5)?,
-                theme: r.get(6)?,
-                term: r.get(7)?,
-                host: r.get(8)?,
-                url: r.get(9)?,
-                search_term: r.get(10)?,
-                severity: r.get(11)?,
-                first_seen: r.get(12)?,
-                last_seen: r.get(13)?,
-                last_seen_ms: r.get(14)?,
-                count: r.get(15)?,
-                state: r.get(16)?,
-            };
-            Ok((key, row))
-        })?;
+        // The key follows the alert's columns, so `alert_row` reads the rest.
+        let rows = stmt.query_map([since_ms], |r| Ok((r.get(16)?, alert_row(r)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
