@@ -98,3 +98,35 @@ pub fn export(dir: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(&cert)
         .with_context(|| format!("{}: no CA yet (run `gatehouse ca init`)", cert.display()))
 }
+
+/// A certificate for the admin page issued by the CA (devices that trust the CA trust the
+/// page): `names` as DNS or IP SANs, valid for a year, minted at every start (never stored).
+pub fn admin_certificate(
+    dir: &Path,
+    names: &[String],
+) -> anyhow::Result<(
+    Vec<hudsucker::rustls::pki_types::CertificateDer<'static>>,
+    hudsucker::rustls::pki_types::PrivateKeyDer<'static>,
+)> {
+    use hudsucker::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let issuer = load(dir)?;
+    let key_pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::new(names.to_vec())
+        .context("[admin] hostnames: a name is not a valid DNS name or address")?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Gatehouse admin");
+    let now = chrono::Utc::now();
+    let (y, m, d) = (
+        chrono::Datelike::year(&now),
+        chrono::Datelike::month(&now) as u8,
+        chrono::Datelike::day(&now).min(28) as u8,
+    );
+    params.not_before = hudsucker::rcgen::date_time_ymd(y - 1, m, d);
+    params.not_after = hudsucker::rcgen::date_time_ymd(y + 1, m, d);
+    let cert = params.signed_by(&key_pair, &issuer)?;
+    Ok((
+        vec![CertificateDer::from(cert.der().to_vec())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der())),
+    ))
+}

@@ -29,9 +29,15 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct Shared {
     pub live: Arc<Live>,
+    /// Loads and edits the policy; holds the no-decrypt list in force.
+    pub policy: Arc<gatehouse_dashboard::policy::PolicyControl>,
     pub settings: ProxySettings,
     pub events: EventSink,
     pub users: crate::users::Users,
+    /// Guest vouchers in force (made on the admin page).
+    pub vouchers: Arc<gatehouse_dashboard::vouchers::Vouchers>,
+    /// The admin page's database, where review requests from block pages go.
+    pub admin_db: Arc<std::sync::Mutex<gatehouse_dashboard::Db>>,
     pub tokens: crate::warn::ContinueTokens,
     pub safeguarding: Arc<crate::safeguard::Pipeline>,
 }
@@ -106,7 +112,12 @@ impl Gatehouse {
             .headers()
             .get(header::PROXY_AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| self.shared.users.authenticate(v));
+            .and_then(|v| {
+                self.shared
+                    .users
+                    .authenticate(v)
+                    .or_else(|| self.shared.vouchers.authenticate(v, chrono::Utc::now()))
+            });
         match login {
             Some((user, role)) => Ok(Identity {
                 role,
@@ -120,7 +131,7 @@ impl Gatehouse {
     }
 
     fn no_decrypt(&self, host: &str) -> bool {
-        self.shared.settings.no_decrypt.iter().any(|entry| {
+        self.shared.policy.no_decrypt().iter().any(|entry| {
             let entry = entry.trim_start_matches("*.").trim_start_matches('.');
             host == entry
                 || host
@@ -376,6 +387,73 @@ impl Gatehouse {
 }
 
 impl Gatehouse {
+    /// A review request sent from a block page: recorded for IT with who asked (known from
+    /// the connection, not from the form), and answered with a page that says so.
+    async fn review(&self, who: Identity, client: IpAddr, req: Request<Body>) -> RequestOrResponse {
+        use http_body_util::BodyExt as _;
+        let body = match http_body_util::Limited::new(req.into_body(), 8 * 1024)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return pages::refusal(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The review request was too long; keep the reason short.",
+                )
+                .into()
+            }
+        };
+        let form = pages::form_fields(&body);
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let review = gatehouse_dashboard::reviews::NewReview {
+            user: who.user,
+            client_ip: client.to_string(),
+            role: who.role,
+            url: field("url"),
+            reason: field("reason"),
+            request_id: field("request_id"),
+        };
+        let db = Arc::clone(&self.shared.admin_db);
+        let result = tokio::task::spawn_blocking(move || {
+            let db = db.lock().map_err(|_| "admin database lock".to_owned())?;
+            gatehouse_dashboard::reviews::submit(&db, &review).map_err(|e| e.to_string())
+        })
+        .await;
+        use gatehouse_dashboard::reviews::Refused;
+        match result {
+            Ok(Ok(Ok(_))) => pages::review_sent().into(),
+            Ok(Ok(Err(Refused::Empty))) => pages::refusal(
+                StatusCode::BAD_REQUEST,
+                "Please say why you need the page, then send the request again.",
+            )
+            .into(),
+            Ok(Ok(Err(Refused::TooMany))) => pages::refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                "You already have many review requests waiting; the IT team will look at them.",
+            )
+            .into(),
+            Ok(Err(e)) => {
+                crate::cli::eprint(&format!("Review request not recorded: {e}"));
+                pages::refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The review request could not be recorded; please ask the IT team directly.",
+                )
+                .into()
+            }
+            Err(_) => pages::refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The review request could not be recorded; please ask the IT team directly.",
+            )
+            .into(),
+        }
+    }
+
     fn own_page(&self, snap: &Snapshot, client: IpAddr, req: &Request<Body>) -> RequestOrResponse {
         if snap.network_of(client).is_none() {
             return self.refuse(
@@ -431,6 +509,9 @@ impl HttpHandler for Gatehouse {
             Ok(who) => who,
             Err(response) => return response,
         };
+        if req.method() == Method::POST && req.uri().path() == pages::REVIEW_PATH {
+            return self.review(who, client, req).await;
+        }
         let outcome = if req.method() == Method::CONNECT {
             self.connect(&snap, who, client, req)
         } else {

@@ -1,6 +1,7 @@
 //! The `gatehouse` command: run the filtering proxy, manage its CA, check a policy, explain
 //! a decision, serve Squid as a helper.
 
+mod admin;
 mod ca;
 mod certs;
 mod cli;
@@ -50,6 +51,11 @@ enum Command {
         #[arg(long)]
         role: String,
         name: String,
+    },
+    /// Admin page accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
     },
     /// Validate a policy and every list it names; print what was loaded.
     Check {
@@ -120,6 +126,25 @@ enum ReportCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Add an account, or set a new password and role for one (the password is read from the
+    /// first line of stdin; at least 10 characters).
+    Add {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// it (edits policy), dsl (triages alerts), or viewer (reads only).
+        #[arg(long)]
+        role: String,
+        name: String,
+    },
+    /// List the accounts.
+    List {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum CaCommand {
     /// Create the CA (ECDSA P-256) in the data folder; refuses to overwrite one.
     Init {
@@ -139,6 +164,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run_proxy(config.as_deref()),
         Command::Ca { command } => ca_command(command),
         Command::UserAdd { config, role, name } => user_add(config.as_deref(), &role, &name),
+        Command::Admin { command } => admin_command(command),
         Command::Check { config, json } => cli::check::run(config.as_deref(), json),
         Command::Explain {
             config,
@@ -185,7 +211,7 @@ fn run_proxy(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(server::run(file))?;
+    runtime.block_on(server::run(file, config.is_none()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -222,5 +248,48 @@ fn user_add(config: Option<&std::path::Path>, role: &str, name: &str) -> anyhow:
         "{name} ({role}) saved in {}; restart or reload the proxy to use it.\n",
         path.display()
     ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn admin_command(command: AdminCommand) -> anyhow::Result<ExitCode> {
+    let (AdminCommand::Add { config, .. } | AdminCommand::List { config }) = &command;
+    let file = embedded::config_file(config.as_deref())?;
+    let dir = settings::ProxySettings::from_config(&file)?.data_dir(&file);
+    let db = gatehouse_dashboard::Db::open(&dir.join(admin::DB_FILE))?;
+    match command {
+        AdminCommand::Add { role, name, .. } => {
+            let Some(role) = gatehouse_dashboard::accounts::Role::parse(&role) else {
+                anyhow::bail!("--role {role:?}: choose it, dsl or viewer");
+            };
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let before = gatehouse_dashboard::accounts::lookup(&db, &name)?
+                .map(|(_, r)| r.name().to_owned())
+                .unwrap_or_default();
+            gatehouse_dashboard::accounts::add(&db, &name, role, password)?;
+            gatehouse_dashboard::audit::record(
+                &db,
+                "command line",
+                if before.is_empty() {
+                    "account-add"
+                } else {
+                    "account-update"
+                },
+                &name,
+                &before,
+                role.name(),
+            )?;
+            cli::print(&format!(
+                "Admin account {name} ({}) saved; sessions already open keep their old role until they end.\n",
+                role.title()
+            ));
+        }
+        AdminCommand::List { .. } => {
+            for (name, role, created) in gatehouse_dashboard::accounts::list(&db)? {
+                cli::print(&format!("{name}\t{role}\t{created}\n"));
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -80,6 +80,54 @@ h1{{color:#a40000}}dt{{font-weight:bold;margin-top:.6em}}.id{{font-family:monosp
     html_response(StatusCode::FORBIDDEN, html)
 }
 
+/// Where a block page's review form is sent: the same origin as the blocked page, which the
+/// proxy answers itself.
+pub const REVIEW_PATH: &str = "/.gatehouse/review";
+
+/// The page after a review request is recorded.
+pub fn review_sent() -> Response<Body> {
+    html_response(
+        StatusCode::OK,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Review requested</title></head>\
+<body><h1>Review requested</h1><p>Your request was sent to the IT team. They will look at it and may open the page for you.</p></body></html>".to_owned(),
+    )
+}
+
+/// The fields of an `application/x-www-form-urlencoded` body.
+pub fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    fn decode(text: &[u8]) -> String {
+        let mut out = Vec::with_capacity(text.len());
+        let mut i = 0;
+        while i < text.len() {
+            match text[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < text.len() => {
+                    let hex = std::str::from_utf8(&text[i + 1..i + 3]).ok();
+                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        Some(b) => {
+                            out.push(b);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    body.split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut kv = pair.splitn(2, |b| *b == b'=');
+            let k = decode(kv.next().unwrap_or_default());
+            let v = decode(kv.next().unwrap_or_default());
+            (k, v)
+        })
+        .collect()
+}
+
 /// A short page for requests refused before any rule runs.
 pub fn refusal(status: StatusCode, message: &str) -> Response<Body> {
     let html = format!(

@@ -6,7 +6,8 @@
 use crate::handler::{Gatehouse, Shared};
 use crate::settings::ProxySettings;
 use anyhow::Context as _;
-use gatehouse_rules::{compile, config::ConfigFile, Live};
+use gatehouse_dashboard::policy::PolicyControl;
+use gatehouse_rules::config::ConfigFile;
 use hudsucker::certificate_authority::RcgenAuthority;
 use hudsucker::hyper_util::client::legacy::connect::HttpConnector;
 use hudsucker::hyper_util::client::legacy::Client;
@@ -20,12 +21,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
+/// The admin page's edits to the policy, in the data folder.
+pub const EDITS_FILE: &str = "policy-edits.toml";
+
+/// `embedded`: the policy text is the one compiled into the binary.
+pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
     let settings = ProxySettings::from_config(&file)?;
-    let compiled = compile(&file)?;
+    let admin_settings = gatehouse_dashboard::settings::AdminSettings::from_table(
+        file.config.admin.as_ref(),
+        &file.path.display().to_string(),
+    )?;
     let data = settings.data_dir(&file);
+    let control = Arc::new(PolicyControl::start(
+        &file,
+        embedded,
+        data.join(EDITS_FILE),
+        Box::new(report_swap),
+    )?);
     if !crate::ca::key_path(&data).exists() {
-        crate::ca::init(&data, compiled.snapshot.school_name())?;
+        crate::ca::init(&data, control.live().load().school_name())?;
         crate::cli::eprint(&format!(
             "Created the filtering CA in {} (install ca.pem on school devices).",
             data.display()
@@ -39,8 +53,7 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         aws_lc_rs::default_provider(),
     ));
     let connector = upstream_connector(&settings, &file)?;
-    let live = Arc::new(Live::new(compiled.snapshot));
-    crate::metrics::get().policy_generation.set(1);
+    let live = Arc::clone(control.live());
     let sections = crate::safeguard::Sections::from_config(&file, &data)?;
     let pipeline = Arc::new(crate::safeguard::Pipeline::start(
         &sections,
@@ -67,17 +80,46 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    spawn_reloader(live.clone(), file.path.clone(), file.lists_dir());
-    let shutdown = shutdown_signal()?;
+    spawn_reloader(
+        Arc::clone(&control),
+        vec![file.path.clone(), data.join(EDITS_FILE)],
+        file.lists_dir(),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = shutdown_signal()?;
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
     let users = crate::users::Users::load(&data.join(&settings.users_file))?;
+    let handles = crate::admin::Handles::open(&data)?;
+    let admin = crate::admin::start(
+        crate::admin::Start {
+            settings: &admin_settings,
+            data: &data,
+            handles: &handles,
+            policy: Arc::clone(&control),
+            sections: &sections,
+            proxy_listen: addr,
+        },
+        until_stopped(stopped.clone()),
+    )
+    .await?;
     let shared = Arc::new(Shared {
         live,
+        policy: control,
         settings,
         events,
         users,
+        vouchers: Arc::clone(&handles.vouchers),
+        admin_db: Arc::clone(&handles.db),
         tokens: crate::warn::ContinueTokens::new()?,
         safeguarding: Arc::clone(&pipeline),
     });
+    let shutdown = until_stopped(stopped);
     let shared_events = shared.events.clone();
     let mut server = ServerBuilder::new(TokioExecutor::new());
     server
@@ -109,6 +151,12 @@ pub async fn run(file: ConfigFile) -> anyhow::Result<()> {
         .with_http_handler(Gatehouse::new(shared))
         .with_graceful_shutdown(shutdown)
         .build()?;
+    if let Some((admin_addr, tls)) = admin {
+        crate::cli::print(&format!(
+            "Gatehouse admin page on {}\n",
+            gatehouse_dashboard::serve::describe(admin_addr, tls)
+        ));
+    }
     // Printed last: the line tests and supervisors wait for.
     crate::cli::print(&format!("Gatehouse proxy listening on {addr}\n"));
     let events = shared_events;
@@ -161,17 +209,18 @@ fn upstream_connector(
         .wrap_connector(tcp))
 }
 
-/// SIGHUP: compile the policy again off the request path and swap it in; on error keep the
-/// old one and say why.
-fn spawn_reloader(live: Arc<Live>, path: PathBuf, lists: PathBuf) {
+/// SIGHUP, a change to the policy file, the edits file or a list file, or an approval
+/// running out: compile the policy again off the request path and swap it in; on error keep
+/// the old one and say why.
+fn spawn_reloader(control: Arc<PolicyControl>, files: Vec<PathBuf>, lists: PathBuf) {
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
             return;
         };
         let mut tick = tokio::time::interval(WATCH_EVERY);
-        let (p, l) = (path.clone(), lists.clone());
-        let mut seen = tokio::task::spawn_blocking(move || fingerprint(&p, &l))
+        let (f, l) = (files.clone(), lists.clone());
+        let mut seen = tokio::task::spawn_blocking(move || fingerprint(&f, &l))
             .await
             .unwrap_or_default();
         loop {
@@ -182,17 +231,22 @@ fn spawn_reloader(live: Arc<Live>, path: PathBuf, lists: PathBuf) {
                     }
                 }
                 _ = tick.tick() => {
-                    let (p, l) = (path.clone(), lists.clone());
-                    let now = tokio::task::spawn_blocking(move || fingerprint(&p, &l))
+                    let (f, l) = (files.clone(), lists.clone());
+                    let now = tokio::task::spawn_blocking(move || fingerprint(&f, &l))
                         .await
                         .unwrap_or_default();
-                    if now == seen {
+                    let expired = control
+                        .next_expiry()
+                        .is_some_and(|t| t <= chrono::Utc::now());
+                    if now == seen && !expired {
                         continue;
                     }
                     seen = now;
                 }
             }
-            reload(&live, &path).await;
+            let c = Arc::clone(&control);
+            // The outcome is reported by `report_swap`.
+            let _ = tokio::task::spawn_blocking(move || c.reload()).await;
         }
     });
 }
@@ -202,7 +256,7 @@ const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Size and modification time of the policy file and of every file under the list folder:
 /// a change to any of them reloads the policy.
-fn fingerprint(config: &std::path::Path, lists: &std::path::Path) -> u64 {
+fn fingerprint(files: &[PathBuf], lists: &std::path::Path) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut stat = |p: &std::path::Path| {
@@ -212,7 +266,9 @@ fn fingerprint(config: &std::path::Path, lists: &std::path::Path) -> u64 {
             m.modified().ok().hash(&mut h);
         }
     };
-    stat(config);
+    for file in files {
+        stat(file);
+    }
     let mut pending = vec![lists.to_owned()];
     let mut files = 0usize;
     while let Some(dir) = pending.pop() {
@@ -236,28 +292,23 @@ fn fingerprint(config: &std::path::Path, lists: &std::path::Path) -> u64 {
     h.finish()
 }
 
-/// Compiles the policy again off the request path and swaps it in; on error keeps the old
-/// one and says why.
-async fn reload(live: &Live, path: &std::path::Path) {
-    let p = path.to_owned();
-    let result = tokio::task::spawn_blocking(move || gatehouse_rules::load(&p)).await;
+/// Reports every policy load: the generation metric and a line on success, the failure
+/// metric and the reason (the previous policy stays in force) otherwise.
+fn report_swap(result: Result<u64, &str>) {
     match result {
-        Ok(Ok(compiled)) => {
-            let generation = live.swap(compiled.snapshot);
+        Ok(generation) => {
             crate::metrics::get()
                 .policy_generation
                 .set(generation as i64);
-            crate::cli::eprint(&format!("Policy reloaded (generation {generation})."));
+            if generation > 1 {
+                crate::cli::eprint(&format!("Policy reloaded (generation {generation})."));
+            }
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             crate::metrics::get().reload_failures.inc();
             crate::cli::eprint(&format!(
                 "Policy reload failed, the previous policy stays in force: {e}"
             ));
-        }
-        Err(e) => {
-            crate::metrics::get().reload_failures.inc();
-            crate::cli::eprint(&format!("Policy reload failed: {e}"));
         }
     }
 }

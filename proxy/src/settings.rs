@@ -25,8 +25,11 @@ pub struct ProxySettings {
     /// Extra CA certificates (PEM) trusted for upstream servers, e.g. the school's own CA.
     #[serde(default)]
     pub trust: Vec<String>,
-    /// Hosts never decrypted (and everything below them): banking, health, pinned apps.
+    /// Hosts never decrypted (and everything below them): banking, health, pinned apps. Read
+    /// here to check its type; the list in force is the policy control's, which the admin
+    /// page can replace.
     #[serde(default)]
+    #[expect(dead_code, reason = "in force through PolicyControl::no_decrypt")]
     pub no_decrypt: Vec<String>,
     /// Names pinned to addresses for upstream connections (like `/etc/hosts`), e.g.
     /// `"www.google.com" = "216.239.38.120"` for Google's SafeSearch address.

@@ -34,7 +34,7 @@ pub enum Severity {
 }
 
 /// An action, optionally with an alert: `"block"` or `{ action = "block", alert = "high" }`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     untagged,
     expecting = "an action (\"allow\", \"log\", \"warn\" or \"block\") or a table { action = \"...\", alert = \"low|medium|high|critical\" }"
@@ -217,7 +217,7 @@ fn yes() -> bool {
 
 /// A time of the week when some categories get another action (`social-media` allowed for
 /// staff 12:00-13:30 on weekdays).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeBandDef {
     #[serde(default)]

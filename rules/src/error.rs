@@ -34,6 +34,9 @@ pub enum RulesError {
     /// A list source named by the configuration is unusable as a whole (missing, wrong kind).
     #[error("{path}: {message}")]
     Source { path: PathBuf, message: String },
+    /// An edit made on the admin page no longer fits the policy (a role was removed).
+    #[error("admin edits: {field}: {message}")]
+    Edit { field: String, message: String },
     /// A compiled structure would exceed a fixed bound (categories, regular expressions...).
     #[error("{what}: {message}")]
     Limit { what: String, message: String },

@@ -48,8 +48,25 @@ CREATE TABLE IF NOT EXISTS deliveries (
   sent_at TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, due_ms);
+CREATE TABLE IF NOT EXISTS alert_notes (
+  id INTEGER PRIMARY KEY,
+  alert_id INTEGER NOT NULL,
+  at TEXT NOT NULL,
+  author TEXT NOT NULL,
+  action TEXT NOT NULL,
+  text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_notes_alert ON alert_notes(alert_id, id);
 CREATE TABLE IF NOT EXISTS digests (site TEXT NOT NULL, day TEXT NOT NULL, PRIMARY KEY (site, day));
 ";
+
+/// Which alerts the inbox shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InboxFilter {
+    Open,
+    Resolved,
+    All,
+}
 
 /// One alert as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -189,6 +206,65 @@ impl Outbox {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Alerts for the DSL's inbox, newest first: `open` is every state but `resolved:*`,
+    /// `resolved` only those; a user or address narrows to one person.
+    pub fn inbox(
+        &self,
+        states: InboxFilter,
+        person: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AlertRow>, Error> {
+        let state = match states {
+            InboxFilter::Open => "state NOT LIKE 'resolved%'",
+            InboxFilter::Resolved => "state LIKE 'resolved%'",
+            InboxFilter::All => "1 = 1",
+        };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE {state} \
+             AND (?1 IS NULL OR user_name = ?1 OR (user_name IS NULL AND client_ip = ?1)) \
+             ORDER BY last_seen_ms DESC, id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![person, limit as i64], alert_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Moves an alert to `state` (`open`, `acknowledged`, `resolved:concern`, ...) and keeps
+    /// who did it, when, and their note, in the alert's history. `false` if there is no such
+    /// alert.
+    pub fn triage(
+        &mut self,
+        id: i64,
+        state: &str,
+        author: &str,
+        at: &str,
+        note: &str,
+    ) -> Result<bool, Error> {
+        self.transaction(|tx| {
+            let changed = tx.execute(
+                "UPDATE alerts SET state = ?2, note = CASE WHEN ?3 = '' THEN note ELSE ?3 END \
+                 WHERE id = ?1",
+                params![id, state, note],
+            )?;
+            if changed == 1 {
+                tx.execute(
+                    "INSERT INTO alert_notes (alert_id, at, author, action, text) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, at, author, state, note],
+                )?;
+            }
+            Ok(changed == 1)
+        })
+    }
+
+    /// An alert's history: `(at, author, action, note)`, oldest first.
+    pub fn history(&self, id: i64) -> Result<Vec<(String, String, String, String)>, Error> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at, author, action, text FROM alert_notes WHERE alert_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Messages due by `now_ms`, oldest first.
     pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, Error> {
         let mut stmt = self.conn.prepare(
@@ -263,6 +339,11 @@ impl Outbox {
                 [before_ms],
             )?;
             tx.execute("DELETE FROM digests WHERE day < ?1", [day])?;
+            tx.execute(
+                "DELETE FROM alert_notes WHERE alert_id IN \
+                 (SELECT id FROM alerts WHERE last_seen_ms < ?1)",
+                [before_ms],
+            )?;
             tx.execute("DELETE FROM alerts WHERE last_seen_ms < ?1", [before_ms])
         })
     }

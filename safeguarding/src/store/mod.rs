@@ -28,6 +28,20 @@ pub struct Query {
     pub limit: usize,
 }
 
+/// Counts for the admin page's overview, from `since` (RFC 3339 UTC) on.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// `(bucket, requests, blocked, alerting)`, oldest first; a bucket is the first
+    /// `bucket_chars` characters of the timestamp (13: the hour, 10: the day).
+    pub buckets: Vec<(String, i64, i64, i64)>,
+    /// Categories and themes of blocked requests, most first.
+    pub top_blocked_labels: Vec<(String, i64)>,
+    /// Hosts of blocked requests, most first.
+    pub top_blocked_hosts: Vec<(String, i64)>,
+    /// People (user, or address without a login) by flagged events, most first.
+    pub top_flagged_people: Vec<(String, i64)>,
+}
+
 /// The kinds of record with their own retention.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -96,6 +110,19 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.query(q),
             Store::Postgres(s) => s.query(q),
+        }
+    }
+
+    /// Requests, blocks and flagged events over time, and the top tens, since `since`.
+    pub fn summary(
+        &mut self,
+        since: &str,
+        bucket_chars: usize,
+        top: usize,
+    ) -> Result<Summary, Error> {
+        match self {
+            Store::Sqlite(s) => s.summary(since, bucket_chars, top),
+            Store::Postgres(s) => s.summary(since, bucket_chars, top),
         }
     }
 

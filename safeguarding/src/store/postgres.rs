@@ -199,6 +199,62 @@ impl PgStore {
         self.query_inner(q).map_err(|e| Error::store("postgres", e))
     }
 
+    pub fn summary(
+        &mut self,
+        since: &str,
+        bucket_chars: usize,
+        top: usize,
+    ) -> Result<super::Summary, Error> {
+        self.summary_inner(since, bucket_chars, top)
+            .map_err(|e| Error::store("postgres", e))
+    }
+
+    fn summary_inner(
+        &mut self,
+        since: &str,
+        bucket_chars: usize,
+        top: usize,
+    ) -> Result<super::Summary, postgres::Error> {
+        let top = top as i64;
+        let client = self.client()?;
+        let mut pairs = |sql: &str| -> Result<Vec<(String, i64)>, postgres::Error> {
+            Ok(client
+                .query(sql, &[&since, &top])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        };
+        let top_blocked_labels = pairs(
+            "SELECT l, COUNT(*) FROM events, unnest(labels) AS l \
+             WHERE verdict = 'block' AND time >= $1 GROUP BY l ORDER BY 2 DESC, 1 LIMIT $2",
+        )?;
+        let top_blocked_hosts = pairs(
+            "SELECT host, COUNT(*) FROM events WHERE verdict = 'block' AND time >= $1 \
+             GROUP BY host ORDER BY 2 DESC, 1 LIMIT $2",
+        )?;
+        let top_flagged_people = pairs(
+            "SELECT COALESCE(user_name, client_ip), COUNT(*) FROM events \
+             WHERE flagged AND time >= $1 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2",
+        )?;
+        let chars = bucket_chars as i32;
+        let buckets = client
+            .query(
+                "SELECT substr(time, 1, $2), COUNT(*), \
+                 COUNT(*) FILTER (WHERE verdict = 'block'), COUNT(*) FILTER (WHERE alert IS NOT NULL) \
+                 FROM events WHERE time >= $1 GROUP BY 1 ORDER BY 1",
+                &[&since, &chars],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        Ok(super::Summary {
+            buckets,
+            top_blocked_labels,
+            top_blocked_hosts,
+            top_flagged_people,
+        })
+    }
+
     fn query_inner(&mut self, q: &Query) -> Result<Vec<Event>, postgres::Error> {
         let mut clauses: Vec<String> = Vec::new();
         let mut values: Vec<String> = Vec::new();

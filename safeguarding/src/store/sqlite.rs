@@ -210,6 +210,59 @@ impl SqliteStore {
         rows.collect()
     }
 
+    pub fn summary(
+        &mut self,
+        since: &str,
+        bucket_chars: usize,
+        top: usize,
+    ) -> Result<super::Summary, Error> {
+        self.summary_inner(since, bucket_chars, top)
+            .map_err(|e| Error::store("sqlite", e))
+    }
+
+    fn summary_inner(
+        &mut self,
+        since: &str,
+        bucket_chars: usize,
+        top: usize,
+    ) -> rusqlite::Result<super::Summary> {
+        let pairs = |sql: &str| -> rusqlite::Result<Vec<(String, i64)>> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let rows =
+                stmt.query_map(params![since, top as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        };
+        let top_blocked_labels = pairs(
+            "SELECT l.label, COUNT(*) FROM events e JOIN event_labels l ON l.event_id = e.id \
+             WHERE e.verdict = 'block' AND e.time >= ?1 GROUP BY l.label ORDER BY 2 DESC, 1 LIMIT ?2",
+        )?;
+        let top_blocked_hosts = pairs(
+            "SELECT host, COUNT(*) FROM events WHERE verdict = 'block' AND time >= ?1 \
+             GROUP BY host ORDER BY 2 DESC, 1 LIMIT ?2",
+        )?;
+        let top_flagged_people = pairs(
+            "SELECT COALESCE(user_name, client_ip), COUNT(*) FROM events \
+             WHERE flagged = 1 AND time >= ?1 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?2",
+        )?;
+        let mut stmt = self.conn.prepare(
+            "SELECT substr(time, 1, ?2), COUNT(*), \
+             SUM(CASE WHEN verdict = 'block' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN alert IS NOT NULL THEN 1 ELSE 0 END) \
+             FROM events WHERE time >= ?1 GROUP BY 1 ORDER BY 1",
+        )?;
+        let buckets = stmt
+            .query_map(params![since, bucket_chars as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(super::Summary {
+            buckets,
+            top_blocked_labels,
+            top_blocked_hosts,
+            top_flagged_people,
+        })
+    }
+
     pub fn purge(&mut self, kind: Kind, before: &str, limit: usize) -> Result<usize, Error> {
         self.purge_inner(kind, before, limit)
             .map_err(|e| Error::store("sqlite", e))

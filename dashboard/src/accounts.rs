@@ -1,0 +1,119 @@
+//! Admin accounts: a name, a role and an argon2 hash of the password, in `admin.db`.
+//! Created with `gatehouse admin add --role it|dsl|viewer NAME` (the password on stdin).
+
+use crate::{Db, Error};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use rusqlite::{params, OptionalExtension as _};
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Edits policy, decides review requests, makes guest vouchers, reads the logs.
+    It,
+    /// Sees and triages safeguarding alerts and the logs behind them.
+    Dsl,
+    /// Reads the overview, the policy and the audit trail; changes nothing.
+    Viewer,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "it" => Some(Role::It),
+            "dsl" => Some(Role::Dsl),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::It => "it",
+            Role::Dsl => "dsl",
+            Role::Viewer => "viewer",
+        }
+    }
+    pub fn title(self) -> &'static str {
+        match self {
+            Role::It => "IT",
+            Role::Dsl => "DSL",
+            Role::Viewer => "Viewer",
+        }
+    }
+}
+
+/// The smallest password the page accepts.
+pub const MIN_PASSWORD: usize = 10;
+
+/// Adds an account, or replaces the password and role of one.
+pub fn add(db: &Db, name: &str, role: Role, password: &str) -> Result<(), Error> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+    {
+        return Err(Error::Invalid(
+            "an account name is 1-64 letters, digits, '.', '-', '_' or '@'".into(),
+        ));
+    }
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(Error::Invalid(format!(
+            "the password must be at least {MIN_PASSWORD} characters"
+        )));
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| Error::Invalid(format!("hashing the password: {e}")))?
+        .to_string();
+    db.conn.execute(
+        "INSERT INTO accounts (name, role, hash, created) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT(name) DO UPDATE SET role = excluded.role, hash = excluded.hash",
+        params![name, role.name(), hash, crate::now_text()],
+    )?;
+    Ok(())
+}
+
+/// The stored hash and role of an account.
+pub fn lookup(db: &Db, name: &str) -> Result<Option<(String, Role)>, Error> {
+    let row: Option<(String, String)> = db
+        .conn
+        .query_row(
+            "SELECT hash, role FROM accounts WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.and_then(|(hash, role)| Role::parse(&role).map(|r| (hash, r))))
+}
+
+/// A hash to verify against when the account does not exist, so a wrong name costs the same
+/// time as a wrong password.
+pub fn decoy_hash() -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(b"no such account", &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+}
+
+/// Whether `password` matches a stored PHC hash (slow on purpose: call off the async workers).
+pub fn verify(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// Every account as `(name, role, created)`.
+pub fn list(db: &Db) -> Result<Vec<(String, String, String)>, Error> {
+    let mut stmt = db
+        .conn
+        .prepare("SELECT name, role, created FROM accounts ORDER BY name")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

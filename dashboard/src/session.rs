@@ -1,0 +1,195 @@
+//! Sessions, CSRF tokens and login rate limiting.
+//!
+//! A session is a random 256-bit token in a cookie that is `HttpOnly`, `SameSite=Strict`,
+//! and, on TLS, `Secure` with the `__Host-` prefix. Each session has its own CSRF token, which
+//! every form carries and every `POST` must return; a `POST` whose `Origin` is another site is
+//! refused as well. Sessions live in memory: a restart signs everyone out.
+
+use crate::accounts::Role;
+use aws_lc_rs::rand::SecureRandom as _;
+use base64::Engine as _;
+use dashmap::DashMap;
+use std::time::{Duration, Instant};
+
+/// A session ends after this long without a request...
+const IDLE: Duration = Duration::from_secs(30 * 60);
+/// ...and after this long in any case.
+const ABSOLUTE: Duration = Duration::from_secs(10 * 60 * 60);
+
+/// Failed logins allowed per account, and per client address, in [`WINDOW`].
+const PER_ACCOUNT: u32 = 5;
+const PER_ADDRESS: u32 = 20;
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// A signed-in person.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub name: String,
+    pub role: Role,
+    pub csrf: String,
+    started: Instant,
+    seen: Instant,
+}
+
+/// All sessions, and the login failure counters.
+#[derive(Debug)]
+pub struct Sessions {
+    live: DashMap<String, Session>,
+    failures: DashMap<String, (u32, Instant)>,
+    secure: bool,
+}
+
+/// A random URL-safe token of 32 bytes.
+pub fn token() -> String {
+    let mut bytes = [0u8; 32];
+    // The system RNG failing leaves zeros, which the length check below turns into a refusal.
+    if aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .is_err()
+    {
+        return String::new();
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && !a.is_empty()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl Sessions {
+    /// `secure`: the admin port is TLS, so cookies get `Secure` and the `__Host-` prefix.
+    pub fn new(secure: bool) -> Sessions {
+        Sessions {
+            live: DashMap::new(),
+            failures: DashMap::new(),
+            secure,
+        }
+    }
+
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-gatehouse"
+        } else {
+            "gatehouse"
+        }
+    }
+
+    pub fn login_cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-gatehouse-login"
+        } else {
+            "gatehouse-login"
+        }
+    }
+
+    /// The `Set-Cookie` value for a cookie of this page.
+    pub fn set_cookie(&self, name: &str, value: &str, max_age: Option<u64>) -> String {
+        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        c
+    }
+
+    /// Starts a session; returns its token.
+    pub fn start(&self, name: &str, role: Role) -> String {
+        let now = Instant::now();
+        self.live.retain(|_, s| fresh(s, now));
+        let id = token();
+        self.live.insert(
+            id.clone(),
+            Session {
+                name: name.to_owned(),
+                role,
+                csrf: token(),
+                started: now,
+                seen: now,
+            },
+        );
+        id
+    }
+
+    /// The session of a token, if it is still fresh (and marks it used).
+    pub fn get(&self, id: &str) -> Option<Session> {
+        if id.len() < 40 {
+            return None;
+        }
+        let now = Instant::now();
+        let mut entry = self.live.get_mut(id)?;
+        if !fresh(&entry, now) {
+            drop(entry);
+            self.live.remove(id);
+            return None;
+        }
+        entry.seen = now;
+        Some(entry.clone())
+    }
+
+    pub fn end(&self, id: &str) {
+        self.live.remove(id);
+    }
+
+    /// Ends every session of an account (its password or role changed).
+    pub fn end_all_of(&self, name: &str) {
+        self.live.retain(|_, s| s.name != name);
+    }
+
+    /// `Some(minutes)` to wait when this account or address has failed too often.
+    pub fn locked(&self, account: &str, address: &str) -> Option<u64> {
+        let now = Instant::now();
+        let check = |key: String, limit: u32| {
+            self.failures.get(&key).and_then(|f| {
+                let age = now.duration_since(f.1);
+                (f.0 >= limit && age < WINDOW).then(|| (WINDOW - age).as_secs() / 60 + 1)
+            })
+        };
+        check(format!("account:{account}"), PER_ACCOUNT)
+            .or_else(|| check(format!("address:{address}"), PER_ADDRESS))
+    }
+
+    /// Counts a failed login against the account and the address.
+    pub fn failed(&self, account: &str, address: &str) {
+        let now = Instant::now();
+        if self.failures.len() > 100_000 {
+            self.failures
+                .retain(|_, f| now.duration_since(f.1) < WINDOW);
+        }
+        for key in [format!("account:{account}"), format!("address:{address}")] {
+            let mut f = self.failures.entry(key).or_insert((0, now));
+            if now.duration_since(f.1) >= WINDOW {
+                *f = (0, now);
+            }
+            f.0 += 1;
+        }
+    }
+
+    /// A good login clears the account's counter (not the address's).
+    pub fn succeeded(&self, account: &str) {
+        self.failures.remove(&format!("account:{account}"));
+    }
+}
+
+fn fresh(s: &Session, now: Instant) -> bool {
+    now.duration_since(s.seen) < IDLE && now.duration_since(s.started) < ABSOLUTE
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}

@@ -1,0 +1,89 @@
+//! `[admin]`: where the admin page listens and with which certificate.
+//!
+//! ```toml
+//! [admin]
+//! listen = "10.0.0.5:8443"      # the admin network only; "off" for no admin page
+//! tls = "ca"                    # "ca": a certificate issued by the filtering CA,
+//!                               # "files": cert_file + key_file, "none": loopback only
+//! hostnames = ["gatehouse.school.internal"]
+//! proxy_address = "gatehouse.school.internal:3128"  # for the set-up page and PAC file
+//! ```
+
+use crate::Error;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default)]
+    pub tls: TlsMode,
+    #[serde(default)]
+    pub cert_file: Option<String>,
+    #[serde(default)]
+    pub key_file: Option<String>,
+    /// Names (and addresses) the CA-issued certificate covers, beside the listen address.
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    /// The proxy as devices should reach it (`host:port`); default the proxy's listen address.
+    #[serde(default)]
+    pub proxy_address: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    Ca,
+    Files,
+    None,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8443".to_owned()
+}
+
+impl AdminSettings {
+    /// Reads `[admin]` (absent: the defaults); `line` is where the section starts, for errors.
+    pub fn from_table(table: Option<&toml::Table>, place: &str) -> Result<AdminSettings, Error> {
+        let table = table.cloned().unwrap_or_default();
+        let s: AdminSettings =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    Error::Config(format!("{place}: [admin]: {}", e.message().trim()))
+                })?;
+        let addr = s
+            .listen_addr()
+            .map_err(|m| Error::Config(format!("{place}: [admin] {m}")))?;
+        if let Some(addr) = addr {
+            if s.tls == TlsMode::None && !addr.ip().is_loopback() {
+                return Err(Error::Config(format!(
+                    "{place}: [admin] tls = \"none\" is only allowed on a loopback address \
+                     ({addr} is not): passwords and session cookies would cross the network in clear"
+                )));
+            }
+        }
+        if s.tls == TlsMode::Files && (s.cert_file.is_none() || s.key_file.is_none()) {
+            return Err(Error::Config(format!(
+                "{place}: [admin] tls = \"files\" needs cert_file and key_file"
+            )));
+        }
+        Ok(s)
+    }
+
+    /// `None` when the admin page is turned off.
+    pub fn listen_addr(&self) -> Result<Option<SocketAddr>, String> {
+        if self.listen == "off" {
+            return Ok(None);
+        }
+        self.listen.parse().map(Some).map_err(|_| {
+            format!(
+                "listen = {:?} is not an address:port (or \"off\")",
+                self.listen
+            )
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! Signing in and out. Failed sign-ins are counted per account and per address and refused
+//! for a while past a limit; the password check runs on a blocking thread and costs the same
+//! whether or not the account exists.
+
+use super::{fields, FormBody, Page};
+use crate::app::Admin;
+use crate::html::{document, esc};
+use crate::session::{cookie, same, token};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+fn login_page(admin: &Admin, next: &str, message: Option<&str>) -> Response {
+    let csrf = token();
+    let error = message.map_or(String::new(), |m| {
+        format!("<p class=\"error\" role=\"alert\">{}</p>", esc(m))
+    });
+    let body = format!(
+        "<div class=\"login\"><h1>Gatehouse</h1><p class=\"muted\">{school}: admin sign-in</p>{error}\
+         <form method=\"post\" action=\"/login\" class=\"stack\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <label for=\"name\">Account</label><input type=\"text\" id=\"name\" name=\"name\" autocomplete=\"username\" required>\
+         <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <p><button type=\"submit\">Sign in</button></p></form></div>",
+        school = esc(admin.parts.policy.live().load().school_name()),
+        next = esc(next),
+    );
+    let mut res = document("Sign in", &body);
+    if let Ok(v) = admin
+        .sessions
+        .set_cookie(admin.sessions.login_cookie_name(), &csrf, Some(3600))
+        .parse()
+    {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// Only paths of this page are followed after signing in.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/"
+    }
+}
+
+pub async fn form(
+    State(admin): State<Arc<Admin>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    login_page(
+        &admin,
+        safe_next(q.get("next").map_or("/", String::as_str)),
+        None,
+    )
+}
+
+pub async fn submit(
+    State(admin): State<Arc<Admin>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: FormBody,
+) -> Page {
+    let f = fields(form);
+    let next = safe_next(f.get("next").unwrap_or("/")).to_owned();
+    let expected = cookie(&headers, admin.sessions.login_cookie_name()).unwrap_or("");
+    if !same(f.get("csrf").unwrap_or(""), expected) {
+        let mut res = login_page(
+            &admin,
+            &next,
+            Some("The sign-in form had expired or did not come from this page. Please try again."),
+        );
+        *res.status_mut() = StatusCode::FORBIDDEN;
+        return Ok(res);
+    }
+    let name = f.get("name").unwrap_or("").trim().to_owned();
+    let password = f.get("password").unwrap_or("").to_owned();
+    let address = peer.ip().to_string();
+    if let Some(minutes) = admin.sessions.locked(&name, &address) {
+        let mut res = login_page(
+            &admin,
+            &next,
+            Some(&format!(
+                "Too many failed sign-ins. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            )),
+        );
+        *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return Ok(res);
+    }
+    let decoy = admin.decoy.clone();
+    let lookup_name = name.clone();
+    let account = admin
+        .with_db(move |db| crate::accounts::lookup(db, &lookup_name))
+        .await?;
+    let (hash, role) = match &account {
+        Some((hash, role)) => (hash.clone(), Some(*role)),
+        None => (decoy, None),
+    };
+    let ok = tokio::task::spawn_blocking(move || crate::accounts::verify(&hash, &password))
+        .await
+        .unwrap_or(false);
+    let Some(role) = role.filter(|_| ok) else {
+        admin.sessions.failed(&name, &address);
+        let mut res = login_page(
+            &admin,
+            &next,
+            Some("That account and password do not match."),
+        );
+        *res.status_mut() = StatusCode::UNAUTHORIZED;
+        return Ok(res);
+    };
+    admin.sessions.succeeded(&name);
+    let id = admin.sessions.start(&name, role);
+    let actor = name.clone();
+    let at = address.clone();
+    admin
+        .with_db(move |db| crate::audit::record(db, &actor, "sign-in", &at, "", role.name()))
+        .await?;
+    let mut res = Redirect::to(&next).into_response();
+    let h = res.headers_mut();
+    for c in [
+        admin
+            .sessions
+            .set_cookie(admin.sessions.cookie_name(), &id, None),
+        admin
+            .sessions
+            .set_cookie(admin.sessions.login_cookie_name(), "", Some(0)),
+    ] {
+        if let Ok(v) = c.parse() {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(res)
+}
+
+pub async fn logout(State(admin): State<Arc<Admin>>, headers: HeaderMap, form: FormBody) -> Page {
+    let f = fields(form);
+    let s = admin.who_posting(&headers, &f, crate::app::Need::Anyone, "/")?;
+    if let Some(id) = cookie(&headers, admin.sessions.cookie_name()) {
+        admin.sessions.end(id);
+    }
+    let _ = s;
+    let mut res = Redirect::to("/login").into_response();
+    if let Ok(v) = admin
+        .sessions
+        .set_cookie(admin.sessions.cookie_name(), "", Some(0))
+        .parse()
+    {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
