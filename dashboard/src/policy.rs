@@ -143,6 +143,11 @@ impl PolicyControl {
         Ok((before, after, generation))
     }
 
+    /// The policy file as it is now (without the edits).
+    pub fn policy_file(&self) -> Result<ConfigFile, Error> {
+        self.read()
+    }
+
     fn read(&self) -> Result<ConfigFile, Error> {
         let parsed = match &self.embedded {
             Some(text) => ConfigFile::parse(self.config_path.clone(), text.clone()),

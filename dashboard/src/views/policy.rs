@@ -334,41 +334,32 @@ fn entry_list(
     out
 }
 
+/// `[local]` allow and deny entries in force: the policy file's, less those removed on the
+/// page, plus those added there.
+async fn local_entries(admin: &Arc<Admin>) -> Result<(Vec<String>, Vec<String>), Response> {
+    let control = Arc::clone(&admin.parts.policy);
+    crate::app::blocking(move || {
+        let edits = control.edits()?;
+        let file = control.policy_file()?;
+        let effective = |base: &[toml::Spanned<String>], added: &[String]| -> Vec<String> {
+            base.iter()
+                .map(|e| e.get_ref().clone())
+                .filter(|e| !edits.local.removed.contains(e))
+                .chain(added.iter().cloned())
+                .collect()
+        };
+        Ok((
+            effective(&file.config.local.allow, &edits.local.allow),
+            effective(&file.config.local.deny, &edits.local.deny),
+        ))
+    })
+    .await
+}
+
 pub async fn page_inner(admin: Arc<Admin>, headers: HeaderMap) -> Page {
     let s = admin.who(&headers, Need::Anyone, "/policy")?;
     let snap = admin.parts.policy.live().load();
-    let control = Arc::clone(&admin.parts.policy);
-    let (edits, local) = crate::app::blocking(move || {
-        let edits = control.edits()?;
-        let file = gatehouse_rules::config::ConfigFile::load(control.config_path()).ok();
-        let mut local = (Vec::new(), Vec::new());
-        if let Some(file) = file {
-            local.0 = file
-                .config
-                .local
-                .allow
-                .iter()
-                .map(|e| e.get_ref().clone())
-                .collect();
-            local.1 = file
-                .config
-                .local
-                .deny
-                .iter()
-                .map(|e| e.get_ref().clone())
-                .collect();
-        }
-        Ok((edits, local))
-    })
-    .await?;
-    let effective = |base: Vec<String>, added: &[String]| -> Vec<String> {
-        base.into_iter()
-            .filter(|e| !edits.local.removed.contains(e))
-            .chain(added.iter().cloned())
-            .collect()
-    };
-    let allow = effective(local.0, &edits.local.allow);
-    let deny = effective(local.1, &edits.local.deny);
+    let (allow, deny) = local_entries(&admin).await?;
     let mut body = format!(
         "<p>Generation <strong id=\"generation\">{}</strong> of the policy is in force. \
          Edits made here are kept in <code>{}</code> and laid over <code>{}</code> on every load.</p>\
@@ -695,6 +686,7 @@ fn clean_entry(text: &str) -> Result<String, Response> {
         .trim()
         .trim_start_matches("https://")
         .trim_start_matches("http://")
+        .trim_end_matches('/')
         .to_ascii_lowercase();
     if e.is_empty() || e.len() > 512 || e.contains(char::is_whitespace) || !e.contains('.') {
         return Err(bad(&format!(
@@ -713,6 +705,17 @@ pub async fn local(State(admin): State<Arc<Admin>>, headers: HeaderMap, form: Fo
     }
     let op = f.need("op", "/policy")?.to_owned();
     let entry = clean_entry(f.need("entry", "/policy")?)?;
+    let (allow, deny) = local_entries(&admin).await?;
+    let current = if list == "allow" { allow } else { deny };
+    match op.as_str() {
+        "add" if current.contains(&entry) => {
+            return Err(bad(&format!("{entry} is already on the list.")))
+        }
+        "remove" if !current.contains(&entry) => {
+            return Err(bad(&format!("{entry} is not on the list.")))
+        }
+        _ => {}
+    }
     let target = format!("local.{list}");
     let changes = match op.as_str() {
         "add" => vec![(target, String::new(), entry.clone())],
@@ -727,9 +730,6 @@ pub async fn local(State(admin): State<Arc<Admin>>, headers: HeaderMap, form: Fo
             &mut o.local.deny
         };
         if op == "add" {
-            if added.contains(&entry) {
-                return Err(format!("{entry} is already on the list."));
-            }
             added.push(entry.clone());
             o.local.removed.retain(|e| *e != entry);
         } else if let Some(i) = added.iter().position(|e| *e == entry) {
