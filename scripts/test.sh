@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test Gatehouse has, on a fresh Debian 12 machine or a developer's.
 # Installs what the tests need first (squidGuard, curl, openssl, Chromium, PostgreSQL,
-# aiosmtpd).
+# aiosmtpd, Node.js with playwright-core, Prometheus's promtool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,11 @@ command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
 # PostgreSQL: the second event store back end (safeguarding/tests/store.rs starts its own
 # throw-away cluster on 127.0.0.1); pip: to install the SMTP server below.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+# Node.js and npm: playwright-core drives Chromium through the admin page (tests/admin.rs);
+# promtool (Debian's prometheus package) parses /metrics.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]}..."
@@ -30,6 +35,12 @@ fi
 if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
   echo "Installing aiosmtpd..."
   python3 -m pip install -q aiosmtpd 2>/dev/null || python3 -m pip install -q --break-system-packages aiosmtpd
+fi
+
+# playwright-core only (no browser download: the tests use Debian's chromium).
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  echo "Installing playwright-core..."
+  (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
 fi
 
 cargo fmt --all -- --check

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [admin]
-//! listen = "10.0.0.5:8443"      # the admin network only; "off" for no admin page
+//! listen = "10.0.0.5:8443"      # the admin network only; "off" (the default) for none
 //! tls = "ca"                    # "ca": a certificate issued by the filtering CA,
 //!                               # "files": cert_file + key_file, "none": loopback only
 //! hostnames = ["gatehouse.school.internal"]
@@ -41,8 +41,9 @@ pub enum TlsMode {
     None,
 }
 
+/// Without an `[admin]` section there is no admin page: it listens only where configured.
 fn default_listen() -> String {
-    "127.0.0.1:8443".to_owned()
+    "off".to_owned()
 }
 
 impl AdminSettings {

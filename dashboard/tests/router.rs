@@ -166,11 +166,18 @@ fn event(time: &str, user: &str, url: &str, verdict: &str, alert: Option<&str>) 
 fn seed_store(data: &Path) {
     let mut store = Store::open(&StoreSettings::default(), data).unwrap();
     let now = chrono::Utc::now();
-    let t = |mins: i64| gatehouse_safeguarding::store::timestamp(now - chrono::Duration::minutes(mins));
+    let t =
+        |mins: i64| gatehouse_safeguarding::store::timestamp(now - chrono::Duration::minutes(mins));
     store
         .insert(&[
             event(&t(25), "pupil1", "https://www.example.org/a", "allow", None),
-            event(&t(20), "pupil1", "https://www.example.org/search", "block", Some("high")),
+            event(
+                &t(20),
+                "pupil1",
+                "https://www.example.org/search",
+                "block",
+                Some("high"),
+            ),
             event(&t(10), "=cmd|calc", "https://games.example/", "block", None),
         ])
         .unwrap();
@@ -202,8 +209,9 @@ struct Reply {
 
 async fn send(router: &Router, req: Request<Body>) -> Reply {
     let mut req = req;
-    req.extensions_mut()
-        .insert(ConnectInfo("127.0.0.1:50000".parse::<SocketAddr>().unwrap()));
+    req.extensions_mut().insert(ConnectInfo(
+        "127.0.0.1:50000".parse::<SocketAddr>().unwrap(),
+    ));
     let res = router.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
@@ -220,12 +228,18 @@ fn cookie_value(r: &Reply, name: &str) -> Option<String> {
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix(&format!("{name}=")).map(|v| v.split(';').next().unwrap_or("").to_owned()))
+        .find_map(|c| {
+            c.strip_prefix(&format!("{name}="))
+                .map(|v| v.split(';').next().unwrap_or("").to_owned())
+        })
 }
 
 fn hidden(body: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = body.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("no {name} field in {body}"));
+    let start = body
+        .find(&marker)
+        .map(|i| i + marker.len())
+        .unwrap_or_else(|| panic!("no {name} field in {body}"));
     body[start..].split('"').next().unwrap().to_owned()
 }
 
@@ -256,7 +270,11 @@ struct Who {
 }
 
 async fn sign_in(w: &World, name: &str) -> Who {
-    let page = send(&w.router, Request::get("/login").body(Body::empty()).unwrap()).await;
+    let page = send(
+        &w.router,
+        Request::get("/login").body(Body::empty()).unwrap(),
+    )
+    .await;
     let login_csrf = hidden(&page.body, "csrf");
     let login_cookie = cookie_value(&page, "gatehouse-login").unwrap();
     let r = send(
@@ -264,7 +282,12 @@ async fn sign_in(w: &World, name: &str) -> Who {
         Request::post("/login")
             .header(header::COOKIE, format!("gatehouse-login={login_cookie}"))
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form(&[("csrf", &login_csrf), ("name", name), ("password", PASSWORD), ("next", "/")])))
+            .body(Body::from(form(&[
+                ("csrf", &login_csrf),
+                ("name", name),
+                ("password", PASSWORD),
+                ("next", "/"),
+            ])))
             .unwrap(),
     )
     .await;
@@ -272,7 +295,10 @@ async fn sign_in(w: &World, name: &str) -> Who {
     let cookie = cookie_value(&r, "gatehouse").unwrap();
     let home = send(
         &w.router,
-        Request::get("/").header(header::COOKIE, format!("gatehouse={cookie}")).body(Body::empty()).unwrap(),
+        Request::get("/")
+            .header(header::COOKIE, format!("gatehouse={cookie}"))
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(home.status, StatusCode::OK);
@@ -294,7 +320,13 @@ async fn post(w: &World, who: &Who, path: &str, pairs: &[(&str, &str)]) -> Reply
     post_raw(w, Some(who), path, &form(&all), None).await
 }
 
-async fn post_raw(w: &World, who: Option<&Who>, path: &str, body: &str, origin: Option<&str>) -> Reply {
+async fn post_raw(
+    w: &World,
+    who: Option<&Who>,
+    path: &str,
+    body: &str,
+    origin: Option<&str>,
+) -> Reply {
     let mut req = Request::post(path)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::HOST, "admin.test.example");
@@ -310,7 +342,9 @@ async fn post_raw(w: &World, who: Option<&Who>, path: &str, body: &str, origin: 
 /// Everything that a refused change must leave as it was.
 fn state(w: &World) -> (String, usize, u64) {
     let edits = std::fs::read_to_string(w.data.join("policy-edits.toml")).unwrap_or_default();
-    let audit = gatehouse_dashboard::audit::recent(&w.db.lock().unwrap(), 10_000).unwrap().len();
+    let audit = gatehouse_dashboard::audit::recent(&w.db.lock().unwrap(), 10_000)
+        .unwrap()
+        .len();
     (edits, audit, w.control.live().generation())
 }
 
@@ -345,7 +379,13 @@ async fn every_page_answers_each_role_as_it_should() {
         ("/logs.csv", 303, 200, 200, 403),
         ("/timeline?person=pupil1", 303, 200, 200, 403),
         ("/policy", 303, 200, 200, 200),
-        ("/explain?url=https%3A%2F%2Fgames.example%2F&role=pupil", 303, 200, 200, 200),
+        (
+            "/explain?url=https%3A%2F%2Fgames.example%2F&role=pupil",
+            303,
+            200,
+            200,
+            200,
+        ),
         ("/reviews", 303, 200, 403, 403),
         ("/guests", 303, 200, 403, 403),
         ("/audit", 303, 200, 200, 200),
@@ -357,11 +397,25 @@ async fn every_page_answers_each_role_as_it_should() {
         ("/no-such-page", 404, 404, 404, 404),
     ];
     for (path, anon, it_s, dsl_s, viewer_s) in table {
-        for (who, expected) in [(None, anon), (Some(&it), it_s), (Some(&dsl), dsl_s), (Some(&viewer), viewer_s)] {
+        for (who, expected) in [
+            (None, anon),
+            (Some(&it), it_s),
+            (Some(&dsl), dsl_s),
+            (Some(&viewer), viewer_s),
+        ] {
             let r = get(&w, who, path).await;
-            assert_eq!(r.status.as_u16(), *expected, "GET {path} as {:?}: {}", who.map(|_| "someone"), r.body);
+            assert_eq!(
+                r.status.as_u16(),
+                *expected,
+                "GET {path} as {:?}: {}",
+                who.map(|_| "someone"),
+                r.body
+            );
             if r.status == StatusCode::FORBIDDEN {
-                assert!(r.body.contains("This needs"), "{path}: the refusal says what is needed");
+                assert!(
+                    r.body.contains("This needs"),
+                    "{path}: the refusal says what is needed"
+                );
             }
         }
     }
@@ -372,13 +426,26 @@ async fn every_page_answers_each_role_as_it_should() {
     let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
     assert_eq!(r.headers[header::X_FRAME_OPTIONS], "DENY");
-    assert!(!r.body.contains("http://") && !r.body.contains("https://"), "no external resources: {}", r.body);
+    assert!(
+        !r.body.contains("http://") && !r.body.contains("https://"),
+        "no external resources: {}",
+        r.body
+    );
     assert!(r.body.contains("<svg"), "the overview draws charts");
-    assert!(r.body.contains("id=\"total-blocked\">2<"), "two blocked requests in the last day: {}", r.body);
+    assert!(
+        r.body.contains("id=\"total-blocked\">2<"),
+        "two blocked requests in the last day: {}",
+        r.body
+    );
     // The viewer sees the policy but not a single enabled control.
     let r = get(&w, Some(&viewer), "/policy").await;
     assert!(r.body.contains("only IT accounts can change it"));
-    assert_eq!(r.body.matches("<button").count(), 1, "no button for a viewer but sign-out: {}", r.body);
+    assert_eq!(
+        r.body.matches("<button").count(),
+        1,
+        "no button for a viewer but sign-out: {}",
+        r.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -388,14 +455,61 @@ async fn every_change_is_refused_to_roles_that_may_not_make_it() {
     let viewer = sign_in(&w, "vic").await;
     let it = sign_in(&w, "ivy").await;
     let posts: &[(&str, &[(&str, &str)], &[&str])] = &[
-        ("/policy/grid", &[("cell:pupil:games", "block")], &["dsl", "viewer"]),
-        ("/policy/category-alert", &[("role", "pupil"), ("category", "games"), ("alert", "low")], &["dsl", "viewer"]),
-        ("/policy/themes", &[("theme:staff:self-harm", "log"), ("alert:staff:self-harm", "low")], &["dsl", "viewer"]),
-        ("/policy/role", &[("role", "pupil"), ("safesearch", "off"), ("decrypt_https", "on")], &["dsl", "viewer"]),
-        ("/policy/local", &[("list", "deny"), ("op", "add"), ("entry", "bad.example")], &["dsl", "viewer"]),
-        ("/policy/no-decrypt", &[("op", "add"), ("entry", "nhs.uk")], &["dsl", "viewer"]),
-        ("/policy/time-band", &[("op", "add"), ("role", "staff"), ("categories", "games"), ("action", "block"), ("days", "mon-fri"), ("from", "09:00"), ("to", "10:00")], &["dsl", "viewer"]),
-        ("/guests", &[("count", "1"), ("hours", "2"), ("role", "guest")], &["dsl", "viewer"]),
+        (
+            "/policy/grid",
+            &[("cell:pupil:games", "block")],
+            &["dsl", "viewer"],
+        ),
+        (
+            "/policy/category-alert",
+            &[("role", "pupil"), ("category", "games"), ("alert", "low")],
+            &["dsl", "viewer"],
+        ),
+        (
+            "/policy/themes",
+            &[
+                ("theme:staff:self-harm", "log"),
+                ("alert:staff:self-harm", "low"),
+            ],
+            &["dsl", "viewer"],
+        ),
+        (
+            "/policy/role",
+            &[
+                ("role", "pupil"),
+                ("safesearch", "off"),
+                ("decrypt_https", "on"),
+            ],
+            &["dsl", "viewer"],
+        ),
+        (
+            "/policy/local",
+            &[("list", "deny"), ("op", "add"), ("entry", "bad.example")],
+            &["dsl", "viewer"],
+        ),
+        (
+            "/policy/no-decrypt",
+            &[("op", "add"), ("entry", "nhs.uk")],
+            &["dsl", "viewer"],
+        ),
+        (
+            "/policy/time-band",
+            &[
+                ("op", "add"),
+                ("role", "staff"),
+                ("categories", "games"),
+                ("action", "block"),
+                ("days", "mon-fri"),
+                ("from", "09:00"),
+                ("to", "10:00"),
+            ],
+            &["dsl", "viewer"],
+        ),
+        (
+            "/guests",
+            &[("count", "1"), ("hours", "2"), ("role", "guest")],
+            &["dsl", "viewer"],
+        ),
         ("/reviews/1", &[("decision", "decline")], &["dsl", "viewer"]),
         ("/alerts/1", &[("action", "acknowledge")], &["it", "viewer"]),
     ];
@@ -408,23 +522,52 @@ async fn every_change_is_refused_to_roles_that_may_not_make_it() {
                 _ => &it,
             };
             let r = post(&w, who, path, fields).await;
-            assert_eq!(r.status, StatusCode::FORBIDDEN, "POST {path} as {name}: {}", r.body);
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "POST {path} as {name}: {}",
+                r.body
+            );
             assert!(r.body.contains("Nothing was changed"), "{path}: {}", r.body);
         }
         // No session at all, and a session without the form's token.
         let r = post_raw(&w, None, path, &form(fields), None).await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "POST {path} without a session");
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "POST {path} without a session"
+        );
         let allowed = if refused.contains(&"it") { &dsl } else { &it };
         let r = post_raw(&w, Some(allowed), path, &form(fields), None).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "POST {path} without a CSRF token: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "POST {path} without a CSRF token: {}",
+            r.body
+        );
         assert!(r.body.contains("security token"), "{}", r.body);
         let mut with_token = vec![("csrf", allowed.csrf.as_str())];
         with_token.extend_from_slice(fields);
-        let r = post_raw(&w, Some(allowed), path, &form(&with_token), Some("https://evil.example")).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "POST {path} from another site: {}", r.body);
+        let r = post_raw(
+            &w,
+            Some(allowed),
+            path,
+            &form(&with_token),
+            Some("https://evil.example"),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "POST {path} from another site: {}",
+            r.body
+        );
         assert_eq!(state(&w), before, "{path}: nothing changed");
     }
-    assert_eq!(verdict_for(&w, "pupil", "https://games.example/"), Verdict::Allow);
+    assert_eq!(
+        verdict_for(&w, "pupil", "https://games.example/"),
+        Verdict::Allow
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -433,38 +576,157 @@ async fn bad_form_input_gets_a_clear_message_and_changes_nothing() {
     let it = sign_in(&w, "ivy").await;
     let dsl = sign_in(&w, "dee").await;
     let cases: &[(&str, &[(&str, &str)], &str)] = &[
-        ("/policy/grid", &[("cell:pupil:games", "forbid")], "is not an action"),
-        ("/policy/grid", &[("cell:pupil:no-such-category", "block")], "is not a category"),
-        ("/policy/grid", &[("cell:teachers:games", "block")], "is not a role"),
-        ("/policy/grid", &[("cell:pupil", "block")], "is not role:category"),
-        ("/policy/category-alert", &[("role", "pupil"), ("category", "games"), ("alert", "urgent")], "must be none, low"),
-        ("/policy/themes", &[("theme:pupil:self-harm", "block"), ("alert:pupil:self-harm", "loud")], "must be none, low"),
-        ("/policy/themes", &[("theme:pupil:astrology", "block")], "is not a theme"),
-        ("/policy/role", &[("role", "pupil"), ("safesearch", "maybe"), ("decrypt_https", "on")], "must be on or off"),
-        ("/policy/role", &[("safesearch", "on"), ("decrypt_https", "on")], "missing \u{201c}role\u{201d}"),
-        ("/policy/local", &[("list", "allow"), ("op", "add"), ("entry", "not a host")], "is not a host or URL prefix"),
-        ("/policy/local", &[("list", "maybe"), ("op", "add"), ("entry", "x.example")], "allow or deny"),
-        ("/policy/local", &[("list", "allow"), ("op", "add"), ("entry", "bbc.co.uk")], "already on the list"),
-        ("/policy/no-decrypt", &[("op", "add"), ("entry", "bank.example/path")], "host name"),
-        ("/policy/no-decrypt", &[("op", "remove"), ("entry", "nothere.example")], "not on the list"),
-        ("/policy/time-band", &[("op", "add"), ("role", "staff"), ("categories", "games"), ("action", "allow"), ("days", "mon-fri"), ("from", "25:00"), ("to", "26:00")], "From:"),
-        ("/policy/time-band", &[("op", "add"), ("role", "staff"), ("categories", "nothing"), ("action", "allow"), ("days", "mon-fri"), ("from", "09:00"), ("to", "10:00")], "is not a category"),
-        ("/policy/time-band", &[("op", "remove"), ("role", "staff"), ("index", "7")], "no such time band"),
-        ("/guests", &[("count", "0"), ("hours", "2"), ("role", "guest")], "from 1 to 200"),
-        ("/guests", &[("count", "2"), ("hours", "9999"), ("role", "guest")], "1 to 744"),
-        ("/guests", &[("count", "2"), ("hours", "2"), ("role", "visitor")], "is not a role"),
+        (
+            "/policy/grid",
+            &[("cell:pupil:games", "forbid")],
+            "is not an action",
+        ),
+        (
+            "/policy/grid",
+            &[("cell:pupil:no-such-category", "block")],
+            "is not a category",
+        ),
+        (
+            "/policy/grid",
+            &[("cell:teachers:games", "block")],
+            "is not a role",
+        ),
+        (
+            "/policy/grid",
+            &[("cell:pupil", "block")],
+            "is not role:category",
+        ),
+        (
+            "/policy/category-alert",
+            &[
+                ("role", "pupil"),
+                ("category", "games"),
+                ("alert", "urgent"),
+            ],
+            "must be none, low",
+        ),
+        (
+            "/policy/themes",
+            &[
+                ("theme:pupil:self-harm", "block"),
+                ("alert:pupil:self-harm", "loud"),
+            ],
+            "must be none, low",
+        ),
+        (
+            "/policy/themes",
+            &[("theme:pupil:astrology", "block")],
+            "is not a theme",
+        ),
+        (
+            "/policy/role",
+            &[
+                ("role", "pupil"),
+                ("safesearch", "maybe"),
+                ("decrypt_https", "on"),
+            ],
+            "must be on or off",
+        ),
+        (
+            "/policy/role",
+            &[("safesearch", "on"), ("decrypt_https", "on")],
+            "missing \u{201c}role\u{201d}",
+        ),
+        (
+            "/policy/local",
+            &[("list", "allow"), ("op", "add"), ("entry", "not a host")],
+            "is not a host or URL prefix",
+        ),
+        (
+            "/policy/local",
+            &[("list", "maybe"), ("op", "add"), ("entry", "x.example")],
+            "allow or deny",
+        ),
+        (
+            "/policy/local",
+            &[("list", "allow"), ("op", "add"), ("entry", "bbc.co.uk")],
+            "already on the list",
+        ),
+        (
+            "/policy/no-decrypt",
+            &[("op", "add"), ("entry", "bank.example/path")],
+            "host name",
+        ),
+        (
+            "/policy/no-decrypt",
+            &[("op", "remove"), ("entry", "nothere.example")],
+            "not on the list",
+        ),
+        (
+            "/policy/time-band",
+            &[
+                ("op", "add"),
+                ("role", "staff"),
+                ("categories", "games"),
+                ("action", "allow"),
+                ("days", "mon-fri"),
+                ("from", "25:00"),
+                ("to", "26:00"),
+            ],
+            "From:",
+        ),
+        (
+            "/policy/time-band",
+            &[
+                ("op", "add"),
+                ("role", "staff"),
+                ("categories", "nothing"),
+                ("action", "allow"),
+                ("days", "mon-fri"),
+                ("from", "09:00"),
+                ("to", "10:00"),
+            ],
+            "is not a category",
+        ),
+        (
+            "/policy/time-band",
+            &[("op", "remove"), ("role", "staff"), ("index", "7")],
+            "no such time band",
+        ),
+        (
+            "/guests",
+            &[("count", "0"), ("hours", "2"), ("role", "guest")],
+            "from 1 to 200",
+        ),
+        (
+            "/guests",
+            &[("count", "2"), ("hours", "9999"), ("role", "guest")],
+            "1 to 744",
+        ),
+        (
+            "/guests",
+            &[("count", "2"), ("hours", "2"), ("role", "visitor")],
+            "is not a role",
+        ),
         ("/reviews/99", &[("decision", "approve")], "no such request"),
     ];
     for (path, fields, says) in cases {
         let before = state(&w);
         let r = post(&w, &it, path, fields).await;
-        assert!(r.status.is_client_error(), "POST {path} {fields:?}: {} {}", r.status, r.body);
-        assert!(r.body.contains(says), "POST {path} {fields:?} should say {says:?}: {}", r.body);
+        assert!(
+            r.status.is_client_error(),
+            "POST {path} {fields:?}: {} {}",
+            r.status,
+            r.body
+        );
+        assert!(
+            r.body.contains(says),
+            "POST {path} {fields:?} should say {says:?}: {}",
+            r.body
+        );
         assert_eq!(state(&w), before, "{path} {fields:?}: nothing changed");
     }
     for (fields, says) in [
         (&[("action", "resolve")][..], "Choose an outcome"),
-        (&[("action", "note"), ("note", "  ")][..], "The note is empty"),
+        (
+            &[("action", "note"), ("note", "  ")][..],
+            "The note is empty",
+        ),
         (&[("action", "delete")][..], "Unknown action"),
     ] {
         let r = post(&w, &dsl, "/alerts/1", fields).await;
@@ -476,10 +738,24 @@ async fn bad_form_input_gets_a_clear_message_and_changes_nothing() {
     // A bad search is answered on the page, naming the field.
     let r = get(&w, Some(&it), "/logs?ip=not-an-ip").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body.contains("\u{201c}ip\u{201d} must be an IP address"), "{}", r.body);
+    assert!(
+        r.body.contains("\u{201c}ip\u{201d} must be an IP address"),
+        "{}",
+        r.body
+    );
     let r = get(&w, Some(&it), "/logs?from=yesterday").await;
-    assert!(r.body.contains("\u{201c}from\u{201d} must be a date and time"), "{}", r.body);
-    let r = get(&w, Some(&it), "/explain?url=https%3A%2F%2Fx.example%2F&role=teachers").await;
+    assert!(
+        r.body
+            .contains("\u{201c}from\u{201d} must be a date and time"),
+        "{}",
+        r.body
+    );
+    let r = get(
+        &w,
+        Some(&it),
+        "/explain?url=https%3A%2F%2Fx.example%2F&role=teachers",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("is not a role"));
     let r = get(&w, Some(&it), "/timeline?person=pupil1&days=1000").await;
@@ -491,48 +767,147 @@ async fn it_changes_apply_live_survive_a_restart_and_are_audited() {
     let w = world();
     let it = sign_in(&w, "ivy").await;
     let g0 = w.control.live().generation();
-    assert_eq!(verdict_for(&w, "pupil", "https://games.example/"), Verdict::Allow);
-    let r = post(&w, &it, "/policy/grid", &[("cell:pupil:games", "block"), ("cell:staff:games", "allow")]).await;
+    assert_eq!(
+        verdict_for(&w, "pupil", "https://games.example/"),
+        Verdict::Allow
+    );
+    let r = post(
+        &w,
+        &it,
+        "/policy/grid",
+        &[("cell:pupil:games", "block"), ("cell:staff:games", "allow")],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert_eq!(w.control.live().generation(), g0 + 1);
-    assert_eq!(verdict_for(&w, "pupil", "https://games.example/"), Verdict::Block);
-    assert_eq!(verdict_for(&w, "staff", "https://games.example/"), Verdict::Allow);
+    assert_eq!(
+        verdict_for(&w, "pupil", "https://games.example/"),
+        Verdict::Block
+    );
+    assert_eq!(
+        verdict_for(&w, "staff", "https://games.example/"),
+        Verdict::Allow
+    );
     for (path, fields) in [
-        ("/policy/local", &[("list", "deny"), ("op", "add"), ("entry", "https://Bad.Example/")][..]),
-        ("/policy/local", &[("list", "allow"), ("op", "remove"), ("entry", "bbc.co.uk")][..]),
-        ("/policy/no-decrypt", &[("op", "add"), ("entry", "nhs.uk")][..]),
-        ("/policy/role", &[("role", "pupil"), ("safesearch", "off"), ("decrypt_https", "on")][..]),
-        ("/policy/themes", &[("theme:staff:self-harm", "log"), ("alert:staff:self-harm", "low")][..]),
+        (
+            "/policy/local",
+            &[
+                ("list", "deny"),
+                ("op", "add"),
+                ("entry", "https://Bad.Example/"),
+            ][..],
+        ),
+        (
+            "/policy/local",
+            &[("list", "allow"), ("op", "remove"), ("entry", "bbc.co.uk")][..],
+        ),
+        (
+            "/policy/no-decrypt",
+            &[("op", "add"), ("entry", "nhs.uk")][..],
+        ),
+        (
+            "/policy/role",
+            &[
+                ("role", "pupil"),
+                ("safesearch", "off"),
+                ("decrypt_https", "on"),
+            ][..],
+        ),
+        (
+            "/policy/themes",
+            &[
+                ("theme:staff:self-harm", "log"),
+                ("alert:staff:self-harm", "low"),
+            ][..],
+        ),
     ] {
         let r = post(&w, &it, path, fields).await;
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path} {fields:?}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::SEE_OTHER,
+            "{path} {fields:?}: {}",
+            r.body
+        );
     }
-    let r = post(&w, &it, "/policy/time-band", &[("op", "add"), ("role", "staff"), ("name", "lunch"), ("categories", "social-media"), ("action", "block"), ("days", "all"), ("from", "00:00"), ("to", "24:00")]).await;
+    let r = post(
+        &w,
+        &it,
+        "/policy/time-band",
+        &[
+            ("op", "add"),
+            ("role", "staff"),
+            ("name", "lunch"),
+            ("categories", "social-media"),
+            ("action", "block"),
+            ("days", "all"),
+            ("from", "00:00"),
+            ("to", "24:00"),
+        ],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    assert_eq!(verdict_for(&w, "pupil", "https://bad.example/x"), Verdict::Block);
-    assert_eq!(verdict_for(&w, "staff", "https://social.example/"), Verdict::Block);
+    assert_eq!(
+        verdict_for(&w, "pupil", "https://bad.example/x"),
+        Verdict::Block
+    );
+    assert_eq!(
+        verdict_for(&w, "staff", "https://social.example/"),
+        Verdict::Block
+    );
     assert!(w.control.no_decrypt().contains(&"nhs.uk".to_owned()));
     let snap = w.control.live().load();
-    assert!(!snap.role(snap.role_id("pupil").unwrap()).unwrap().safesearch);
+    assert!(
+        !snap
+            .role(snap.role_id("pupil").unwrap())
+            .unwrap()
+            .safesearch
+    );
     // The page shows the new state.
     let page = get(&w, Some(&it), "/policy").await;
-    assert!(page.body.contains("<option value=\"block\" selected>block</option>"));
-    assert!(page.body.contains("<code>bad.example</code>"), "{}", page.body.split("id=\"allow\"").nth(1).unwrap_or(""));
+    assert!(page
+        .body
+        .contains("<option value=\"block\" selected>block</option>"));
+    assert!(
+        page.body.contains("<code>bad.example</code>"),
+        "{}",
+        page.body.split("id=\"allow\"").nth(1).unwrap_or("")
+    );
     assert!(!page.body.contains("<code>bbc.co.uk</code>"));
     // Audit: who, what, before and after, per cell.
     let audit = get(&w, Some(&it), "/audit").await;
-    assert!(audit.body.contains("roles.pupil.categories.games"), "{}", audit.body);
+    assert!(
+        audit.body.contains("roles.pupil.categories.games"),
+        "{}",
+        audit.body
+    );
     let entries = gatehouse_dashboard::audit::recent(&w.db.lock().unwrap(), 100).unwrap();
-    let games = entries.iter().find(|e| e.target == "roles.pupil.categories.games").unwrap();
-    assert_eq!((games.actor.as_str(), games.before.as_str(), games.after.as_str()), ("ivy", "allow", "block"));
-    assert!(!entries.iter().any(|e| e.target == "roles.staff.categories.games"), "an unchanged cell is not a change");
+    let games = entries
+        .iter()
+        .find(|e| e.target == "roles.pupil.categories.games")
+        .unwrap();
+    assert_eq!(
+        (
+            games.actor.as_str(),
+            games.before.as_str(),
+            games.after.as_str()
+        ),
+        ("ivy", "allow", "block")
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.target == "roles.staff.categories.games"),
+        "an unchanged cell is not a change"
+    );
     // The trail cannot be edited, even from SQL.
     let db = w.db.lock().unwrap();
     let err = gatehouse_dashboard::Db::open(&w.data.join("admin.db")).unwrap();
     drop(err);
     drop(db);
     let conn = rusqlite::Connection::open(w.data.join("admin.db")).unwrap();
-    assert!(conn.execute("UPDATE audit SET actor = 'someone else'", []).is_err());
+    assert!(conn
+        .execute("UPDATE audit SET actor = 'someone else'", [])
+        .is_err());
     assert!(conn.execute("DELETE FROM audit", []).is_err());
     // A restart (a new control over the same files) keeps every edit.
     let (control, _, _) = open(&w.root);
@@ -548,9 +923,18 @@ async fn it_changes_apply_live_survive_a_restart_and_are_audited() {
     assert_eq!(evaluate(&snap, &facts).verdict, Verdict::Block);
     assert!(control.no_decrypt().contains(&"nhs.uk".to_owned()));
     // Removing the band again.
-    let r = post(&w, &it, "/policy/time-band", &[("op", "remove"), ("role", "staff"), ("index", "0")]).await;
+    let r = post(
+        &w,
+        &it,
+        "/policy/time-band",
+        &[("op", "remove"), ("role", "staff"), ("index", "0")],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    assert_eq!(verdict_for(&w, "staff", "https://social.example/"), Verdict::Allow);
+    assert_eq!(
+        verdict_for(&w, "staff", "https://social.example/"),
+        Verdict::Allow
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -558,28 +942,53 @@ async fn the_dsl_triages_an_alert_with_its_evidence_and_history() {
     let w = world();
     let dsl = sign_in(&w, "dee").await;
     let inbox = get(&w, Some(&dsl), "/alerts").await;
-    assert!(inbox.body.contains("how to self harm") && inbox.body.contains("pupil1"), "{}", inbox.body);
+    assert!(
+        inbox.body.contains("how to self harm") && inbox.body.contains("pupil1"),
+        "{}",
+        inbox.body
+    );
     let detail = get(&w, Some(&dsl), "/alerts/1").await;
     assert!(detail.body.contains("Requests around it"));
-    assert!(detail.body.contains("https://www.example.org/a"), "the surrounding requests: {}", detail.body);
+    assert!(
+        detail.body.contains("https://www.example.org/a"),
+        "the surrounding requests: {}",
+        detail.body
+    );
     for fields in [
         &[("action", "acknowledge")][..],
         &[("action", "note"), ("note", "Spoke to form tutor")][..],
-        &[("action", "resolve"), ("outcome", "no-concern"), ("note", "Researching for PSHE")][..],
+        &[
+            ("action", "resolve"),
+            ("outcome", "no-concern"),
+            ("note", "Researching for PSHE"),
+        ][..],
     ] {
         let r = post(&w, &dsl, "/alerts/1", fields).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     }
     let detail = get(&w, Some(&dsl), "/alerts/1").await;
-    assert!(detail.body.contains("id=\"alert-state\">Resolved: no concern<"), "{}", detail.body);
-    assert!(detail.body.contains("Spoke to form tutor") && detail.body.contains("Researching for PSHE"));
-    assert!(get(&w, Some(&dsl), "/alerts").await.body.contains("No alerts here"));
+    assert!(
+        detail
+            .body
+            .contains("id=\"alert-state\">Resolved: no concern<"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail.body.contains("Spoke to form tutor") && detail.body.contains("Researching for PSHE")
+    );
+    assert!(get(&w, Some(&dsl), "/alerts")
+        .await
+        .body
+        .contains("No alerts here"));
     let resolved = get(&w, Some(&dsl), "/alerts?show=resolved").await;
     assert!(resolved.body.contains("pupil1"));
     let history = get(&w, Some(&dsl), "/alerts?show=all&person=pupil1").await;
     assert!(history.body.contains("History of <strong>pupil1</strong>"));
     let audit = gatehouse_dashboard::audit::recent(&w.db.lock().unwrap(), 100).unwrap();
-    assert!(audit.iter().any(|e| e.action == "alert-triage" && e.after.contains("resolved:no-concern")));
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "alert-triage" && e.after.contains("resolved:no-concern")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -594,12 +1003,25 @@ async fn logs_search_export_and_timeline() {
     assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
     assert!(csv.body.starts_with("time,client_ip,user,role"));
     assert_eq!(csv.body.lines().count(), 4, "{}", csv.body);
-    assert!(csv.body.contains("\"'=cmd|calc\""), "a formula-looking cell is defused: {}", csv.body);
+    assert!(
+        csv.body.contains("\"'=cmd|calc\""),
+        "a formula-looking cell is defused: {}",
+        csv.body
+    );
     let t = get(&w, Some(&it), "/timeline?person=pupil1").await;
-    assert!(t.body.contains("2 requests by <strong>pupil1</strong>"), "{}", t.body);
+    assert!(
+        t.body.contains("2 requests by <strong>pupil1</strong>"),
+        "{}",
+        t.body
+    );
     assert!(t.body.contains("flagged"));
     let audit = gatehouse_dashboard::audit::recent(&w.db.lock().unwrap(), 100).unwrap();
-    assert!(audit.iter().any(|e| e.action == "logs-export" && e.actor == "ivy"), "exports are audited");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "logs-export" && e.actor == "ivy"),
+        "exports are audited"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -625,17 +1047,52 @@ async fn a_review_request_is_approved_for_a_role_and_a_time() {
     };
     let queue = get(&w, Some(&it), "/reviews").await;
     assert!(queue.body.contains("Our class page for the project"));
-    assert_eq!(verdict_for(&w, "pupil", "https://social.example/class-page"), Verdict::Block);
-    let r = post(&w, &it, &format!("/reviews/{id}"), &[("decision", "approve"), ("role", "pupil"), ("duration", "1d"), ("scope", "host")]).await;
+    assert_eq!(
+        verdict_for(&w, "pupil", "https://social.example/class-page"),
+        Verdict::Block
+    );
+    let r = post(
+        &w,
+        &it,
+        &format!("/reviews/{id}"),
+        &[
+            ("decision", "approve"),
+            ("role", "pupil"),
+            ("duration", "1d"),
+            ("scope", "host"),
+        ],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    assert_eq!(verdict_for(&w, "pupil", "https://social.example/class-page"), Verdict::Allow);
-    assert!(w.control.next_expiry().is_some(), "the approval runs out by itself");
-    let r = post(&w, &it, &format!("/reviews/{id}"), &[("decision", "decline")]).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "a decided request cannot be decided again");
+    assert_eq!(
+        verdict_for(&w, "pupil", "https://social.example/class-page"),
+        Verdict::Allow
+    );
+    assert!(
+        w.control.next_expiry().is_some(),
+        "the approval runs out by itself"
+    );
+    let r = post(
+        &w,
+        &it,
+        &format!("/reviews/{id}"),
+        &[("decision", "decline")],
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "a decided request cannot be decided again"
+    );
     let edits = std::fs::read_to_string(w.data.join("policy-edits.toml")).unwrap();
-    assert!(edits.contains("social.example") && edits.contains("until"), "{edits}");
+    assert!(
+        edits.contains("social.example") && edits.contains("until"),
+        "{edits}"
+    );
     let audit = gatehouse_dashboard::audit::recent(&w.db.lock().unwrap(), 100).unwrap();
-    assert!(audit.iter().any(|e| e.target == "roles.pupil.allow" && e.after.contains("social.example")));
+    assert!(audit
+        .iter()
+        .any(|e| e.target == "roles.pupil.allow" && e.after.contains("social.example")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -643,34 +1100,106 @@ async fn guest_vouchers_log_in_until_revoked() {
     use base64::Engine as _;
     let w = world();
     let it = sign_in(&w, "ivy").await;
-    let r = post(&w, &it, "/guests", &[("count", "3"), ("hours", "2"), ("role", "guest"), ("note", "Governors' meeting")]).await;
+    let r = post(
+        &w,
+        &it,
+        "/guests",
+        &[
+            ("count", "3"),
+            ("hours", "2"),
+            ("role", "guest"),
+            ("note", "Governors' meeting"),
+        ],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body.matches("class=\"voucher\"").count(), 3);
-    let name = r.body.split("class=\"voucher-name\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
-    let code = r.body.split("class=\"voucher-code\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
-    let basic = |user: &str, pass: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+    let name = r
+        .body
+        .split("class=\"voucher-name\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let code = r
+        .body
+        .split("class=\"voucher-code\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let basic = |user: &str, pass: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        )
+    };
     let now = chrono::Utc::now();
-    assert_eq!(w.vouchers.authenticate(&basic(&name, &code), now), Some((name.clone(), "guest".into())));
-    assert_eq!(w.vouchers.authenticate(&basic(&name, &code.to_lowercase()), now), Some((name.clone(), "guest".into())), "codes are not case-sensitive");
-    assert_eq!(w.vouchers.authenticate(&basic(&name, "WRONG-CODE1"), now), None);
-    assert_eq!(w.vouchers.authenticate(&basic(&name, &code), now + chrono::Duration::hours(3)), None, "expired");
+    assert_eq!(
+        w.vouchers.authenticate(&basic(&name, &code), now),
+        Some((name.clone(), "guest".into()))
+    );
+    assert_eq!(
+        w.vouchers
+            .authenticate(&basic(&name, &code.to_lowercase()), now),
+        Some((name.clone(), "guest".into())),
+        "codes are not case-sensitive"
+    );
+    assert_eq!(
+        w.vouchers.authenticate(&basic(&name, "WRONG-CODE1"), now),
+        None
+    );
+    assert_eq!(
+        w.vouchers
+            .authenticate(&basic(&name, &code), now + chrono::Duration::hours(3)),
+        None,
+        "expired"
+    );
     let list = get(&w, Some(&it), "/guests").await;
     assert!(list.body.contains(&name) && list.body.contains("Governors"));
-    assert!(!list.body.contains(&code), "a code is shown once, when it is made");
+    assert!(
+        !list.body.contains(&code),
+        "a code is shown once, when it is made"
+    );
     let r = post(&w, &it, &format!("/guests/{name}/revoke"), &[]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(w.vouchers.authenticate(&basic(&name, &code), now), None, "revoked");
+    assert_eq!(
+        w.vouchers.authenticate(&basic(&name, &code), now),
+        None,
+        "revoked"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_is_protected_and_sessions_end() {
     let w = world();
     // The sign-in form's own CSRF cookie is required.
-    let r = post_raw(&w, None, "/login", &form(&[("csrf", "x"), ("name", "ivy"), ("password", PASSWORD)]), None).await;
+    let r = post_raw(
+        &w,
+        None,
+        "/login",
+        &form(&[("csrf", "x"), ("name", "ivy"), ("password", PASSWORD)]),
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let page = send(&w.router, Request::get("/login").body(Body::empty()).unwrap()).await;
-    let set = page.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    let page = send(
+        &w.router,
+        Request::get("/login").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let set = page.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     let csrf = hidden(&page.body, "csrf");
     let cookie = cookie_value(&page, "gatehouse-login").unwrap();
     let attempt = |password: &'static str, name: &'static str| {
@@ -682,7 +1211,12 @@ async fn sign_in_is_protected_and_sessions_end() {
                 Request::post("/login")
                     .header(header::COOKIE, format!("gatehouse-login={cookie}"))
                     .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(Body::from(form(&[("csrf", &csrf), ("name", name), ("password", password), ("next", "//evil.example/")])))
+                    .body(Body::from(form(&[
+                        ("csrf", &csrf),
+                        ("name", name),
+                        ("password", password),
+                        ("next", "//evil.example/"),
+                    ])))
                     .unwrap(),
             )
             .await
@@ -692,10 +1226,17 @@ async fn sign_in_is_protected_and_sessions_end() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.body.contains("do not match"));
     for _ in 0..5 {
-        assert_eq!(attempt("wrong password", "ivy").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            attempt("wrong password", "ivy").await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let r = attempt(PASSWORD, "ivy").await;
-    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "locked after five failures, even with the right password");
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked after five failures, even with the right password"
+    );
     assert!(r.body.contains("Too many failed sign-ins"));
     // Another account from the same address still signs in; `next` never leaves the page.
     let r = attempt(PASSWORD, "dee").await;
@@ -708,14 +1249,29 @@ async fn sign_in_is_protected_and_sessions_end() {
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("gatehouse="))
         .unwrap();
-    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
     let who = Who {
-        cookie: session.trim_start_matches("gatehouse=").split(';').next().unwrap().to_owned(),
+        cookie: session
+            .trim_start_matches("gatehouse=")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned(),
         csrf: String::new(),
     };
     let home = get(&w, Some(&who), "/").await;
-    let who = Who { csrf: hidden(&home.body, "csrf"), ..who };
+    let who = Who {
+        csrf: hidden(&home.body, "csrf"),
+        ..who
+    };
     let r = post(&w, &who, "/logout", &[]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(get(&w, Some(&who), "/").await.status, StatusCode::SEE_OTHER, "the session is gone");
+    assert_eq!(
+        get(&w, Some(&who), "/").await.status,
+        StatusCode::SEE_OTHER,
+        "the session is gone"
+    );
 }

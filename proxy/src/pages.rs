@@ -66,8 +66,15 @@ h1{{color:#a40000}}dt{{font-weight:bold;margin-top:.6em}}.id{{font-family:monosp
 <h1>{title}</h1><p>{school}'s web filter stopped {what}.</p><p>{reason}</p><dl>\
 <dt>Why</dt><dd>{because}</dd><dt>Your role</dt><dd>{role}</dd><dt>When</dt><dd>{at}</dd>\
 <dt>Request id</dt><dd class=\"id\">{id}</dd></dl>\
-{continue_link}<p>If you need this page for your work, ask your teacher or the IT team for a review and give them the request id above.</p>\
+{continue_link}<h2>Need this page?</h2><form method=\"post\" action=\"{review}\">\
+<input type=\"hidden\" name=\"url\" value=\"{url}\"><input type=\"hidden\" name=\"request_id\" value=\"{id}\">\
+<p><label for=\"reason\">If you need it for your work, say why and the IT team will review it:</label><br>\
+<textarea id=\"reason\" name=\"reason\" rows=\"3\" cols=\"50\" maxlength=\"500\" required></textarea></p>\
+<p><button type=\"submit\">Ask for a review</button></p></form>\
+<p>You can also ask your teacher or the IT team and give them the request id above.</p>\
 </body></html>",
+        review = REVIEW_PATH,
+        url = escape(url),
         continue_link = continue_url.map_or(String::new(), |u| format!(
             "<p><a id=\"continue\" href=\"{}\">Continue to the page</a> (your visit is logged).</p>",
             escape(u)

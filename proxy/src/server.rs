@@ -80,9 +80,11 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    // The edits file is not watched: the admin page reloads after writing it, and a hand
+    // edit is picked up by SIGHUP.
     spawn_reloader(
         Arc::clone(&control),
-        vec![file.path.clone(), data.join(EDITS_FILE)],
+        vec![file.path.clone()],
         file.lists_dir(),
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -209,7 +211,7 @@ fn upstream_connector(
         .wrap_connector(tcp))
 }
 
-/// SIGHUP, a change to the policy file, the edits file or a list file, or an approval
+/// SIGHUP, a change to the policy file or a list file, or an approval
 /// running out: compile the policy again off the request path and swap it in; on error keep
 /// the old one and say why.
 fn spawn_reloader(control: Arc<PolicyControl>, files: Vec<PathBuf>, lists: PathBuf) {

@@ -92,6 +92,21 @@ impl Workspace {
 /// the proxy's address and the metrics URL (when it serves metrics). Its stderr is kept in
 /// `stderr.log` beside the config.
 pub fn spawn_proxy(config: &Path) -> (Child, String, Option<String>) {
+    let started = spawn_gatehouse(config);
+    (started.child, started.proxy, started.metrics)
+}
+
+/// A running `gatehouse run` and the addresses it printed.
+pub struct Started {
+    pub child: Child,
+    pub proxy: String,
+    pub metrics: Option<String>,
+    /// `https://127.0.0.1:PORT/` when `[admin]` listens.
+    pub admin: Option<String>,
+}
+
+/// As [`spawn_proxy`], with the admin page's address.
+pub fn spawn_gatehouse(config: &Path) -> Started {
     let log = std::fs::File::create(config.with_file_name("stderr.log")).expect("stderr.log");
     let mut child = gatehouse()
         .args(["run", "--config", config.to_str().expect("utf-8 path")])
@@ -101,6 +116,7 @@ pub fn spawn_proxy(config: &Path) -> (Child, String, Option<String>) {
         .expect("gatehouse run starts");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut metrics = None;
+    let mut admin = None;
     let addr = loop {
         let mut line = String::new();
         assert!(
@@ -111,6 +127,9 @@ pub fn spawn_proxy(config: &Path) -> (Child, String, Option<String>) {
         if let Some(m) = line.trim().strip_prefix("Gatehouse metrics on ") {
             metrics = Some(m.to_owned());
         }
+        if let Some(a) = line.trim().strip_prefix("Gatehouse admin page on ") {
+            admin = Some(a.to_owned());
+        }
         if let Some(a) = line.trim().strip_prefix("Gatehouse proxy listening on ") {
             break a.to_owned();
         }
@@ -119,5 +138,10 @@ pub fn spawn_proxy(config: &Path) -> (Child, String, Option<String>) {
         let mut rest = String::new();
         let _ = out.read_to_string(&mut rest);
     });
-    (child, addr, metrics)
+    Started {
+        child,
+        proxy: addr,
+        metrics,
+        admin,
+    }
 }
