@@ -5,6 +5,13 @@
 //! The router is driven in-process (`tower::ServiceExt::oneshot`) over real files: a policy
 //! with lists, `admin.db`, a SQLite event store and the alert outbox in a temporary folder.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test: a failure is a failed test"
+)]
+
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
@@ -26,6 +33,9 @@ use std::sync::{Arc, Mutex};
 use tower::ServiceExt as _;
 
 const PASSWORD: &str = "a long enough password";
+
+/// A form's fields.
+type Fields<'a> = &'a [(&'a str, &'a str)];
 
 struct World {
     _dir: tempfile::TempDir,
@@ -454,7 +464,7 @@ async fn every_change_is_refused_to_roles_that_may_not_make_it() {
     let dsl = sign_in(&w, "dee").await;
     let viewer = sign_in(&w, "vic").await;
     let it = sign_in(&w, "ivy").await;
-    let posts: &[(&str, &[(&str, &str)], &[&str])] = &[
+    let posts: &[(&str, Fields, &[&str])] = &[
         (
             "/policy/grid",
             &[("cell:pupil:games", "block")],
@@ -575,7 +585,7 @@ async fn bad_form_input_gets_a_clear_message_and_changes_nothing() {
     let w = world();
     let it = sign_in(&w, "ivy").await;
     let dsl = sign_in(&w, "dee").await;
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[(&str, Fields, &str)] = &[
         (
             "/policy/grid",
             &[("cell:pupil:games", "forbid")],
