@@ -80,6 +80,25 @@ fn suite(mut open: impl FnMut() -> Store) {
     store.insert(&events[300..]).unwrap();
     assert_eq!(count(&mut store, Query::default()), 600);
 
+    // The admin page's overview: the last two and a half days (i < 150), by day.
+    let since = timestamp(chrono::Utc::now() - chrono::Duration::hours(60));
+    let summary = store.summary(&since, 10, 10).unwrap();
+    let totals = summary
+        .buckets
+        .iter()
+        .fold((0, 0, 0), |t, b| (t.0 + b.1, t.1 + b.2, t.2 + b.3));
+    assert_eq!(totals, (150, 50, 15), "requests, blocked, alerting");
+    assert!(summary.buckets.len() <= 4 && summary.buckets.iter().all(|b| b.0.len() == 10));
+    assert_eq!(
+        summary.top_blocked_labels,
+        vec![("games".to_owned(), 50), ("self-harm".to_owned(), 5)]
+    );
+    assert_eq!(summary.top_blocked_hosts.len(), 10);
+    assert_eq!(
+        summary.top_flagged_people,
+        vec![("pupil0".to_owned(), 8), ("pupil2".to_owned(), 7)]
+    );
+
     // Round trip: what goes in comes out, field for field.
     let got = store
         .query(&Query {
