@@ -42,6 +42,48 @@ pub struct Summary {
     pub top_flagged_people: Vec<(String, i64)>,
 }
 
+/// Counts kept beside the events as they are written, so the overview reads a few thousand
+/// rows instead of scanning a week of events: per minute (requests, blocked, alerting), and
+/// per hour the labels and hosts of blocked requests and the people with flagged events.
+#[derive(Debug, Default)]
+pub(crate) struct Tallies {
+    pub minutes: std::collections::BTreeMap<String, (i64, i64, i64)>,
+    /// `(hour, kind, key)`: kind is `label`, `host` or `person`.
+    pub tops: std::collections::BTreeMap<(String, &'static str, String), i64>,
+}
+
+impl Tallies {
+    pub(crate) fn of(events: &[Event]) -> Tallies {
+        let mut t = Tallies::default();
+        for e in events {
+            let time = normalise_time(&e.time);
+            let minute = time.get(..16).unwrap_or(&time).to_owned();
+            let hour = time.get(..13).unwrap_or(&time).to_owned();
+            let blocked = e.verdict == "block";
+            let c = t.minutes.entry(minute).or_default();
+            c.0 += 1;
+            c.1 += i64::from(blocked);
+            c.2 += i64::from(e.alert.is_some());
+            if blocked {
+                for l in e.categories.iter().chain(&e.themes) {
+                    *t.tops
+                        .entry((hour.clone(), "label", l.clone()))
+                        .or_default() += 1;
+                }
+                *t.tops
+                    .entry((hour.clone(), "host", e.host.clone()))
+                    .or_default() += 1;
+            }
+            if e.flagged() {
+                *t.tops
+                    .entry((hour, "person", e.who().to_owned()))
+                    .or_default() += 1;
+            }
+        }
+        t
+    }
+}
+
 /// The kinds of record with their own retention.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -162,6 +204,12 @@ impl Store {
                     break;
                 }
             }
+        }
+        // The overview's counts go with the traffic they count.
+        let before = timestamp(now - chrono::Duration::days(i64::from(retention.traffic)));
+        match self {
+            Store::Sqlite(s) => s.purge_tallies(&before)?,
+            Store::Postgres(s) => s.purge_tallies(&before)?,
         }
         Ok(gone)
     }

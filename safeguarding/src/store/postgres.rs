@@ -14,7 +14,8 @@ pub struct PgStore {
     client: Option<Client>,
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
   id BIGSERIAL PRIMARY KEY,
   time TEXT COLLATE "C" NOT NULL,
@@ -49,7 +50,32 @@ CREATE INDEX events_verdict ON events(verdict, time) WHERE verdict <> 'allow';
 CREATE INDEX events_flagged ON events(time) WHERE flagged;
 CREATE INDEX events_labels ON events USING GIN (labels)
   WITH (fastupdate = on, gin_pending_list_limit = 65536) WHERE labels <> '{}';
-"#];
+"#,
+    r#"
+CREATE TABLE event_minutes (
+  minute TEXT COLLATE "C" PRIMARY KEY,
+  requests BIGINT NOT NULL,
+  blocked BIGINT NOT NULL,
+  alerting BIGINT NOT NULL
+);
+CREATE TABLE event_tops (
+  hour TEXT COLLATE "C" NOT NULL,
+  kind TEXT COLLATE "C" NOT NULL,
+  key TEXT NOT NULL,
+  n BIGINT NOT NULL,
+  PRIMARY KEY (hour, kind, key)
+);
+INSERT INTO event_minutes SELECT substr(time, 1, 16), COUNT(*),
+  COUNT(*) FILTER (WHERE verdict = 'block'), COUNT(*) FILTER (WHERE alert IS NOT NULL)
+  FROM events GROUP BY 1;
+INSERT INTO event_tops SELECT substr(time, 1, 13), 'label', l, COUNT(*)
+  FROM events, unnest(labels) AS l WHERE verdict = 'block' GROUP BY 1, 3;
+INSERT INTO event_tops SELECT substr(time, 1, 13), 'host', host, COUNT(*)
+  FROM events WHERE verdict = 'block' GROUP BY 1, 3;
+INSERT INTO event_tops SELECT substr(time, 1, 13), 'person', COALESCE(user_name, client_ip), COUNT(*)
+  FROM events WHERE flagged GROUP BY 1, 3;
+"#,
+];
 
 const COLUMNS: &str = "time, request_id, client_ip, user_name, role, site, method, host, url, \
 search_term, categories, themes, terms, verdict, alert, sensitive, flagged, rule, reason, status, \
@@ -192,7 +218,56 @@ impl PgStore {
             writer.write(&row)?;
         }
         writer.finish()?;
+        // The overview's counts, one statement each (arrays unnested on the server).
+        let tallies = super::Tallies::of(events);
+        let (mut minutes, mut requests, mut blocked, mut alerting) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (m, (n, b, a)) in &tallies.minutes {
+            minutes.push(m.as_str());
+            requests.push(*n);
+            blocked.push(*b);
+            alerting.push(*a);
+        }
+        tx.execute(
+            "INSERT INTO event_minutes (minute, requests, blocked, alerting) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[]) \
+             ON CONFLICT (minute) DO UPDATE SET requests = event_minutes.requests + excluded.requests, \
+             blocked = event_minutes.blocked + excluded.blocked, \
+             alerting = event_minutes.alerting + excluded.alerting",
+            &[&minutes, &requests, &blocked, &alerting],
+        )?;
+        let (mut hours, mut kinds, mut keys, mut counts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((hour, kind, key), n) in &tallies.tops {
+            hours.push(hour.as_str());
+            kinds.push(*kind);
+            keys.push(key.as_str());
+            counts.push(*n);
+        }
+        tx.execute(
+            "INSERT INTO event_tops (hour, kind, key, n) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) \
+             ON CONFLICT (hour, kind, key) DO UPDATE SET n = event_tops.n + excluded.n",
+            &[&hours, &kinds, &keys, &counts],
+        )?;
         tx.commit()
+    }
+
+    pub fn purge_tallies(&mut self, before: &str) -> Result<(), Error> {
+        let run = |client: &mut Client| -> Result<(), postgres::Error> {
+            client.execute(
+                "DELETE FROM event_minutes WHERE minute < substr($1, 1, 16)",
+                &[&before],
+            )?;
+            client.execute(
+                "DELETE FROM event_tops WHERE hour < substr($1, 1, 13)",
+                &[&before],
+            )?;
+            Ok(())
+        };
+        self.client()
+            .and_then(run)
+            .map_err(|e| Error::store("postgres", e))
     }
 
     pub fn query(&mut self, q: &Query) -> Result<Vec<Event>, Error> {
@@ -217,31 +292,27 @@ impl PgStore {
     ) -> Result<super::Summary, postgres::Error> {
         let top = top as i64;
         let client = self.client()?;
-        let mut pairs = |sql: &str| -> Result<Vec<(String, i64)>, postgres::Error> {
+        let mut tops = |kind: &str| -> Result<Vec<(String, i64)>, postgres::Error> {
             Ok(client
-                .query(sql, &[&since, &top])?
+                .query(
+                    "SELECT key, SUM(n)::int8 FROM event_tops \
+                     WHERE hour >= substr($1, 1, 13) AND kind = $2 \
+                     GROUP BY key ORDER BY 2 DESC, 1 LIMIT $3",
+                    &[&since, &kind, &top],
+                )?
                 .iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect())
         };
-        let top_blocked_labels = pairs(
-            "SELECT l, COUNT(*) FROM events, unnest(labels) AS l \
-             WHERE verdict = 'block' AND time >= $1 GROUP BY l ORDER BY 2 DESC, 1 LIMIT $2",
-        )?;
-        let top_blocked_hosts = pairs(
-            "SELECT host, COUNT(*) FROM events WHERE verdict = 'block' AND time >= $1 \
-             GROUP BY host ORDER BY 2 DESC, 1 LIMIT $2",
-        )?;
-        let top_flagged_people = pairs(
-            "SELECT COALESCE(user_name, client_ip), COUNT(*) FROM events \
-             WHERE flagged AND time >= $1 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2",
-        )?;
+        let top_blocked_labels = tops("label")?;
+        let top_blocked_hosts = tops("host")?;
+        let top_flagged_people = tops("person")?;
         let chars = bucket_chars as i32;
         let buckets = client
             .query(
-                "SELECT substr(time, 1, $2), COUNT(*), \
-                 COUNT(*) FILTER (WHERE verdict = 'block'), COUNT(*) FILTER (WHERE alert IS NOT NULL) \
-                 FROM events WHERE time >= $1 GROUP BY 1 ORDER BY 1",
+                "SELECT substr(minute, 1, $2), SUM(requests)::int8, SUM(blocked)::int8, \
+                 SUM(alerting)::int8 FROM event_minutes WHERE minute >= substr($1, 1, 16) \
+                 GROUP BY 1 ORDER BY 1",
                 &[&since, &chars],
             )?
             .iter()

@@ -12,7 +12,8 @@ pub struct SqliteStore {
 }
 
 /// Each migration runs once, in order; `schema_version` says how far a database is.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE events (
   id INTEGER PRIMARY KEY,
   time TEXT NOT NULL,
@@ -49,7 +50,32 @@ CREATE TABLE event_labels (
   event_id INTEGER NOT NULL,
   PRIMARY KEY (label, event_id)
 ) WITHOUT ROWID;
-"];
+",
+    r"
+CREATE TABLE event_minutes (
+  minute TEXT PRIMARY KEY,
+  requests INTEGER NOT NULL,
+  blocked INTEGER NOT NULL,
+  alerting INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE event_tops (
+  hour TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (hour, kind, key)
+) WITHOUT ROWID;
+INSERT INTO event_minutes SELECT substr(time, 1, 16), COUNT(*),
+  SUM(CASE WHEN verdict = 'block' THEN 1 ELSE 0 END), SUM(CASE WHEN alert IS NOT NULL THEN 1 ELSE 0 END)
+  FROM events GROUP BY 1;
+INSERT INTO event_tops SELECT substr(e.time, 1, 13), 'label', l.label, COUNT(*)
+  FROM events e JOIN event_labels l ON l.event_id = e.id WHERE e.verdict = 'block' GROUP BY 1, 3;
+INSERT INTO event_tops SELECT substr(time, 1, 13), 'host', host, COUNT(*)
+  FROM events WHERE verdict = 'block' GROUP BY 1, 3;
+INSERT INTO event_tops SELECT substr(time, 1, 13), 'person', COALESCE(user_name, client_ip), COUNT(*)
+  FROM events WHERE flagged = 1 GROUP BY 1, 3;
+",
+];
 
 const COLUMNS: &str = "time, request_id, client_ip, user_name, role, site, method, host, url, \
 search_term, categories, themes, terms, verdict, alert, sensitive, flagged, rule, reason, status, \
@@ -141,8 +167,40 @@ impl SqliteStore {
                     label.execute(params![l, id])?;
                 }
             }
+            let tallies = super::Tallies::of(events);
+            let mut minute = tx.prepare_cached(
+                "INSERT INTO event_minutes (minute, requests, blocked, alerting) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(minute) DO UPDATE SET requests = event_minutes.requests + excluded.requests, \
+                 blocked = event_minutes.blocked + excluded.blocked, \
+                 alerting = event_minutes.alerting + excluded.alerting",
+            )?;
+            for (m, (n, b, a)) in &tallies.minutes {
+                minute.execute(params![m, n, b, a])?;
+            }
+            let mut top = tx.prepare_cached(
+                "INSERT INTO event_tops (hour, kind, key, n) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(hour, kind, key) DO UPDATE SET n = event_tops.n + excluded.n",
+            )?;
+            for ((hour, kind, key), n) in &tallies.tops {
+                top.execute(params![hour, kind, key, n])?;
+            }
         }
         tx.commit()
+    }
+
+    pub fn purge_tallies(&mut self, before: &str) -> Result<(), Error> {
+        let run = || -> rusqlite::Result<()> {
+            self.conn.execute(
+                "DELETE FROM event_minutes WHERE minute < substr(?1, 1, 16)",
+                [before],
+            )?;
+            self.conn.execute(
+                "DELETE FROM event_tops WHERE hour < substr(?1, 1, 13)",
+                [before],
+            )?;
+            Ok(())
+        };
+        run().map_err(|e| Error::store("sqlite", e))
     }
 
     pub fn query(&mut self, q: &Query) -> Result<Vec<Event>, Error> {
@@ -226,29 +284,22 @@ impl SqliteStore {
         bucket_chars: usize,
         top: usize,
     ) -> rusqlite::Result<super::Summary> {
-        let pairs = |sql: &str| -> rusqlite::Result<Vec<(String, i64)>> {
-            let mut stmt = self.conn.prepare(sql)?;
-            let rows =
-                stmt.query_map(params![since, top as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let tops = |kind: &str| -> rusqlite::Result<Vec<(String, i64)>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT key, SUM(n) FROM event_tops WHERE hour >= substr(?1, 1, 13) AND kind = ?2 \
+                 GROUP BY key ORDER BY 2 DESC, 1 LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![since, kind, top as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             rows.collect()
         };
-        let top_blocked_labels = pairs(
-            "SELECT l.label, COUNT(*) FROM events e JOIN event_labels l ON l.event_id = e.id \
-             WHERE e.verdict = 'block' AND e.time >= ?1 GROUP BY l.label ORDER BY 2 DESC, 1 LIMIT ?2",
-        )?;
-        let top_blocked_hosts = pairs(
-            "SELECT host, COUNT(*) FROM events WHERE verdict = 'block' AND time >= ?1 \
-             GROUP BY host ORDER BY 2 DESC, 1 LIMIT ?2",
-        )?;
-        let top_flagged_people = pairs(
-            "SELECT COALESCE(user_name, client_ip), COUNT(*) FROM events \
-             WHERE flagged = 1 AND time >= ?1 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?2",
-        )?;
-        let mut stmt = self.conn.prepare(
-            "SELECT substr(time, 1, ?2), COUNT(*), \
-             SUM(CASE WHEN verdict = 'block' THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN alert IS NOT NULL THEN 1 ELSE 0 END) \
-             FROM events WHERE time >= ?1 GROUP BY 1 ORDER BY 1",
+        let top_blocked_labels = tops("label")?;
+        let top_blocked_hosts = tops("host")?;
+        let top_flagged_people = tops("person")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT substr(minute, 1, ?2), SUM(requests), SUM(blocked), SUM(alerting) \
+             FROM event_minutes WHERE minute >= substr(?1, 1, 16) GROUP BY 1 ORDER BY 1",
         )?;
         let buckets = stmt
             .query_map(params![since, bucket_chars as i64], |r| {
