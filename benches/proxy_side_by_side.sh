@@ -9,7 +9,7 @@
 # Gatehouse runs the shipped policy (deploy/gatehouse.toml: the full starter lists, the
 # pupil role for 127.0.0.0/8, SafeSearch, events written for every request) with only the
 # [proxy] section changed for the harness: listen on its port, sign with the harness's MITM
-# CA, trust its origin CA, allow the loopback origin.
+# CA, trust its origin CA, allow the loopback origin; and the admin page off.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="${BENCH:-$REPO/../shared/bench}"
@@ -43,6 +43,9 @@ allow_loopback_origins = true
 # Replace the [proxy] table (up to the next table header) with the bench's.
 text, n = re.subn(r'^\[proxy\]\n(?:(?!^\[).*\n)*', proxy + '\n', text, count=1, flags=re.M)
 assert n == 1, "no [proxy] section in deploy/gatehouse.toml"
+# No admin page: both entries would want its port, and nobody signs in during a load run.
+text, n = re.subn(r'^(\[admin\]\n(?:(?!^\[).*\n)*?)listen = .*$', r'\1listen = "off"', text, count=1, flags=re.M)
+assert n == 1, "no [admin] listen in deploy/gatehouse.toml"
 if backend != "sqlite":
     text, n = re.subn(r'^backend = "sqlite"', f'backend = "{backend}"', text, count=1, flags=re.M)
     if n == 0:

@@ -19,8 +19,10 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryS
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Batches waiting for the store thread before new ones spill.
-const QUEUE_BATCHES: usize = 64;
+/// Batches waiting for the store thread before new ones spill. Small on purpose: what waits
+/// here is memory, and the spill file takes the rest in order (16 writer batches are up to
+/// 65,536 events, about 25 MiB at the worst; usually a few hundred events each).
+const QUEUE_BATCHES: usize = 16;
 /// Events read back from the spill file per store transaction.
 const REPLAY_CHUNK: usize = 32_768;
 /// Queued batches are joined into one transaction up to this many events.
