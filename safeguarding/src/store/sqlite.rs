@@ -89,7 +89,7 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| Error::store(path.display(), e))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
-             PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY; \
+             PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; \
              PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 268435456;",
         )
         .map_err(|e| Error::store(path.display(), e))?;
