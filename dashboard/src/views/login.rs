@@ -140,11 +140,10 @@ pub async fn submit(
 
 pub async fn logout(State(admin): State<Arc<Admin>>, headers: HeaderMap, form: FormBody) -> Page {
     let f = fields(form);
-    let s = admin.who_posting(&headers, &f, crate::app::Need::Anyone, "/")?;
+    admin.who_posting(&headers, &f, crate::app::Need::Anyone, "/")?;
     if let Some(id) = cookie(&headers, admin.sessions.cookie_name()) {
         admin.sessions.end(id);
     }
-    let _ = s;
     let mut res = Redirect::to("/login").into_response();
     if let Ok(v) = admin
         .sessions
