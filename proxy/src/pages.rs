@@ -100,37 +100,18 @@ pub fn review_sent() -> Response<Body> {
     )
 }
 
-/// The fields of an `application/x-www-form-urlencoded` body.
+/// The fields of an `application/x-www-form-urlencoded` body (decoded as query components
+/// are, by the rules engine's decoder).
 pub fn form_fields(body: &[u8]) -> Vec<(String, String)> {
-    fn decode(text: &[u8]) -> String {
-        let mut out = Vec::with_capacity(text.len());
-        let mut i = 0;
-        while i < text.len() {
-            match text[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < text.len() => {
-                    let hex = std::str::from_utf8(&text[i + 1..i + 3]).ok();
-                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                        Some(b) => {
-                            out.push(b);
-                            i += 2;
-                        }
-                        None => out.push(b'%'),
-                    }
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    body.split(|b| *b == b'&')
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
-            let mut kv = pair.splitn(2, |b| *b == b'=');
-            let k = decode(kv.next().unwrap_or_default());
-            let v = decode(kv.next().unwrap_or_default());
-            (k, v)
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (
+                gatehouse_rules::search::decode_component(k),
+                gatehouse_rules::search::decode_component(v),
+            )
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use std::sync::Arc;
 
-pub async fn page_inner(admin: Arc<Admin>, headers: HeaderMap) -> Page {
+pub async fn page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Page {
     let s = admin.who(&headers, Need::Anyone, "/audit")?;
     let entries = admin.with_db(|db| crate::audit::recent(db, 1000)).await?;
     let tz = admin.timezone();
@@ -28,8 +28,4 @@ pub async fn page_inner(admin: Arc<Admin>, headers: HeaderMap) -> Page {
     }
     body.push_str("</tbody></table>");
     Ok(layout(&s, "/audit", "Audit trail", &body))
-}
-
-pub async fn page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Page {
-    page_inner(admin, headers).await
 }

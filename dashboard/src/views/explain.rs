@@ -11,7 +11,11 @@ use gatehouse_rules::{evaluate, explain, Facts, Target};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub async fn page_inner(admin: Arc<Admin>, headers: HeaderMap, q: HashMap<String, String>) -> Page {
+pub async fn page(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Page {
     let s = admin.who(&headers, Need::Anyone, "/explain")?;
     let snap = admin.parts.policy.live().load();
     let url = q
@@ -96,12 +100,4 @@ pub async fn page_inner(admin: Arc<Admin>, headers: HeaderMap, q: HashMap<String
     let mut res = layout(&s, "/explain", "Explain a decision", &body);
     *res.status_mut() = status;
     Ok(res)
-}
-
-pub async fn page(
-    State(admin): State<Arc<Admin>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Page {
-    page_inner(admin, headers, q).await
 }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use std::sync::Arc;
 
-pub async fn page_inner(admin: Arc<Admin>, headers: HeaderMap) -> Page {
+pub async fn page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Page {
     let s = admin.who(&headers, Need::It, "/guests")?;
     let list = admin.with_db(|db| crate::vouchers::list(db, 500)).await?;
     let snap = admin.parts.policy.live().load();
@@ -66,10 +66,6 @@ pub async fn page_inner(admin: Arc<Admin>, headers: HeaderMap) -> Page {
     }
     body.push_str("</tbody></table>");
     Ok(layout(&s, "/guests", "Guest vouchers", &body))
-}
-
-pub async fn page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Page {
-    page_inner(admin, headers).await
 }
 
 pub async fn create(State(admin): State<Arc<Admin>>, headers: HeaderMap, form: FormBody) -> Page {

@@ -46,10 +46,10 @@ const RANGES: [Range; 3] = [
     },
 ];
 
-pub async fn page_handler(
-    admin: Arc<Admin>,
+pub async fn page(
+    State(admin): State<Arc<Admin>>,
     headers: HeaderMap,
-    q: HashMap<String, String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Page {
     let s = admin.who(&headers, Need::Anyone, "/")?;
     let range = RANGES
@@ -126,14 +126,6 @@ pub async fn page_handler(
     }
     body.push_str("</tbody></table>");
     Ok(layout(&s, "/", "Overview", &body))
-}
-
-pub async fn page(
-    State(admin): State<Arc<Admin>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Page {
-    page_handler(admin, headers, q).await
 }
 
 type Filled<'a> = (Vec<String>, Vec<Series<'a>>, (i64, i64, i64));

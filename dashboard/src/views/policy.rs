@@ -6,7 +6,7 @@
 
 use super::{fields, FormBody, Page};
 use crate::accounts::Role;
-use crate::app::{Admin, Fields, Need};
+use crate::app::{Admin, Need};
 use crate::html::{csrf_field, esc, layout, problem};
 use crate::session::Session;
 use axum::extract::State;
@@ -356,7 +356,7 @@ async fn local_entries(admin: &Arc<Admin>) -> Result<(Vec<String>, Vec<String>),
     .await
 }
 
-pub async fn page_inner(admin: Arc<Admin>, headers: HeaderMap) -> Page {
+pub async fn page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Page {
     let s = admin.who(&headers, Need::Anyone, "/policy")?;
     let snap = admin.parts.policy.live().load();
     let (allow, deny) = local_entries(&admin).await?;
@@ -405,10 +405,6 @@ pub async fn page_inner(admin: Arc<Admin>, headers: HeaderMap) -> Page {
         "/policy/no-decrypt",
     ));
     Ok(layout(&s, "/policy", "Policy", &body))
-}
-
-pub async fn page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Page {
-    page_inner(admin, headers).await
 }
 
 /// One audited change: `(target, before, after)`.
@@ -480,7 +476,12 @@ fn role_of<'a>(
         .ok_or_else(|| bad(&format!("{name:?} is not a role of this policy.")))
 }
 
-pub async fn grid_post(admin: Arc<Admin>, headers: HeaderMap, f: Fields) -> Page {
+pub async fn save_grid(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    form: FormBody,
+) -> Page {
+    let f = fields(form);
     let s = admin.who_posting(&headers, &f, Need::It, "/policy")?;
     let snap = admin.parts.policy.live().load();
     let mut changes = Vec::new();
@@ -529,14 +530,6 @@ pub async fn grid_post(admin: Arc<Admin>, headers: HeaderMap, f: Fields) -> Page
         Ok(())
     })
     .await
-}
-
-pub async fn save_grid(
-    State(admin): State<Arc<Admin>>,
-    headers: HeaderMap,
-    form: FormBody,
-) -> Page {
-    grid_post(admin, headers, fields(form)).await
 }
 
 pub async fn category_alert(
@@ -589,7 +582,12 @@ pub async fn category_alert(
     .await
 }
 
-pub async fn themes_post(admin: Arc<Admin>, headers: HeaderMap, f: Fields) -> Page {
+pub async fn save_themes(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    form: FormBody,
+) -> Page {
+    let f = fields(form);
     let s = admin.who_posting(&headers, &f, Need::It, "/policy")?;
     let snap = admin.parts.policy.live().load();
     let mut changes = Vec::new();
@@ -633,14 +631,6 @@ pub async fn themes_post(admin: Arc<Admin>, headers: HeaderMap, f: Fields) -> Pa
         Ok(())
     })
     .await
-}
-
-pub async fn save_themes(
-    State(admin): State<Arc<Admin>>,
-    headers: HeaderMap,
-    form: FormBody,
-) -> Page {
-    themes_post(admin, headers, fields(form)).await
 }
 
 pub async fn role(State(admin): State<Arc<Admin>>, headers: HeaderMap, form: FormBody) -> Page {
