@@ -654,7 +654,11 @@ fn malformed_requests_get_a_4xx_and_other_clients_carry_on() {
             .any(|h| h.contains("smuggled") || h.contains("ambiguous")),
         "an ambiguous request, or one behind it, reached the origin"
     );
-    assert_eq!(curl(&proxy, "127.0.0.1", &url, &[]).0, 200, "after smuggling");
+    assert_eq!(
+        curl(&proxy, "127.0.0.1", &url, &[]).0,
+        200,
+        "after smuggling"
+    );
     // Bad chunk sizes in a request body: 400, nothing half-sent is answered as a success.
     for body in [
         "zz\r\nhello\r\n0\r\n\r\n",

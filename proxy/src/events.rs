@@ -14,7 +14,10 @@ pub use gatehouse_safeguarding::Event;
 /// Where events go. Cloning is cheap.
 #[derive(Clone, Debug)]
 pub struct EventSink {
-    tx: SyncSender<Event>,
+    /// Boxed: the channel's ring of slots is allocated (and, once it has wrapped, resident)
+    /// in full, and an event is a few hundred bytes, so unboxed 16,384 slots would hold
+    /// about 7 MiB of memory even when nothing waits.
+    tx: SyncSender<Box<Event>>,
     writer: Arc<Writer>,
 }
 
@@ -61,7 +64,7 @@ impl EventSink {
 
     /// Hands an event over without waiting; counts it as dropped if the writer is behind.
     pub fn send(&self, event: Event) {
-        match self.tx.try_send(event) {
+        match self.tx.try_send(Box::new(event)) {
             Ok(()) => crate::metrics::get().events_written.inc(),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 crate::metrics::get().events_dropped.inc();
@@ -90,7 +93,7 @@ fn open(path: &std::path::Path) -> Option<std::fs::File> {
 }
 
 fn write_loop(
-    rx: &Receiver<Event>,
+    rx: &Receiver<Box<Event>>,
     stop: &AtomicBool,
     dir: &std::path::Path,
     max_bytes: u64,
@@ -100,22 +103,17 @@ fn write_loop(
     let path = dir.join("events.jsonl");
     let mut file = open(&path);
     let mut size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let mut text = String::new();
+    let mut text: Vec<u8> = Vec::new();
     loop {
         // Read the flag before draining: whatever was queued before `close` is written.
         let stopping = stop.load(Ordering::Acquire);
         text.clear();
-        let mut batch: Vec<Event> = rx.try_iter().take(BATCH).collect();
+        let mut batch: Vec<Event> = rx.try_iter().take(BATCH).map(|event| *event).collect();
         let taken = batch.len();
         pipeline.prepare(&mut batch);
-        for event in &batch {
-            if let Ok(line) = serde_json::to_string(event) {
-                text.push_str(&line);
-                text.push('\n');
-            }
-        }
+        gatehouse_safeguarding::event::write_json_lines(&batch, &mut text);
         if !batch.is_empty() {
-            pipeline.take(batch);
+            pipeline.take(batch, &text);
         }
         if text.is_empty() {
             if stopping {
@@ -136,10 +134,7 @@ fn write_loop(
             size = 0;
         }
         if let Some(f) = file.as_mut() {
-            if f.write_all(text.as_bytes())
-                .and_then(|()| f.flush())
-                .is_ok()
-            {
+            if f.write_all(&text).and_then(|()| f.flush()).is_ok() {
                 size += text.len() as u64;
             }
         }

@@ -219,16 +219,21 @@ fn run_proxy(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
 /// glibc gives each thread that allocates its own arena (up to 8 per core), and memory freed
 /// in one is not reused by another: with the async workers, the event writer, the store and
 /// delivery threads and the blocking pool that is tens of MiB of resident memory for nothing.
-/// Two arenas serve a proxy on a few cores. Called before any thread starts.
+/// Two arenas serve a proxy on a few cores. And glibc raises its mmap threshold each time a
+/// large block is freed, so after a while the store's batches (a few MiB each) come from
+/// the heap, where freeing them leaves holes that are never given back; a fixed threshold
+/// keeps them in mappings of their own, returned to the system when freed. Called before
+/// any thread starts.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[expect(
     unsafe_code,
-    reason = "mallopt with two plain integers, before any other thread exists"
+    reason = "mallopt with plain integers, before any other thread exists"
 )]
 fn limit_malloc_arenas() {
     // SAFETY: mallopt takes plain integers; nothing else allocates concurrently yet.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
     }
 }
 

@@ -167,11 +167,12 @@ impl Pipeline {
         }
     }
 
-    /// Hands a batch to the store. (Its alerts were raised on the request path, by
-    /// `raise`, before each response left.)
-    pub fn take(&self, batch: Vec<Event>) {
+    /// Hands a batch to the store, with the JSON lines it was written to the events log as
+    /// (appended to the spill file as they are if the store is behind). Its alerts were
+    /// raised on the request path, by `raise`, before each response left.
+    pub fn take(&self, batch: Vec<Event>, lines: &[u8]) {
         if let Some(r) = &self.recorder {
-            r.record(batch);
+            r.record_rendered(batch, lines);
         }
     }
 

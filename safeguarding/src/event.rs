@@ -34,6 +34,19 @@ pub struct Event {
     pub decrypted: bool,
 }
 
+/// Appends events to `out` as JSON lines, one per event: the events log's format and the
+/// spill file's, so a batch written to one can be appended to the other as it is.
+pub fn write_json_lines(events: &[Event], out: &mut Vec<u8>) {
+    for event in events {
+        let before = out.len();
+        if serde_json::to_writer(&mut *out, event).is_ok() {
+            out.push(b'\n');
+        } else {
+            out.truncate(before);
+        }
+    }
+}
+
 impl Event {
     /// A flagged event is one a safeguarding rule touched: it alerted, was logged as
     /// sensitive, or matched a theme. Flagged events keep the user's identity and the

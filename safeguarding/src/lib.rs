@@ -64,20 +64,66 @@ pub(crate) fn report(message: &str) {
 }
 
 /// Lowers the calling thread's scheduling priority (nice 10), for the threads that write
-/// events, store them and deliver alerts: on a busy filter they yield the CPU to the
-/// threads answering requests, and catch up (or spill to disk) when the rush passes.
+/// events and deliver alerts: on a busy filter they yield the CPU to the threads answering
+/// requests, and catch up when the rush passes.
 #[cfg(target_os = "linux")]
 #[expect(
     unsafe_code,
     reason = "setpriority on the calling thread (tid from gettid); no memory is touched"
 )]
-pub fn background_priority() {
+pub fn background_priority() -> bool {
     // SAFETY: both calls take plain integers and affect only this thread's nice value.
     unsafe {
         let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) == 0
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn background_priority() {}
+pub fn background_priority() -> bool {
+    true
+}
+
+/// Schedules the calling thread `SCHED_IDLE`: it runs only when the CPU has nothing else to
+/// do, and a request that arrives takes the CPU from it at once. For the store thread, so
+/// that writing events never adds latency to a request; what it cannot write meanwhile
+/// waits in the spill file. Leaving it again needs `RLIMIT_NICE` to allow nice 10
+/// (`LimitNICE=+10` in the systemd unit), see [`background_priority_from_idle`].
+#[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
+    reason = "sched_setscheduler on the calling thread with a parameter that lives on the stack"
+)]
+pub fn idle_priority() -> bool {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param for the duration of the call; the call
+    // affects only this thread's scheduling policy.
+    unsafe { libc::sched_setscheduler(libc::gettid(), libc::SCHED_IDLE, &param) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn idle_priority() -> bool {
+    false
+}
+
+/// Moves the calling thread from `SCHED_IDLE` back to normal scheduling at nice 10 (a
+/// backlog the idle CPU could not clear gets a fair share). False if the kernel refuses.
+#[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
+    reason = "sched_setscheduler on the calling thread with a parameter that lives on the stack"
+)]
+pub fn background_priority_from_idle() -> bool {
+    let param = libc::sched_param { sched_priority: 0 };
+    // The nice value first: leaving SCHED_IDLE is checked against it.
+    if !background_priority() {
+        return false;
+    }
+    // SAFETY: as in `idle_priority`.
+    unsafe { libc::sched_setscheduler(libc::gettid(), libc::SCHED_OTHER, &param) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn background_priority_from_idle() -> bool {
+    true
+}

@@ -23,10 +23,14 @@ use std::time::{Duration, Instant};
 /// here is memory, and the spill file takes the rest in order (16 writer batches are up to
 /// 65,536 events, about 25 MiB at the worst; usually a few hundred events each).
 const QUEUE_BATCHES: usize = 16;
-/// Events read back from the spill file per store transaction.
-const REPLAY_CHUNK: usize = 32_768;
+/// Events read back from the spill file per store transaction (about 4 MiB in memory).
+const REPLAY_CHUNK: usize = 8_192;
 /// Queued batches are joined into one transaction up to this many events.
-const COALESCE: usize = 32_768;
+const COALESCE: usize = 8_192;
+/// Spilled bytes not yet stored beyond which the store thread stops waiting for idle CPU
+/// and takes a share of it (nice 10) until the spill file is replayed: about a minute of a
+/// saturated core's events, far more than any busy school's lesson change.
+const CATCH_UP_BYTES: u64 = 1 << 30;
 
 /// The append-only file events wait in while the store is slow or away.
 #[derive(Debug)]
@@ -48,22 +52,16 @@ impl Spill {
         }
     }
 
-    fn append(&mut self, batch: &[Event]) -> Result<(), Error> {
+    /// Appends a batch, written as JSON lines (`event::write_json_lines`).
+    fn append(&mut self, lines: &[u8]) -> Result<(), Error> {
         use std::os::unix::fs::OpenOptionsExt as _;
-        let mut text = String::new();
-        for e in batch {
-            if let Ok(line) = serde_json::to_string(e) {
-                text.push_str(&line);
-                text.push('\n');
-            }
-        }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(&self.path)
             .map_err(|e| Error::io(&self.path, e))?;
-        file.write_all(text.as_bytes())
+        file.write_all(lines)
             .and_then(|()| file.sync_data())
             .map_err(|e| Error::io(&self.path, e))?;
         self.active = true;
@@ -164,6 +162,7 @@ impl Recorder {
             metrics: Arc::clone(&metrics),
             store: None,
             thread,
+            schedule: Schedule::Fixed,
         };
         let handle = std::thread::Builder::new()
             .name("gatehouse-store".into())
@@ -180,6 +179,17 @@ impl Recorder {
 
     /// Hands a batch over without waiting for the store.
     pub fn record(&self, batch: Vec<Event>) {
+        self.record_inner(batch, None);
+    }
+
+    /// As `record`, for a batch the caller has already written as JSON lines
+    /// (`event::write_json_lines`, e.g. for the events log): if it has to spill, those bytes
+    /// are appended as they are instead of being written again.
+    pub fn record_rendered(&self, batch: Vec<Event>, lines: &[u8]) {
+        self.record_inner(batch, Some(lines));
+    }
+
+    fn record_inner(&self, batch: Vec<Event>, lines: Option<&[u8]>) {
         if batch.is_empty() {
             return;
         }
@@ -195,7 +205,12 @@ impl Recorder {
             }
         };
         let n = batch.len() as u64;
-        match spill.append(&batch) {
+        let mut own = Vec::new();
+        let lines = lines.unwrap_or_else(|| {
+            crate::event::write_json_lines(&batch, &mut own);
+            &own
+        });
+        match spill.append(lines) {
             Ok(()) => self.metrics.events_spilled.inc_by(n),
             Err(e) => {
                 self.metrics.events_lost.inc_by(n);
@@ -221,6 +236,21 @@ struct Worker {
     metrics: Arc<Metrics>,
     store: Option<Store>,
     thread: StoreThread,
+    schedule: Schedule,
+}
+
+/// How the store thread is scheduled. Storing events is never urgent (they are already in
+/// the JSON-lines log and, when the store is behind, in the spill file), so it runs on CPU
+/// that requests leave idle; a backlog that idle CPU does not clear gets a fair share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Schedule {
+    /// `SCHED_IDLE`: runs only when nothing else wants the CPU.
+    Idle,
+    /// Nice 10 until the spill file is replayed, then back to `Idle`.
+    CatchingUp,
+    /// Nice 10 throughout (the kernel refused `SCHED_IDLE`), or `SCHED_IDLE` throughout
+    /// (the kernel refused to leave it); either way nothing more to try.
+    Fixed,
 }
 
 /// How often housekeeping runs without traffic.
@@ -228,7 +258,12 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 
 impl Worker {
     fn run(mut self) {
-        crate::background_priority();
+        self.schedule = if crate::idle_priority() {
+            Schedule::Idle
+        } else {
+            crate::background_priority();
+            Schedule::Fixed
+        };
         // The first housekeeping (retention) runs a minute after start, then hourly.
         let mut next_housekeeping = Instant::now() + Duration::from_secs(60);
         loop {
@@ -245,7 +280,10 @@ impl Worker {
                     // bigger batch writes each index page once for many events.
                     while batch.len() < COALESCE {
                         match self.rx.try_recv() {
-                            Ok(more) => batch.extend(more),
+                            Ok(more) => {
+                                batch.reserve_exact(more.len());
+                                batch.extend(more);
+                            }
                             Err(_) => break,
                         }
                     }
@@ -317,8 +355,10 @@ impl Worker {
     /// At shutdown with the store away: the batch goes to the spill file, after whatever is
     /// there, and is stored on the next start.
     fn spill_at_shutdown(&mut self, batch: &[Event]) {
+        let mut lines = Vec::new();
+        crate::event::write_json_lines(batch, &mut lines);
         if let Ok(mut spill) = self.spill.lock() {
-            if spill.append(batch).is_ok() {
+            if spill.append(&lines).is_ok() {
                 self.metrics.events_spilled.inc_by(batch.len() as u64);
             }
         }
@@ -327,7 +367,8 @@ impl Worker {
     /// Stores what waits in the spill file, in order (batches still in the queue are older
     /// and were stored first). Returns true if there was anything to do.
     fn replay(&mut self, stopping: bool) -> bool {
-        let (mut offset, active) = match self.spill.lock() {
+        let spill = Arc::clone(&self.spill);
+        let (mut offset, active) = match spill.lock() {
             Ok(s) => (s.replayed(), s.active),
             Err(_) => return false,
         };
@@ -335,8 +376,11 @@ impl Worker {
             return false;
         }
         loop {
-            let read = match self.spill.lock() {
-                Ok(s) => s.read_from(offset, REPLAY_CHUNK),
+            let read = match spill.lock() {
+                Ok(s) => {
+                    self.pace(s.len().saturating_sub(offset));
+                    s.read_from(offset, REPLAY_CHUNK)
+                }
                 Err(_) => return true,
             };
             let (events, next) = match read {
@@ -349,9 +393,10 @@ impl Worker {
             if events.is_empty() && next == offset {
                 // Caught up: if nothing was appended meanwhile, the file goes and new
                 // batches use the queue again.
-                if let Ok(mut s) = self.spill.lock() {
+                if let Ok(mut s) = spill.lock() {
                     if s.len() == offset {
                         let _ = s.clear();
+                        self.pace(0);
                     }
                 }
                 return true;
@@ -360,11 +405,38 @@ impl Worker {
                 return true;
             }
             offset = next;
-            if let Ok(s) = self.spill.lock() {
+            if let Ok(s) = spill.lock() {
                 if let Err(e) = s.set_replayed(offset) {
                     report(&format!("{e}"));
                 }
             }
+        }
+    }
+}
+
+impl Worker {
+    /// Moves between idle scheduling and a fair share as the spill backlog grows and goes.
+    fn pace(&mut self, backlog: u64) {
+        match self.schedule {
+            Schedule::Idle if backlog > CATCH_UP_BYTES => {
+                if crate::background_priority_from_idle() {
+                    self.schedule = Schedule::CatchingUp;
+                } else {
+                    self.schedule = Schedule::Fixed;
+                    report(&format!(
+                        "{} MiB of events wait in the spill file and the store thread may not \
+                         leave idle scheduling (allow nice 10: LimitNICE=+10); they are stored \
+                         when the CPU is idle",
+                        backlog >> 20
+                    ));
+                }
+            }
+            Schedule::CatchingUp if backlog == 0 => {
+                if crate::idle_priority() {
+                    self.schedule = Schedule::Idle;
+                }
+            }
+            _ => {}
         }
     }
 }

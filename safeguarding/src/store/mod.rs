@@ -115,6 +115,7 @@ impl Store {
             )),
             Backend::Sqlite => Ok(Store::Sqlite(sqlite::SqliteStore::open(
                 &data_dir.join(&settings.path),
+                settings.sqlite_cache_mib.0,
             )?)),
             Backend::Postgres => {
                 let url = settings.url.as_deref().ok_or_else(|| {

@@ -82,16 +82,18 @@ search_term, categories, themes, terms, verdict, alert, sensitive, flagged, rule
 bytes, duration_ms, decrypted";
 
 impl SqliteStore {
-    pub fn open(path: &Path) -> Result<SqliteStore, Error> {
+    /// Opens (or creates) the file with a page cache of `cache_mib` MiB.
+    pub fn open(path: &Path, cache_mib: u32) -> Result<SqliteStore, Error> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let conn = Connection::open(path).map_err(|e| Error::store(path.display(), e))?;
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
-             PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; \
+             PRAGMA cache_size = -{}; PRAGMA temp_store = MEMORY; \
              PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 268435456;",
-        )
+            u64::from(cache_mib) * 1024
+        ))
         .map_err(|e| Error::store(path.display(), e))?;
         let mut store = SqliteStore { conn };
         store
