@@ -360,7 +360,11 @@ fn a_proxy_killed_mid_stream_loses_no_alert_and_sends_none_twice() {
 #[test]
 fn pseudonymised_traffic_keeps_flagged_names_and_a_users_records_can_be_exported() {
     let smtp = servers::Smtp::start();
-    let mut proxy = start(smtp.port, "23:59", "pseudonymise_traffic = true");
+    let mut proxy = start(
+        smtp.port,
+        "23:59",
+        "pseudonymise_traffic = true\nsqlite_cache_mib = 8",
+    );
     let out = common::run(
         &[
             "user-add",
@@ -415,5 +419,32 @@ fn pseudonymised_traffic_keeps_flagged_names_and_a_users_records_can_be_exported
     let log = std::fs::read_to_string(proxy.ws.path("data/events/events.jsonl")).unwrap();
     for line in log.lines().filter(|l| l.contains("weather tomorrow")) {
         assert!(!line.contains("fay.pupil"), "{line}");
+    }
+}
+
+/// A wrong `[store]` value stops the start with the file, the section and what to give
+/// instead; nothing is listening afterwards.
+#[test]
+fn a_bad_store_setting_is_refused_at_start_naming_it() {
+    for (value, message) in [
+        ("0", "sqlite_cache_mib = 0: give 1 to 4096 (MiB)"),
+        ("5000", "sqlite_cache_mib = 5000: give 1 to 4096 (MiB)"),
+        ("\"big\"", "sqlite_cache_mib"),
+    ] {
+        let ws = Workspace::new();
+        let config = write_config(
+            &ws,
+            1,
+            "23:59",
+            &format!("sqlite_cache_mib = {value}"),
+            origin(),
+        );
+        let out = common::run(&["run", "--config", config.to_str().unwrap()], "");
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{value}: {err}");
+        assert!(
+            err.contains("gatehouse.toml") && err.contains("[store]") && err.contains(message),
+            "{value}: {err}"
+        );
     }
 }

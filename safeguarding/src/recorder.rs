@@ -431,10 +431,8 @@ impl Worker {
                     ));
                 }
             }
-            Schedule::CatchingUp if backlog == 0 => {
-                if crate::idle_priority() {
-                    self.schedule = Schedule::Idle;
-                }
+            Schedule::CatchingUp if backlog == 0 && crate::idle_priority() => {
+                self.schedule = Schedule::Idle;
             }
             _ => {}
         }
