@@ -441,7 +441,8 @@ fn a_bad_store_setting_is_refused_at_start_naming_it() {
         );
         let out = common::run(&["run", "--config", config.to_str().unwrap()], "");
         let err = common::stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{value}: {err}");
+        // 2: the command could not do its job (1 is `check`'s "policy not loaded").
+        assert_eq!(out.status.code(), Some(2), "{value}: {err}");
         assert!(
             err.contains("gatehouse.toml") && err.contains("[store]") && err.contains(message),
             "{value}: {err}"
