@@ -105,6 +105,7 @@ impl Pipeline {
                     housekeeping: Box::new(move |store: &mut Store| {
                         let _ = store.enforce_retention(&retention, chrono::Utc::now());
                     }),
+                    catch_up_bytes: gatehouse_safeguarding::recorder::CATCH_UP_BYTES,
                 },
                 Arc::clone(&metrics),
             )?)

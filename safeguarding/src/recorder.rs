@@ -30,7 +30,7 @@ const COALESCE: usize = 8_192;
 /// Spilled bytes not yet stored beyond which the store thread stops waiting for idle CPU
 /// and takes a share of it (nice 10) until the spill file is replayed: about a minute of a
 /// saturated core's events, far more than any busy school's lesson change.
-const CATCH_UP_BYTES: u64 = 1 << 30;
+pub const CATCH_UP_BYTES: u64 = 1 << 30;
 
 /// The append-only file events wait in while the store is slow or away.
 #[derive(Debug)]
@@ -139,6 +139,9 @@ pub struct StoreThread {
     pub open: Box<dyn FnMut() -> Result<Store, Error> + Send>,
     /// Called about once an hour, between batches (retention).
     pub housekeeping: Box<dyn FnMut(&mut Store) + Send>,
+    /// Spilled bytes waiting beyond which the thread leaves idle scheduling
+    /// ([`CATCH_UP_BYTES`] in the proxy).
+    pub catch_up_bytes: u64,
 }
 
 impl Recorder {
@@ -418,7 +421,7 @@ impl Worker {
     /// Moves between idle scheduling and a fair share as the spill backlog grows and goes.
     fn pace(&mut self, backlog: u64) {
         match self.schedule {
-            Schedule::Idle if backlog > CATCH_UP_BYTES => {
+            Schedule::Idle if backlog > self.thread.catch_up_bytes => {
                 if crate::background_priority_from_idle() {
                     self.schedule = Schedule::CatchingUp;
                 } else {

@@ -291,6 +291,7 @@ fn a_store_that_goes_away_and_comes_back_loses_no_event_and_keeps_their_order() 
         StoreThread {
             open: Box::new(move || Store::open(&s, &d)),
             housekeeping: Box::new(|_| {}),
+            catch_up_bytes: gatehouse_safeguarding::recorder::CATCH_UP_BYTES,
         },
         Arc::clone(&metrics),
     )
@@ -341,4 +342,105 @@ fn a_store_that_goes_away_and_comes_back_loses_no_event_and_keeps_their_order() 
         !dir.path().join("spill.jsonl").exists(),
         "the spill file is gone once replayed"
     );
+}
+
+/// The scheduling policy (SCHED_OTHER 0, SCHED_IDLE 5) and nice value of this process's
+/// thread named `gatehouse-store`, from /proc.
+fn store_thread_schedule() -> Option<(u32, i32)> {
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        if std::fs::read_to_string(dir.join("comm")).ok()?.trim() != "gatehouse-store" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // Fields after the command name: the 3rd field of stat(5) is the first here.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        return Some((fields.get(38)?.parse().ok()?, fields.get(16)?.parse().ok()?));
+    }
+    None
+}
+
+/// Whether this process may move a thread from SCHED_IDLE back to nice 10: root, or an
+/// RLIMIT_NICE of at least 10 (`LimitNICE=+10` in the systemd unit).
+fn may_leave_idle() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        == Some("0");
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let nice_limit: u32 = limits
+        .lines()
+        .find(|l| l.starts_with("Max nice priority"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    root || nice_limit >= 10
+}
+
+/// The store thread only uses CPU nothing else wants (SCHED_IDLE). A backlog in the spill
+/// file beyond its limit gets a fair share (nice 10) until it is stored, and then the
+/// thread goes back to idle. Here the backlog is left by an earlier run and the store is
+/// away at first, so the thread sits in its catching-up state until the store answers.
+#[test]
+fn the_store_thread_runs_on_idle_cpu_and_takes_a_share_for_a_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("spill.jsonl");
+    let backlog: Vec<Event> = (0..1000).map(|i| event(i, 0)).collect();
+    let mut lines = Vec::new();
+    gatehouse_safeguarding::event::write_json_lines(&backlog, &mut lines);
+    std::fs::write(&spill, &lines).unwrap();
+
+    let store_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let up = Arc::clone(&store_up);
+    let settings = StoreSettings::default();
+    let (s, d) = (settings.clone(), dir.path().to_owned());
+    let metrics = Arc::new(Metrics::new(None).unwrap());
+    let recorder = Recorder::start(
+        &spill,
+        StoreThread {
+            open: Box::new(move || {
+                if up.load(std::sync::atomic::Ordering::SeqCst) {
+                    Store::open(&s, &d)
+                } else {
+                    Err(gatehouse_safeguarding::Error::Config("away".into()))
+                }
+            }),
+            housekeeping: Box::new(|_| {}),
+            catch_up_bytes: 1024,
+        },
+        Arc::clone(&metrics),
+    )
+    .unwrap();
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_IDLE: u32 = 5;
+    if may_leave_idle() {
+        let catching_up = servers::wait_for(30, || {
+            (store_thread_schedule()? == (SCHED_OTHER, 10)).then_some(())
+        });
+        assert!(
+            catching_up.is_some(),
+            "a backlog over the limit did not move the thread to nice 10: {:?}",
+            store_thread_schedule()
+        );
+    }
+    store_up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let stored = servers::wait_for(60, || (metrics.events_stored.get() == 1000).then_some(()));
+    assert!(stored.is_some(), "stored {}", metrics.events_stored.get());
+    let idle = servers::wait_for(30, || {
+        (store_thread_schedule()?.0 == SCHED_IDLE).then_some(())
+    });
+    assert!(
+        idle.is_some(),
+        "caught up, the thread is not back on idle CPU: {:?}",
+        store_thread_schedule()
+    );
+    let mut store = Store::open(&settings, dir.path()).unwrap();
+    let all = Query {
+        limit: 5000,
+        ..Query::default()
+    };
+    assert_eq!(store.query(&all).unwrap().len(), 1000, "each event once");
+    recorder.close();
 }
