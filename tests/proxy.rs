@@ -1131,8 +1131,9 @@ decrypt_https = false
     );
 }
 
-/// A WebSocket origin that answers the handshake and echoes one text message.
-fn websocket_origin() -> u16 {
+/// A WebSocket origin that answers the handshake, echoes one text message and keeps the
+/// connection open for `hold` before closing it.
+fn websocket_origin(hold: std::time::Duration) -> u16 {
     use base64::Engine as _;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -1173,15 +1174,17 @@ fn websocket_origin() -> u16 {
         let mut frame = vec![0x81, len as u8];
         frame.extend_from_slice(&payload);
         let _ = stream.write_all(&frame);
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::thread::sleep(hold);
     });
     port
 }
 
-#[test]
-fn websockets_pass_through_for_allowed_sites() {
-    let port = websocket_origin();
-    let proxy = start_proxy("allow_loopback_origins = true\n");
+/// Opens a WebSocket to the origin on `port` through the proxy and exchanges one message;
+/// returns the client's stream and its reader.
+fn websocket_through(
+    proxy: &Proxy,
+    port: u16,
+) -> (std::net::TcpStream, BufReader<std::net::TcpStream>) {
     let mut stream = std::net::TcpStream::connect(&proxy.addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
@@ -1212,6 +1215,27 @@ fn websockets_pass_through_for_allowed_sites() {
     let mut payload = vec![0u8; (head[1] & 0x7f) as usize];
     reader.read_exact(&mut payload).unwrap();
     assert_eq!(payload, text);
+    (stream, reader)
+}
+
+#[test]
+fn websockets_pass_through_for_allowed_sites() {
+    let port = websocket_origin(std::time::Duration::from_millis(500));
+    let proxy = start_proxy("allow_loopback_origins = true\n");
+    websocket_through(&proxy, port);
+}
+
+/// A WebSocket that carries nothing in either direction for `tunnel_idle_secs` is closed,
+/// like a tunnel: the origin here would keep it open for a minute.
+#[test]
+fn an_idle_websocket_is_closed() {
+    let port = websocket_origin(std::time::Duration::from_secs(60));
+    let proxy = start_proxy("allow_loopback_origins = true\ntunnel_idle_secs = 1\n");
+    let (_stream, mut reader) = websocket_through(&proxy, port);
+    // The proxy closes the connection (end of stream), well before the 10 s read limit.
+    let mut rest = Vec::new();
+    let read = reader.read_to_end(&mut rest);
+    assert!(read.is_ok(), "still open after the idle limit: {read:?}");
 }
 
 #[test]

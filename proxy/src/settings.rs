@@ -59,7 +59,7 @@ pub struct ProxySettings {
     /// How long connecting to an upstream server may take.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
-    /// A tunnel that is not decrypted with no traffic for this long is closed.
+    /// A tunnel that is not decrypted, or a WebSocket, with no traffic for this long is closed.
     #[serde(default = "default_tunnel_idle")]
     pub tunnel_idle_secs: u64,
     /// The largest request head accepted, in bytes (at least 8192).

@@ -9,7 +9,7 @@ use crate::{
     rewind::{ArrayPrefix, Rewind},
     tee::Tee,
 };
-use futures::{Sink, Stream, StreamExt};
+use futures::{FutureExt, Sink, Stream, StreamExt};
 use http::uri::{Authority, Scheme};
 use hyper::{
     Method,
@@ -27,7 +27,16 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto::Builder as ServerBuilder,
 };
-use std::{convert::Infallible, error::Error as StdError, io, net::SocketAddr, sync::Arc};
+use std::{
+    convert::Infallible,
+    error::Error as StdError,
+    io,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 use tokio::task::JoinHandle;
 use tokio_rustls::{LazyConfigAcceptor, StartHandshake};
 use tokio_tungstenite::{
@@ -418,6 +427,36 @@ where
 
         let (server_sink, server_stream) = server_socket.split();
         let (client_sink, client_stream) = client_socket.split();
+
+        // Gatehouse patch: the tunnels' idle limit applies to WebSockets too. Once no message
+        // has passed in either direction for that long, both streams end, the forwarders
+        // stop and the two connections are closed.
+        let active = Arc::new(AtomicBool::new(false));
+        let idle = self.tunnel_limits.idle_timeout;
+        let watchdog = {
+            let active = Arc::clone(&active);
+            async move {
+                let Some(idle) = idle else {
+                    return std::future::pending::<()>().await;
+                };
+                loop {
+                    tokio::time::sleep(idle).await;
+                    if !active.swap(false, Ordering::Relaxed) {
+                        return;
+                    }
+                }
+            }
+        }
+        .boxed()
+        .shared();
+        let mark = |active: &Arc<AtomicBool>| {
+            let active = Arc::clone(active);
+            move |_: &Result<Message, tungstenite::Error>| active.store(true, Ordering::Relaxed)
+        };
+        let server_stream = server_stream
+            .inspect(mark(&active))
+            .take_until(watchdog.clone());
+        let client_stream = client_stream.inspect(mark(&active)).take_until(watchdog);
 
         let InternalProxy {
             websocket_handler, ..
