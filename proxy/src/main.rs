@@ -207,7 +207,7 @@ fn main() -> ExitCode {
 }
 
 fn run_proxy(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
-    limit_malloc_arenas();
+    tune_malloc();
     let file = embedded::config_file(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -229,7 +229,7 @@ fn run_proxy(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     unsafe_code,
     reason = "mallopt with plain integers, before any other thread exists"
 )]
-fn limit_malloc_arenas() {
+fn tune_malloc() {
     // SAFETY: mallopt takes plain integers; nothing else allocates concurrently yet.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
@@ -238,7 +238,7 @@ fn limit_malloc_arenas() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
+fn tune_malloc() {}
 
 fn ca_command(command: CaCommand) -> anyhow::Result<ExitCode> {
     let (CaCommand::Init { config } | CaCommand::Export { config }) = &command;
