@@ -90,15 +90,8 @@ pub fn background_priority() -> bool {
 /// waits in the spill file. Leaving it again needs `RLIMIT_NICE` to allow nice 10
 /// (`LimitNICE=+10` in the systemd unit), see [`background_priority_from_idle`].
 #[cfg(target_os = "linux")]
-#[expect(
-    unsafe_code,
-    reason = "sched_setscheduler on the calling thread with a parameter that lives on the stack"
-)]
 pub fn idle_priority() -> bool {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param for the duration of the call; the call
-    // affects only this thread's scheduling policy.
-    unsafe { libc::sched_setscheduler(libc::gettid(), libc::SCHED_IDLE, &param) == 0 }
+    set_scheduler(libc::SCHED_IDLE)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -109,21 +102,25 @@ pub fn idle_priority() -> bool {
 /// Moves the calling thread from `SCHED_IDLE` back to normal scheduling at nice 10 (a
 /// backlog the idle CPU could not clear gets a fair share). False if the kernel refuses.
 #[cfg(target_os = "linux")]
-#[expect(
-    unsafe_code,
-    reason = "sched_setscheduler on the calling thread with a parameter that lives on the stack"
-)]
 pub fn background_priority_from_idle() -> bool {
-    let param = libc::sched_param { sched_priority: 0 };
     // The nice value first: leaving SCHED_IDLE is checked against it.
-    if !background_priority() {
-        return false;
-    }
-    // SAFETY: as in `idle_priority`.
-    unsafe { libc::sched_setscheduler(libc::gettid(), libc::SCHED_OTHER, &param) == 0 }
+    background_priority() && set_scheduler(libc::SCHED_OTHER)
 }
 
 #[cfg(not(target_os = "linux"))]
 pub fn background_priority_from_idle() -> bool {
     true
+}
+
+/// Sets the calling thread's scheduling policy (static priority 0). False if refused.
+#[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
+    reason = "sched_setscheduler on the calling thread with a parameter that lives on the stack"
+)]
+fn set_scheduler(policy: libc::c_int) -> bool {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param for the duration of the call; the call
+    // affects only this thread's scheduling policy.
+    unsafe { libc::sched_setscheduler(libc::gettid(), policy, &param) == 0 }
 }
