@@ -7,6 +7,7 @@
 //! network where a login (a voucher) is required.
 
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -8,6 +8,7 @@
 //! www.google.com to 127.0.0.1, where a small origin answers.
 
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

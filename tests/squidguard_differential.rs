@@ -7,6 +7,7 @@
 //! written for it. `.ci/run` installs it; without it this test fails and says how to install.
 
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -42,6 +42,28 @@ pub struct Review {
 pub enum Refused {
     TooMany,
     Empty,
+    /// The page address is not a plain `http(s)://host/...` URL (a pupil can write anything
+    /// into the form: `https://www.bbc.co.uk\\@www.bet365.com/` must not become an
+    /// approval for either site).
+    BadUrl,
+}
+
+/// True for a URL a review may name: `http` or `https`, a host with no user part, and no
+/// backslash, whitespace or control character anywhere.
+pub fn plain_url(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    !authority.is_empty()
+        && !authority.contains('@')
+        && url.len() <= 4096
+        && !url
+            .chars()
+            .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
 }
 
 /// Records a request; `Ok(Err(..))` when it is refused (too many waiting, no reason).
@@ -49,6 +71,9 @@ pub fn submit(db: &Db, r: &NewReview) -> Result<Result<i64, Refused>, Error> {
     let reason: String = r.reason.trim().chars().take(MAX_REASON).collect();
     if reason.is_empty() {
         return Ok(Err(Refused::Empty));
+    }
+    if !plain_url(&r.url) {
+        return Ok(Err(Refused::BadUrl));
     }
     let waiting: i64 = db.conn.query_row(
         "SELECT COUNT(*) FROM reviews WHERE state = 'pending' AND \
@@ -127,4 +152,25 @@ pub fn decide(db: &Db, id: i64, by: &str, state: &str, decision: &str) -> Result
          WHERE id = ?1 AND state = 'pending'",
         params![id, state, by, crate::now_text(), decision],
     )? == 1)
+}
+
+#[cfg(test)]
+mod url_tests {
+    #[test]
+    fn only_plain_urls_may_be_reviewed() {
+        for ok in ["https://www.bet365.com/", "http://games.example/play?x=1"] {
+            assert!(super::plain_url(ok), "{ok}");
+        }
+        for bad in [
+            "https://www.bbc.co.uk\\@www.bet365.com/",
+            "https://www.bbc.co.uk@www.bet365.com/",
+            "https://user:pw@www.bet365.com/",
+            "javascript:alert(1)",
+            "https://www.bbc.co.uk/\tx",
+            "https:///x",
+            "ftp://x.example/",
+        ] {
+            assert!(!super::plain_url(bad), "{bad}");
+        }
+    }
 }

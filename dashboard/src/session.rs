@@ -143,38 +143,45 @@ impl Sessions {
         self.live.retain(|_, s| s.name != name);
     }
 
-    /// `Some(minutes)` to wait when this account or address has failed too often.
-    pub fn locked(&self, account: &str, address: &str) -> Option<u64> {
-        let now = Instant::now();
-        let check = |key: String, limit: u32| {
-            self.failures.get(&key).and_then(|f| {
-                let age = now.duration_since(f.1);
-                (f.0 >= limit && age < WINDOW).then(|| (WINDOW - age).as_secs() / 60 + 1)
-            })
-        };
-        check(format!("account:{account}"), PER_ACCOUNT)
-            .or_else(|| check(format!("address:{address}"), PER_ADDRESS))
-    }
-
-    /// Counts a failed login against the account and the address.
-    pub fn failed(&self, account: &str, address: &str) {
+    /// Counts a sign-in attempt against the account and the address before the password
+    /// is checked, or says how many minutes to wait. Counting first means concurrent
+    /// guesses cannot all pass a limit that only the finished ones would have reached; a
+    /// good password gives the attempt back ([`Sessions::succeeded`]).
+    pub fn reserve(&self, account: &str, address: &str) -> Result<(), u64> {
         let now = Instant::now();
         if self.failures.len() > 100_000 {
             self.failures
                 .retain(|_, f| now.duration_since(f.1) < WINDOW);
         }
-        for key in [format!("account:{account}"), format!("address:{address}")] {
+        let take = |key: String, limit: u32| -> Result<(), u64> {
             let mut f = self.failures.entry(key).or_insert((0, now));
             if now.duration_since(f.1) >= WINDOW {
                 *f = (0, now);
             }
+            if f.0 >= limit {
+                return Err((WINDOW - now.duration_since(f.1)).as_secs() / 60 + 1);
+            }
             f.0 += 1;
+            Ok(())
+        };
+        take(format!("account:{account}"), PER_ACCOUNT)?;
+        if let Err(minutes) = take(format!("address:{address}"), PER_ADDRESS) {
+            self.give_back(&format!("account:{account}"));
+            return Err(minutes);
+        }
+        Ok(())
+    }
+
+    fn give_back(&self, key: &str) {
+        if let Some(mut f) = self.failures.get_mut(key) {
+            f.0 = f.0.saturating_sub(1);
         }
     }
 
-    /// A good login clears the account's counter (not the address's).
-    pub fn succeeded(&self, account: &str) {
+    /// A good sign-in clears the account's counter and gives back the address's attempt.
+    pub fn succeeded(&self, account: &str, address: &str) {
         self.failures.remove(&format!("account:{account}"));
+        self.give_back(&format!("address:{address}"));
     }
 }
 

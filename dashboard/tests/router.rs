@@ -6,6 +6,7 @@
 //! with lists, `admin.db`, a SQLite event store and the alert outbox in a temporary folder.
 
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -10,8 +10,8 @@ use gatehouse_dashboard::settings::{AdminSettings, TlsMode};
 use gatehouse_dashboard::vouchers::Vouchers;
 use gatehouse_dashboard::{Admin, AdminParts, Db};
 use gatehouse_safeguarding::config::Backend;
-use hudsucker::rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-use hudsucker::rustls::ServerConfig;
+use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -119,7 +119,7 @@ fn server_config(
     key: PrivateKeyDer<'static>,
 ) -> anyhow::Result<Arc<ServerConfig>> {
     let config = ServerConfig::builder_with_provider(Arc::new(
-        hudsucker::rustls::crypto::aws_lc_rs::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()

@@ -2,7 +2,7 @@
 //! only, never overwritten; its certificate exported for rolling out to devices.
 
 use anyhow::{bail, Context as _};
-use hudsucker::rcgen::{
+use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     PKCS_ECDSA_P256_SHA256,
 };
@@ -45,8 +45,8 @@ pub fn init(dir: &Path, school: &str) -> anyhow::Result<()> {
         KeyUsagePurpose::DigitalSignature,
     ];
     let year = chrono::Datelike::year(&chrono::Utc::now());
-    params.not_before = hudsucker::rcgen::date_time_ymd(year - 1, 1, 1);
-    params.not_after = hudsucker::rcgen::date_time_ymd(year + 10, 1, 1);
+    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
     let certificate = params.self_signed(&key_pair)?;
     write_new(&key, key_pair.serialize_pem().as_bytes(), 0o600)?;
     write_new(&cert, certificate.pem().as_bytes(), 0o644)?;
@@ -105,10 +105,10 @@ pub fn admin_certificate(
     dir: &Path,
     names: &[String],
 ) -> anyhow::Result<(
-    Vec<hudsucker::rustls::pki_types::CertificateDer<'static>>,
-    hudsucker::rustls::pki_types::PrivateKeyDer<'static>,
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
 )> {
-    use hudsucker::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let issuer = load(dir)?;
     let key_pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::new(names.to_vec())
@@ -122,8 +122,8 @@ pub fn admin_certificate(
         chrono::Datelike::month(&now) as u8,
         chrono::Datelike::day(&now).min(28) as u8,
     );
-    params.not_before = hudsucker::rcgen::date_time_ymd(y - 1, m, d);
-    params.not_after = hudsucker::rcgen::date_time_ymd(y + 1, m, d);
+    params.not_before = rcgen::date_time_ymd(y - 1, m, d);
+    params.not_after = rcgen::date_time_ymd(y + 1, m, d);
     let cert = params.signed_by(&key_pair, &issuer)?;
     Ok((
         vec![CertificateDer::from(cert.der().to_vec())],

@@ -4,8 +4,7 @@
 //! before a byte is read; a refused client gets a `503` that says why.
 
 use dashmap::DashMap;
-use hudsucker::{Admission, ConnectionGate};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -20,7 +19,7 @@ pub struct Connections {
 
 /// Held while a connection is open.
 #[derive(Debug)]
-struct Open {
+pub struct Open {
     counts: Arc<Connections>,
     client: IpAddr,
 }
@@ -61,7 +60,7 @@ impl Connections {
     }
 
     /// Counts a new connection from `client`, or says why it is refused.
-    fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Open, &'static [u8]> {
+    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Open, &'static [u8]> {
         let metrics = crate::metrics::get();
         if self.total.fetch_add(1, Ordering::Relaxed) >= self.max_total {
             self.total.fetch_sub(1, Ordering::Relaxed);
@@ -88,18 +87,6 @@ impl Connections {
         Ok(Open {
             counts: Arc::clone(self),
             client,
-        })
-    }
-
-    /// The hook hudsucker calls for every accepted connection.
-    pub fn gate(self: &Arc<Self>) -> ConnectionGate {
-        let counts = Arc::clone(self);
-        Arc::new(move |tcp, addr: SocketAddr| {
-            // Small request/response exchanges must not wait for Nagle's algorithm.
-            let _ = tcp.set_nodelay(true);
-            counts
-                .admit(addr.ip().to_canonical())
-                .map(|open| Box::new(open) as Admission)
         })
     }
 }

@@ -2,21 +2,24 @@
 //! a decision, serve Squid as a helper.
 
 mod admin;
+mod body;
 mod ca;
 mod certs;
 mod cli;
 mod embedded;
+mod error;
 mod events;
 mod handler;
 mod handshakes;
+mod intercept;
 mod limits;
 mod metrics;
 mod pages;
-mod resolve;
 mod safeguard;
 mod safesearch;
 mod server;
 mod settings;
+mod upstream;
 mod users;
 mod warn;
 
@@ -208,12 +211,27 @@ fn main() -> ExitCode {
 
 fn run_proxy(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     tune_malloc();
+    init_logging();
     let file = embedded::config_file(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(server::run(file, config.is_none()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The running proxy's log: one line per event worth a person's attention, to stderr
+/// (journald keeps it under systemd); `GATEHOUSE_LOG` sets the level (`info` by default,
+/// e.g. `GATEHOUSE_LOG=debug`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .try_init();
 }
 
 /// glibc gives each thread that allocates its own arena (up to 8 per core), and memory freed

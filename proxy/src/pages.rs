@@ -1,9 +1,9 @@
 //! The pages a person sees instead of the site: plain words, what was blocked and why, for
 //! which role, when, a request id, and how to ask for a review.
 
+use crate::body::{full, Body};
 use gatehouse_rules::{summarise, Decision, Facts, Snapshot, Verdict};
-use hudsucker::hyper::{header, Response, StatusCode};
-use hudsucker::Body;
+use hyper::{header, Response, StatusCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -37,9 +37,9 @@ pub fn block_page(
     decision: &Decision,
     url: &str,
     continue_url: Option<&str>,
+    id: &str,
 ) -> Response<Body> {
     let e = summarise(snap, facts, decision);
-    let id = request_id();
     let what = if e.search.is_some() {
         format!(
             "the search &ldquo;{}&rdquo;",
@@ -136,7 +136,7 @@ pub fn pac_file(proxy: &str) -> Response<Body> {
     let body = format!(
         "function FindProxyForURL(url, host) {{\n  if (isPlainHostName(host) || host === \"localhost\" || shExpMatch(host, \"127.*\")) {{\n    return \"DIRECT\";\n  }}\n  return \"PROXY {proxy}\";\n}}\n"
     );
-    let mut res = Response::new(Body::from(body));
+    let mut res = Response::new(full(body));
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/x-ns-proxy-autoconfig"),
@@ -158,7 +158,7 @@ pub fn login_required() -> Response<Body> {
 }
 
 fn html_response(status: StatusCode, html: String) -> Response<Body> {
-    let mut res = Response::new(Body::from(html));
+    let mut res = Response::new(full(html));
     *res.status_mut() = status;
     res.headers_mut().insert(
         header::CONTENT_TYPE,

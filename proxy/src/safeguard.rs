@@ -163,7 +163,7 @@ impl Pipeline {
         if let Ok(mut engine) = self.alerts.lock() {
             let now = chrono::Utc::now().timestamp_millis();
             if let Err(e) = engine.observe(std::slice::from_ref(event), now) {
-                crate::cli::eprint(&format!("Gatehouse: alerts: {e}"));
+                tracing::error!("alerts: {e}");
             }
         }
     }

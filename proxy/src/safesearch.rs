@@ -1,8 +1,8 @@
 //! SafeSearch enforced on the request: Google `safe=active`, Bing `adlt=strict`,
 //! DuckDuckGo `kp=1`, YouTube's `YouTube-Restrict: Strict` header.
 
-use hudsucker::hyper::header::{HeaderName, HeaderValue};
-use hudsucker::hyper::{Request, Uri};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Request, Uri};
 
 /// Sets `key=value` in a URI's query, replacing any value the client sent.
 fn set_param(uri: &Uri, key: &str, value: &str) -> Option<Uri> {

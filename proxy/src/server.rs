@@ -3,20 +3,17 @@
 //! SIGTERM or Ctrl-C, and reloads the policy on SIGHUP or when the policy file or a list file
 //! changes, without dropping a connection.
 
-use crate::handler::{Gatehouse, Shared};
+use crate::handler::Shared;
 use crate::settings::ProxySettings;
+use crate::upstream::Upstream;
 use anyhow::Context as _;
 use gatehouse_dashboard::policy::PolicyControl;
 use gatehouse_rules::config::ConfigFile;
-use hudsucker::certificate_authority::RcgenAuthority;
-use hudsucker::hyper_util::client::legacy::connect::HttpConnector;
-use hudsucker::hyper_util::client::legacy::Client;
-use hudsucker::hyper_util::rt::{TokioExecutor, TokioTimer};
-use hudsucker::hyper_util::server::conn::auto::Builder as ServerBuilder;
-use hudsucker::rustls::crypto::aws_lc_rs;
-use hudsucker::rustls::pki_types::{pem::PemObject, CertificateDer};
-use hudsucker::rustls::{ClientConfig, RootCertStore};
-use hudsucker::{Proxy, TunnelLimits};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::crypto::aws_lc_rs;
+use rustls::pki_types::{pem::PemObject, CertificateDer};
+use rustls::{ClientConfig, RootCertStore};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,19 +37,14 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
     )?);
     if !crate::ca::key_path(&data).exists() {
         crate::ca::init(&data, control.live().load().school_name())?;
-        crate::cli::eprint(&format!(
+        tracing::info!(
             "Created the filtering CA in {} (install ca.pem on school devices).",
             data.display()
-        ));
+        );
     }
-    let issuer = crate::ca::load(&data)?;
-    // Leaves are cached by `certs::Leaves`; the minter's own cache only needs one entry.
-    let ca = crate::certs::Leaves::new(RcgenAuthority::new(
-        issuer,
-        1,
-        aws_lc_rs::default_provider(),
-    ));
-    let connector = upstream_connector(&settings, &file)?;
+    let leaves = crate::certs::Leaves::new(crate::ca::load(&data)?)?;
+    let upstream = Upstream::new(settings.upstream());
+    let connector = https_connector(&settings, &file, upstream.clone())?;
     let live = Arc::clone(control.live());
     let sections = crate::safeguard::Sections::from_config(&file, &data)?;
     let pipeline = Arc::new(crate::safeguard::Pipeline::start(
@@ -80,13 +72,6 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    // The edits file is not watched: the admin page reloads after writing it, and a hand
-    // edit is picked up by SIGHUP.
-    spawn_reloader(
-        Arc::clone(&control),
-        vec![file.path.clone()],
-        file.lists_dir(),
-    );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let signal = shutdown_signal()?;
     tokio::spawn(async move {
@@ -96,8 +81,11 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let users = crate::users::Users::load(&data.join(&settings.users_file))?;
     let handles = crate::admin::Handles::open(&data)?;
+    let logins = crate::handler::Logins::load(
+        data.join(&settings.users_file),
+        Arc::clone(&handles.vouchers),
+    )?;
     let admin = crate::admin::start(
         crate::admin::Start {
             settings: &admin_settings,
@@ -110,49 +98,36 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
         until_stopped(stopped.clone()),
     )
     .await?;
-    let shared = Arc::new(Shared {
-        live,
-        policy: control,
-        settings,
-        events,
-        users,
-        vouchers: Arc::clone(&handles.vouchers),
-        admin_db: Arc::clone(&handles.db),
-        tokens: crate::warn::ContinueTokens::new()?,
-        safeguarding: Arc::clone(&pipeline),
-    });
-    let shutdown = until_stopped(stopped);
-    let shared_events = shared.events.clone();
-    let mut server = ServerBuilder::new(TokioExecutor::new());
-    server
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(shared.settings.header_timeout_secs))
-        .max_buf_size(shared.settings.max_header_bytes.max(8192));
-    let connections = crate::limits::Connections::new(
-        shared.settings.max_connections,
-        shared.settings.max_connections_per_client,
-    );
-    let tunnel_limits = TunnelLimits {
-        connect_timeout: Some(Duration::from_secs(shared.settings.connect_timeout_secs)),
-        idle_timeout: Some(Duration::from_secs(shared.settings.tunnel_idle_secs)),
-    };
     let mut client = Client::builder(TokioExecutor::new());
     client
         .http1_title_case_headers(true)
         .pool_idle_timeout(Duration::from_secs(UPSTREAM_IDLE_SECS))
         .pool_timer(TokioTimer::new());
-    let proxy = Proxy::builder()
-        .with_listener(listener)
-        .with_ca(ca)
-        .with_http_connector(connector)
-        .with_client(client)
-        .with_server(server)
-        .with_connection_gate(connections.gate())
-        .with_tunnel_limits(tunnel_limits)
-        .with_http_handler(Gatehouse::new(shared))
-        .with_graceful_shutdown(shutdown)
-        .build()?;
+    let shared = Arc::new(Shared {
+        live,
+        policy: Arc::clone(&control),
+        settings,
+        events,
+        logins,
+        admin_db: Arc::clone(&handles.db),
+        tokens: crate::warn::ContinueTokens::new()?,
+        safeguarding: Arc::clone(&pipeline),
+        upstream,
+        client: client.build(connector),
+        leaves,
+    });
+    // The edits file is not watched: the admin page reloads after writing it, and a hand
+    // edit is picked up by SIGHUP. The users file is read again with the policy.
+    spawn_reloader(
+        control,
+        Arc::clone(&shared),
+        vec![file.path.clone(), shared.logins.path().to_owned()],
+        file.lists_dir(),
+    );
+    let connections = crate::limits::Connections::new(
+        shared.settings.max_connections,
+        shared.settings.max_connections_per_client,
+    );
     if let Some((admin_addr, tls)) = admin {
         crate::cli::print(&format!(
             "Gatehouse admin page on {}\n",
@@ -161,8 +136,8 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
     }
     // Printed last: the line tests and supervisors wait for.
     crate::cli::print(&format!("Gatehouse proxy listening on {addr}\n"));
-    let events = shared_events;
-    proxy.start().await?;
+    let events = shared.events.clone();
+    crate::intercept::serve(listener, shared, connections, stopped).await;
     // Every connection has finished: write the events still queued before exiting.
     tokio::task::spawn_blocking(move || {
         events.close();
@@ -171,7 +146,6 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
-
 /// Events waiting for the writer thread (which drains them every 20 ms) before new ones are
 /// counted as dropped: over a second of traffic at 10,000 requests/s.
 const EVENT_QUEUE: usize = 16_384;
@@ -179,10 +153,12 @@ const EVENT_QUEUE: usize = 16_384;
 /// Idle upstream connections are kept this long for reuse.
 const UPSTREAM_IDLE_SECS: u64 = 90;
 
-fn upstream_connector(
+/// TLS to origins (Mozilla's roots plus `[proxy] trust`) over the one upstream connector.
+fn https_connector(
     settings: &ProxySettings,
     file: &ConfigFile,
-) -> anyhow::Result<hyper_rustls::HttpsConnector<HttpConnector<crate::resolve::Resolver>>> {
+    upstream: Upstream,
+) -> anyhow::Result<hyper_rustls::HttpsConnector<Upstream>> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let base = file.path.parent().map(PathBuf::from).unwrap_or_default();
@@ -203,22 +179,22 @@ fn upstream_connector(
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let resolver = crate::resolve::Resolver::new(&settings.hosts, settings.allow_loopback_origins);
-    let mut tcp = HttpConnector::new_with_resolver(resolver);
-    tcp.enforce_http(false);
-    tcp.set_nodelay(true);
-    tcp.set_connect_timeout(Some(Duration::from_secs(settings.connect_timeout_secs)));
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_or_http()
         .enable_http1()
-        .wrap_connector(tcp))
+        .wrap_connector(upstream))
 }
 
 /// SIGHUP, a change to the policy file or a list file, or an approval
 /// running out: compile the policy again off the request path and swap it in; on error keep
 /// the old one and say why.
-fn spawn_reloader(control: Arc<PolicyControl>, files: Vec<PathBuf>, lists: PathBuf) {
+fn spawn_reloader(
+    control: Arc<PolicyControl>,
+    shared: Arc<Shared>,
+    files: Vec<PathBuf>,
+    lists: PathBuf,
+) {
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
@@ -253,6 +229,14 @@ fn spawn_reloader(control: Arc<PolicyControl>, files: Vec<PathBuf>, lists: PathB
             let c = Arc::clone(&control);
             // The outcome is reported by `report_swap`.
             let _ = tokio::task::spawn_blocking(move || c.reload()).await;
+            let s = Arc::clone(&shared);
+            match tokio::task::spawn_blocking(move || s.logins.reload()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(
+                    "Proxy logins not reloaded, the previous ones stay in force: {e:#}"
+                ),
+                Err(_) => {}
+            }
         }
     });
 }
@@ -307,14 +291,12 @@ fn report_swap(result: Result<u64, &str>) {
                 .policy_generation
                 .set(generation as i64);
             if generation > 1 {
-                crate::cli::eprint(&format!("Policy reloaded (generation {generation})."));
+                tracing::info!("Policy reloaded (generation {generation}).");
             }
         }
         Err(e) => {
             crate::metrics::get().reload_failures.inc();
-            crate::cli::eprint(&format!(
-                "Policy reload failed, the previous policy stays in force: {e}"
-            ));
+            tracing::error!("Policy reload failed, the previous policy stays in force: {e}");
         }
     }
 }

@@ -19,9 +19,18 @@ pub struct ProxySettings {
     /// Ports CONNECT may reach (443 by default).
     #[serde(default = "default_connect_ports")]
     pub connect_ports: Vec<u16>,
+    /// Ports plain HTTP, decrypted HTTPS and WebSockets may reach: numbers and
+    /// `"low-high"` ranges (default 80, 443 and 1025-65535, as Squid's `Safe_ports`).
+    #[serde(default = "default_http_ports")]
+    pub http_ports: Vec<PortSpec>,
     /// Let clients reach loopback origins (tests and labs only).
     #[serde(default)]
     pub allow_loopback_origins: bool,
+    /// The school's own services clients may reach through the filter (CIDRs in private,
+    /// shared or unique-local ranges; everything else internal is refused). Loopback,
+    /// link-local and cloud metadata addresses can never be allowed here.
+    #[serde(default)]
+    pub internal_allow: Vec<ipnet::IpNet>,
     /// Extra CA certificates (PEM) trusted for upstream servers, e.g. the school's own CA.
     #[serde(default)]
     pub trust: Vec<String>,
@@ -68,6 +77,44 @@ pub struct ProxySettings {
     /// Proxy logins (`gatehouse user add`), relative to the data folder.
     #[serde(default = "default_users_file")]
     pub users_file: String,
+}
+
+/// A port, or a range of ports as `"low-high"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PortSpec {
+    One(u16),
+    Range(String),
+}
+
+impl PortSpec {
+    fn range(&self) -> Result<(u16, u16), String> {
+        match self {
+            PortSpec::One(p) => Ok((*p, *p)),
+            PortSpec::Range(text) => {
+                let parsed = text.split_once('-').and_then(|(lo, hi)| {
+                    Some((
+                        lo.trim().parse::<u16>().ok()?,
+                        hi.trim().parse::<u16>().ok()?,
+                    ))
+                });
+                match parsed {
+                    Some((lo, hi)) if lo <= hi => Ok((lo, hi)),
+                    _ => Err(format!(
+                        "http_ports: {text:?} is not a port or a range like \"1025-65535\""
+                    )),
+                }
+            }
+        }
+    }
+}
+
+fn default_http_ports() -> Vec<PortSpec> {
+    vec![
+        PortSpec::One(80),
+        PortSpec::One(443),
+        PortSpec::Range("1025-65535".to_owned()),
+    ]
 }
 
 fn default_header_timeout() -> u64 {
@@ -143,6 +190,18 @@ impl ProxySettings {
                 return Err(format!("{name} must be at least 1"));
             }
         }
+        for spec in &self.http_ports {
+            spec.range()?;
+        }
+        for net in &self.internal_allow {
+            use crate::{error::Refusal, upstream::address::classify};
+            let internal = |ip| classify(ip) == Some(Refusal::Internal);
+            if !internal(net.network()) || !internal(net.broadcast()) {
+                return Err(format!(
+                    "internal_allow: {net} is not inside a private, shared or unique-local range (loopback, link-local and metadata addresses can never be allowed)"
+                ));
+            }
+        }
         if self.max_connections_per_client > self.max_connections {
             return Err(format!(
                 "max_connections_per_client ({}) is more than max_connections ({})",
@@ -150,6 +209,26 @@ impl ProxySettings {
             ));
         }
         Ok(())
+    }
+
+    /// The upstream connector's set-up: pins, address rules, ports, the connect limit.
+    pub fn upstream(&self) -> crate::upstream::Setup {
+        use crate::upstream::{AddressRules, Ports, Setup};
+        Setup {
+            pins: self.hosts.clone(),
+            rules: AddressRules {
+                allow_loopback: self.allow_loopback_origins,
+                internal_allow: self.internal_allow.clone(),
+            },
+            http_ports: Ports(
+                self.http_ports
+                    .iter()
+                    .filter_map(|p| p.range().ok())
+                    .collect(),
+            ),
+            tunnel_ports: Ports(self.connect_ports.iter().map(|&p| (p, p)).collect()),
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_secs),
+        }
     }
 
     /// The data folder, resolved against the policy file's folder.

@@ -79,31 +79,87 @@ impl Users {
         })
     }
 
-    /// `(user, role)` for a `Proxy-Authorization` header value, if it holds a valid login.
-    pub fn authenticate(&self, header: &str) -> Option<(String, String)> {
+    /// `(user, role)` for a `Proxy-Authorization` value verified in the last five minutes:
+    /// no password check, so it may run on the async workers.
+    pub fn cached(&self, header: &str) -> Option<(String, String)> {
         let key = self.keys.hash_one(header);
-        if let Some(hit) = self.verified.get(&key) {
-            if hit.2.elapsed() < CACHE_FOR {
-                return Some((hit.0.clone(), hit.1.clone()));
-            }
+        let hit = self.verified.get(&key)?;
+        (hit.2.elapsed() < CACHE_FOR).then(|| (hit.0.clone(), hit.1.clone()))
+    }
+
+    /// Checks a `Basic` login's password (slow by design: run it off the async workers).
+    /// An unknown name is checked against a decoy hash, so it costs the same as a wrong
+    /// password and a guesser cannot tell which names exist.
+    pub fn verify(&self, login: &BasicLogin) -> Option<(String, String)> {
+        let user = self.users.get(&login.name);
+        let hash = PasswordHash::new(user.map_or(decoy(), |u| u.hash.as_str())).ok()?;
+        let ok = Argon2::default()
+            .verify_password(login.password.as_bytes(), &hash)
+            .is_ok();
+        let user = user.filter(|_| ok)?;
+        let key = self.keys.hash_one(&login.header);
+        if self.verified.len() >= MAX_CACHED {
+            self.verified.clear();
         }
-        let encoded = header
-            .strip_prefix("Basic ")
-            .or_else(|| header.strip_prefix("basic "))?;
+        self.verified
+            .insert(key, (login.name.clone(), user.role.clone(), Instant::now()));
+        Some((login.name.clone(), user.role.clone()))
+    }
+}
+
+/// Verified logins kept at most (one per device, in practice).
+const MAX_CACHED: usize = 100_000;
+
+/// A `Proxy-Authorization: Basic` value, decoded.
+#[derive(Clone)]
+pub struct BasicLogin {
+    pub header: String,
+    pub name: String,
+    password: String,
+}
+
+impl std::fmt::Debug for BasicLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicLogin")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BasicLogin {
+    pub fn parse(header: &str) -> Option<BasicLogin> {
+        let (scheme, encoded) = header.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
             .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (name, password) = text.split_once(':')?;
-        let user = self.users.get(name)?;
-        let hash = PasswordHash::new(&user.hash).ok()?;
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .ok()?;
-        self.verified
-            .insert(key, (name.to_owned(), user.role.clone(), Instant::now()));
-        Some((name.to_owned(), user.role.clone()))
+        if name.is_empty() || name.len() > 256 || password.len() > 1024 {
+            return None;
+        }
+        Some(BasicLogin {
+            header: header.to_owned(),
+            name: name.to_owned(),
+            password: password.to_owned(),
+        })
     }
+}
+
+/// A hash of a random password, made once: unknown names are checked against it.
+fn decoy() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        let mut secret = [0u8; 24];
+        let _ = aws_lc_rs::rand::fill(&mut secret);
+        Argon2::default()
+            .hash_password(&secret, &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
 }
 
 /// Adds (or replaces) a user in the users file, which is created readable by its owner only.

@@ -3,6 +3,7 @@
 //! store goes away mid-stream and comes back, and no event is lost or reordered.
 
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

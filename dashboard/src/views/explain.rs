@@ -43,8 +43,8 @@ pub async fn page(
             None => {
                 status = StatusCode::BAD_REQUEST;
                 body.push_str(&format!(
-                    "<p class=\"error\" role=\"alert\">{:?} is not a role of this policy.</p>",
-                    role
+                    "<p class=\"error\" role=\"alert\">&ldquo;{}&rdquo; is not a role of this policy.</p>",
+                    crate::html::esc(&role)
                 ));
             }
             Some(id) => {

@@ -41,7 +41,10 @@ fn login_page(admin: &Admin, next: &str, message: Option<&str>) -> Response {
 
 /// Only paths of this page are followed after signing in.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    // Browsers drop tabs and newlines from URLs (`/\t/evil.example/` becomes
+    // `//evil.example/`), so only visible ASCII is followed.
+    let visible = next.bytes().all(|b| b.is_ascii_graphic());
+    if visible && next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
         next
     } else {
         "/"
@@ -80,7 +83,7 @@ pub async fn submit(
     let name = f.get("name").unwrap_or("").trim().to_owned();
     let password = f.get("password").unwrap_or("").to_owned();
     let address = peer.ip().to_string();
-    if let Some(minutes) = admin.sessions.locked(&name, &address) {
+    if let Err(minutes) = admin.sessions.reserve(&name, &address) {
         let mut res = login_page(
             &admin,
             &next,
@@ -105,7 +108,6 @@ pub async fn submit(
         .await
         .unwrap_or(false);
     let Some(role) = role.filter(|_| ok) else {
-        admin.sessions.failed(&name, &address);
         let mut res = login_page(
             &admin,
             &next,
@@ -114,7 +116,7 @@ pub async fn submit(
         *res.status_mut() = StatusCode::UNAUTHORIZED;
         return Ok(res);
     };
-    admin.sessions.succeeded(&name);
+    admin.sessions.succeeded(&name, &address);
     let id = admin.sessions.start(&name, role);
     let actor = name.clone();
     let at = address.clone();

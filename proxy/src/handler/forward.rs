@@ -1,0 +1,184 @@
+//! Forwarding an allowed request through the one upstream connector, and answering every
+//! way that can fail with a page that says which, decided on the error's type.
+
+use super::{headers, record, Conn};
+use crate::body::{self, Body};
+use crate::error::{Error, Refusal};
+use crate::events::Event;
+use crate::metrics;
+use crate::pages;
+use hyper::{header, Request, Response, StatusCode};
+use std::time::{Duration, Instant};
+
+/// Why an upstream exchange failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// The filter refused the address or port (no socket was opened).
+    Refused(Refusal),
+    /// The client's own request body was malformed (bad chunk sizes...).
+    ClientBody,
+    /// The origin's certificate did not verify.
+    Certificate,
+    Timeout,
+    Unreachable,
+}
+
+impl Failure {
+    fn of(err: &(dyn std::error::Error + 'static)) -> Failure {
+        if let Some(ours) = Error::find(err) {
+            return match ours {
+                Error::Refused { refusal, .. } => Failure::Refused(*refusal),
+                Error::Timeout { .. } => Failure::Timeout,
+                _ => Failure::Unreachable,
+            };
+        }
+        let mut source = Some(err);
+        while let Some(e) = source {
+            if e.downcast_ref::<hyper::Error>()
+                .is_some_and(|h| h.is_user())
+            {
+                return Failure::ClientBody;
+            }
+            // An io::Error's source() skips the error it wraps: look inside it too.
+            let wrapped = e
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|inner| inner as &(dyn std::error::Error + 'static));
+            let tls = e
+                .downcast_ref::<rustls::Error>()
+                .or_else(|| wrapped.and_then(|w| w.downcast_ref::<rustls::Error>()));
+            if let Some(tls) = tls {
+                if matches!(
+                    tls,
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+                ) {
+                    return Failure::Certificate;
+                }
+            }
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            {
+                return Failure::Timeout;
+            }
+            source = e.source();
+        }
+        Failure::Unreachable
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Failure::Refused(_) => "refused",
+            Failure::ClientBody => "client-body",
+            Failure::Certificate => "certificate",
+            Failure::Timeout => "timeout",
+            Failure::Unreachable => "unreachable",
+        }
+    }
+
+    fn page(self) -> Response<Body> {
+        let (status, message) = match self {
+            Failure::Refused(Refusal::Port(port)) => (
+                StatusCode::FORBIDDEN,
+                format!("Connections to port {port} are not allowed."),
+            ),
+            Failure::Refused(_) => (StatusCode::FORBIDDEN, super::INTERNAL.to_owned()),
+            Failure::ClientBody => (
+                StatusCode::BAD_REQUEST,
+                "The request's body was malformed, so it was not sent on.".to_owned(),
+            ),
+            Failure::Certificate => (
+                StatusCode::BAD_GATEWAY,
+                "The site's security certificate is not valid, so the filter did not connect to it. It may be misconfigured or an impostor.".to_owned(),
+            ),
+            Failure::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "The site did not answer in time. Try again later.".to_owned(),
+            ),
+            Failure::Unreachable => (
+                StatusCode::BAD_GATEWAY,
+                "The site could not be reached.".to_owned(),
+            ),
+        };
+        pages::refusal(status, &message)
+    }
+}
+
+/// The page for an upstream the filter refused before connecting, counted as such.
+pub fn refused_upstream(err: &Error) -> Response<Body> {
+    let failure = Failure::of(err);
+    let reason = match failure {
+        Failure::Refused(Refusal::Port(_)) => "port",
+        _ => "internal-origin",
+    };
+    metrics::get().refused.with_label_values(&[reason]).inc();
+    failure.page()
+}
+
+/// Sends `req` upstream and returns the origin's response (or a page saying why not);
+/// a WebSocket handshake the origin accepts becomes a relay of the two connections.
+pub async fn send(
+    conn: &Conn,
+    mut req: Request<Body>,
+    event: Event,
+    started: Instant,
+) -> Response<Body> {
+    let websocket = headers::is_websocket(&req);
+    let client_side = websocket.then(|| hyper::upgrade::on(&mut req));
+    headers::strip_request(&mut req, websocket);
+    let result = conn.shared.client.request(req).await;
+    metrics::get()
+        .upstream_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let mut res = match result {
+        Ok(res) => res,
+        Err(err) => {
+            let failure = Failure::of(&err);
+            match failure {
+                Failure::Refused(_) => {
+                    metrics::get()
+                        .refused
+                        .with_label_values(&["internal-origin"])
+                        .inc();
+                }
+                _ => {
+                    metrics::get()
+                        .upstream_errors
+                        .with_label_values(&[failure.label()])
+                        .inc();
+                }
+            }
+            let page = failure.page();
+            record::finish(conn, event, page.status().as_u16(), None, started).await;
+            return page;
+        }
+    };
+    let upgraded = res.status() == StatusCode::SWITCHING_PROTOCOLS;
+    match (upgraded, client_side) {
+        (true, Some(client_side)) => {
+            let origin_side = hyper::upgrade::on(&mut res);
+            let idle = Duration::from_secs(conn.shared.settings.tunnel_idle_secs);
+            tokio::spawn(async move {
+                if let (Ok(client), Ok(origin)) = (client_side.await, origin_side.await) {
+                    let client = hyper_util::rt::TokioIo::new(client);
+                    let origin = hyper_util::rt::TokioIo::new(origin);
+                    let _ = crate::intercept::relay(client, origin, idle).await;
+                }
+            });
+        }
+        (true, None) => {
+            // An upgrade nobody asked for: the connection cannot be relayed as HTTP.
+            let page = Failure::Unreachable.page();
+            record::finish(conn, event, 502, None, started).await;
+            return page;
+        }
+        (false, _) => {}
+    }
+    let bytes = res
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    headers::strip_response(&mut res, upgraded);
+    record::finish(conn, event, res.status().as_u16(), bytes, started).await;
+    res.map(body::streamed)
+}
