@@ -23,6 +23,13 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+# libseccomp's Python binding and systemd-analyze: tests/bypass.rs runs the proxy under the
+# system-call filter of deploy/gatehouse.service; unshare (util-linux) makes its private
+# network namespace.
+/usr/bin/python3 -c "import seccomp" >/dev/null 2>&1 || missing+=(python3-seccomp)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]}..."
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -547,3 +547,239 @@ fn login_floods_are_limited_before_checking_and_sighup_rereads_the_users_file() 
         "{answer}"
     );
 }
+
+/// Finding 5: the shipped unit's `SystemCallFilter=~@privileged @resources` killed the proxy
+/// (SIGSYS) when the store thread set its scheduling. The proxy is run here under the filter
+/// the unit file describes, built as systemd builds it (`tests/attacks/seccomp_unit.py`):
+/// with the shipped unit it starts and serves; with the unit as it was, it is killed.
+#[test]
+fn the_proxy_starts_and_serves_under_the_units_system_call_filter() {
+    let ws = Workspace::new();
+    let unit = common::repo().join("deploy/gatehouse.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    let before: String = text
+        .lines()
+        .filter(|l| {
+            !l.starts_with("SystemCallFilter=setpriority")
+                && !l.starts_with("SystemCallErrorNumber=")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let old = ws.write("before.service", before.as_bytes());
+    let config = ws.config(&format!(
+        "{POLICY}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n",
+        ws.path("data").display().to_string()
+    ));
+    let under = |unit: &std::path::Path| {
+        Command::new("/usr/bin/python3")
+            .arg(common::repo().join("tests/attacks/seccomp_unit.py"))
+            .arg(unit)
+            .arg(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // As it was: killed by the filter before it serves.
+    let mut child = under(&old);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGSYS),
+        "{status:?}"
+    );
+    // As shipped: it listens and answers.
+    let mut child = under(&unit);
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    while !line.starts_with("Gatehouse proxy listening on ") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+            "stopped before listening: {:?}",
+            child.wait()
+        );
+    }
+    let addr = line
+        .trim()
+        .trim_start_matches("Gatehouse proxy listening on ")
+        .to_owned();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(b"GET /proxy.pac HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Finding 7, the small ones that need the running proxy: the block page's request id is the
+/// logged event's; data files are readable by their owner only however the proxy is
+/// started; a reload says when a section it cannot apply has changed (and that the next
+/// start would refuse it).
+#[test]
+fn block_page_ids_file_modes_and_reload_reports() {
+    let origin = Counter::start();
+    let proxy = Proxy::start(&format!(
+        "allow_loopback_origins = true\nhosts = {{ \"www.bet365.com\" = \"127.0.0.1\" }}\nhttp_ports = [80, {}]\n",
+        origin.port
+    ));
+    let page = proxy.exchange(
+        "127.0.0.1",
+        format!(
+            "GET http://www.bet365.com:{}/ HTTP/1.1\r\nHost: www.bet365.com\r\nConnection: close\r\n\r\n",
+            origin.port
+        )
+        .as_bytes(),
+    );
+    assert!(page.starts_with("HTTP/1.1 403"), "{page}");
+    let mut s = proxy.connect_from("127.0.0.1");
+    s.write_all(
+        format!(
+            "GET http://www.bet365.com:{}/ HTTP/1.1\r\nHost: www.bet365.com\r\nConnection: close\r\n\r\n",
+            origin.port
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let id = body
+        .split("<dd class=\"id\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    let events = proxy.events(2);
+    assert!(
+        events.iter().any(|e| e["request_id"] == id.as_str()),
+        "{id} is not a logged request id: {events:?}"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    for file in ["data/events/events.jsonl", "data/admin.db", "data/ca.key"] {
+        let mode = std::fs::metadata(proxy.ws.path(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{file} is {mode:o}");
+    }
+    let ca = std::fs::metadata(proxy.ws.path("data/ca.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(ca & 0o777, 0o644);
+    // A typo in [proxy] after start: the reload keeps the running settings and says the next
+    // start would fail.
+    let config = proxy.ws.path("gatehouse.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[proxy]\n", "[proxy]\nmax_connections = 0\n"),
+    )
+    .unwrap();
+    let pid = proxy.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let log = proxy.ws.path("stderr.log");
+    let mut said = String::new();
+    for _ in 0..100 {
+        said = std::fs::read_to_string(&log).unwrap_or_default();
+        if said.contains("[proxy] changed") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        said.contains("[proxy] changed and would not load") && said.contains("max_connections"),
+        "{said}"
+    );
+    let again = proxy.exchange(
+        "127.0.0.1",
+        b"GET /proxy.pac HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+    assert_eq!(origin.count(), 0);
+}
+
+/// Finding 7: `check` said "Policy OK" for sections `run` then refused, and `explain` and
+/// `squid-helper` ignored the admin page's edits. All of them now load through the policy's
+/// one owner, with the edits, and `check` reads every section `run` reads.
+#[test]
+fn check_explain_and_squid_helper_see_what_run_sees() {
+    use gatehouse_rules::overrides::{Overrides, Setting};
+    let ws = Workspace::new();
+    let config = ws.config(&format!(
+        "{POLICY}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n",
+        ws.path("data").display().to_string()
+    ));
+    let cfg = config.to_str().unwrap();
+    let explain = || {
+        let out = common::run(
+            &[
+                "explain",
+                "--config",
+                cfg,
+                "--role",
+                "staff",
+                "https://www.bet365.com/",
+            ],
+            "",
+        );
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        serde_json::from_str::<serde_json::Value>(&common::stdout(&out)).unwrap()["verdict"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let squid = || {
+        common::stdout(&common::run(
+            &["squid-helper", "--config", cfg],
+            "1 http://www.bet365.com/ 127.0.0.2/- - GET\n",
+        ))
+    };
+    assert_eq!(explain(), "allow");
+    assert!(squid().starts_with("1 ERR"), "{}", squid());
+    // IT blocks gambling for staff on the admin page: the edit is in the data folder.
+    let mut edits = Overrides::default();
+    edits.role("staff").categories.insert(
+        "gambling".into(),
+        Setting::new(gatehouse_rules::Action::Block),
+    );
+    std::fs::create_dir_all(ws.path("data")).unwrap();
+    std::fs::write(ws.path("data/policy-edits.toml"), edits.to_toml()).unwrap();
+    assert_eq!(explain(), "block");
+    assert!(squid().starts_with("1 OK status=302"), "{}", squid());
+    // Broken sections that `run` reads are errors for `check`, naming the section.
+    for (section, text) in [
+        ("[proxy]", "[proxy]\nmax_connections = 0\n"),
+        (
+            "[admin]",
+            "[admin]\nlisten = \"0.0.0.0:8443\"\ntls = \"none\"\n",
+        ),
+        ("[store]", "[store]\nsqlite_cache_mib = 0\n"),
+        ("[alerts]", "[alerts]\ndigest_time = \"25:00\"\n"),
+    ] {
+        let original = std::fs::read_to_string(&config).unwrap();
+        let text = if section == "[proxy]" {
+            original.replace("[proxy]\n", text)
+        } else {
+            original.replace("[proxy]\n", &format!("{text}[proxy]\n"))
+        };
+        let broken = ws.write(
+            &format!("broken-{}.toml", &section[1..section.len() - 1]),
+            text.as_bytes(),
+        );
+        let out = common::run(&["check", "--config", broken.to_str().unwrap()], "");
+        assert!(!out.status.success(), "{section}: {}", common::stdout(&out));
+        assert!(
+            common::stderr(&out).contains(section),
+            "{section}: {}",
+            common::stderr(&out)
+        );
+    }
+}

@@ -3,7 +3,6 @@
 
 use crate::accounts::Role;
 use crate::html::{problem, CSS};
-use crate::policy::PolicyControl;
 use crate::session::{cookie, Session, Sessions};
 use crate::vouchers::Vouchers;
 use crate::{views, Db};
@@ -13,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use gatehouse_rules::control::PolicyControl;
 use gatehouse_safeguarding::config::StoreSettings;
 use gatehouse_safeguarding::store::Store;
 use std::path::PathBuf;

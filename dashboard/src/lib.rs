@@ -28,7 +28,6 @@ pub mod audit;
 mod charts;
 mod db;
 mod html;
-pub mod policy;
 pub mod reviews;
 pub mod serve;
 pub mod session;
@@ -59,6 +58,16 @@ pub enum Error {
     Tls(String),
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<gatehouse_rules::RulesError> for Error {
+    fn from(e: gatehouse_rules::RulesError) -> Error {
+        match e {
+            gatehouse_rules::RulesError::Rejected(m) => Error::Invalid(m),
+            gatehouse_rules::RulesError::Policy(m) => Error::Policy(m),
+            other => Error::Policy(other.to_string()),
+        }
+    }
 }
 
 impl Error {

@@ -18,10 +18,10 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use gatehouse_dashboard::accounts::{self, Role};
-use gatehouse_dashboard::policy::PolicyControl;
 use gatehouse_dashboard::vouchers::Vouchers;
 use gatehouse_dashboard::{Admin, AdminParts, Db};
 use gatehouse_rules::config::ConfigFile;
+use gatehouse_rules::control::PolicyControl;
 use gatehouse_rules::{evaluate, Facts, Target, Verdict};
 use gatehouse_safeguarding::config::StoreSettings;
 use gatehouse_safeguarding::outbox::Outbox;
@@ -127,6 +127,7 @@ fn open(root: &Path) -> (Arc<PolicyControl>, Arc<Mutex<Db>>, Arc<Vouchers>) {
             false,
             root.join("data/policy-edits.toml"),
             Box::new(|_| {}),
+            chrono::Utc::now(),
         )
         .unwrap(),
     );
@@ -1285,4 +1286,74 @@ async fn sign_in_is_protected_and_sessions_end() {
         StatusCode::SEE_OTHER,
         "the session is gone"
     );
+}
+
+/// Attacks on the sign-in and the pages, each once a finding: 150 concurrent guesses used
+/// to check 79 passwords against a limit of 5 (the limit was checked before the slow check
+/// and counted after); `next` with a tab was an open redirect and a newline a 500; a `role`
+/// on the explain page was printed as markup.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_guesses_redirect_tricks_and_markup_in_parameters_are_refused() {
+    let w = world();
+    let page = send(
+        &w.router,
+        Request::get("/login").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let csrf = hidden(&page.body, "csrf");
+    let cookie = cookie_value(&page, "gatehouse-login").unwrap();
+    let attempt = |name: &'static str, password: String, next: &'static str| {
+        let (csrf, cookie) = (csrf.clone(), cookie.clone());
+        let router = w.router.clone();
+        async move {
+            send(
+                &router,
+                Request::post("/login")
+                    .header(header::COOKIE, format!("gatehouse-login={cookie}"))
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(form(&[
+                        ("csrf", &csrf),
+                        ("name", name),
+                        ("password", &password),
+                        ("next", next),
+                    ])))
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let guesses: Vec<_> = (0..150)
+        .map(|i| tokio::spawn(attempt("dee", format!("wrong guess {i}"), "/")))
+        .collect();
+    let (mut checked, mut limited) = (0, 0);
+    for guess in guesses {
+        match guess.await.unwrap().status {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(checked + limited, 150);
+    assert!(checked <= 5, "{checked} passwords were checked");
+    // `next` with a tab, a newline or a backslash goes to the start page, never elsewhere.
+    for next in [
+        "/\t/evil.example/",
+        "/\n/evil.example/",
+        "/\\evil.example/",
+        "/\r\nSet-Cookie: x=1",
+    ] {
+        let r = attempt("vic", PASSWORD.to_owned(), next).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{next:?}: {}", r.body);
+        assert_eq!(r.headers[header::LOCATION], "/", "{next:?}");
+    }
+    let it = sign_in(&w, "ivy").await;
+    let r = get(
+        &w,
+        Some(&it),
+        "/explain?url=https%3A%2F%2Fx.example%2F&role=%3Cmeta%20http-equiv%3Drefresh%20content%3D0%3Burl%3D%2F%2Fevil.example%3E",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(!r.body.contains("<meta http-equiv"), "{}", r.body);
+    assert!(r.body.contains("&lt;meta"), "{}", r.body);
 }

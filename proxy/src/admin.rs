@@ -5,10 +5,10 @@
 
 use crate::safeguard::Sections;
 use anyhow::Context as _;
-use gatehouse_dashboard::policy::PolicyControl;
 use gatehouse_dashboard::settings::{AdminSettings, TlsMode};
 use gatehouse_dashboard::vouchers::Vouchers;
 use gatehouse_dashboard::{Admin, AdminParts, Db};
+use gatehouse_rules::control::PolicyControl;
 use gatehouse_safeguarding::config::Backend;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;

@@ -50,6 +50,11 @@ pub fn init(dir: &Path, school: &str) -> anyhow::Result<()> {
     let certificate = params.self_signed(&key_pair)?;
     write_new(&key, key_pair.serialize_pem().as_bytes(), 0o600)?;
     write_new(&cert, certificate.pem().as_bytes(), 0o644)?;
+    // The creation mode is cut by the umask (0077 when run by Gatehouse): devices and the
+    // set-up page need the certificate, so it is opened up explicitly.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&cert, std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("chmod {}", cert.display()))?;
     Ok(())
 }
 

@@ -162,6 +162,7 @@ enum CaCommand {
 }
 
 fn main() -> ExitCode {
+    private_files();
     let args = Args::parse();
     let result = match args.command {
         Command::Run { config } => run_proxy(config.as_deref()),
@@ -218,6 +219,17 @@ fn run_proxy(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(server::run(file, config.is_none()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Everything Gatehouse creates (the events log, the spill file, the databases, the edits
+/// file) is readable by its owner only, however it is started; the CA certificate, which
+/// devices need, is made readable by everyone explicitly.
+#[expect(unsafe_code, reason = "umask takes and returns a plain integer")]
+fn private_files() {
+    // SAFETY: umask only swaps the process's file mode creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
 }
 
 /// The running proxy's log: one line per event worth a person's attention, to stderr

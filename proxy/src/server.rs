@@ -7,8 +7,8 @@ use crate::handler::Shared;
 use crate::settings::ProxySettings;
 use crate::upstream::Upstream;
 use anyhow::Context as _;
-use gatehouse_dashboard::policy::PolicyControl;
 use gatehouse_rules::config::ConfigFile;
+use gatehouse_rules::control::PolicyControl;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::crypto::aws_lc_rs;
@@ -34,6 +34,7 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
         embedded,
         data.join(EDITS_FILE),
         Box::new(report_swap),
+        chrono::Utc::now(),
     )?);
     if !crate::ca::key_path(&data).exists() {
         crate::ca::init(&data, control.live().load().school_name())?;
@@ -105,7 +106,6 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
         .pool_timer(TokioTimer::new());
     let shared = Arc::new(Shared {
         live,
-        policy: Arc::clone(&control),
         settings,
         events,
         logins,
@@ -121,6 +121,10 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
     spawn_reloader(
         control,
         Arc::clone(&shared),
+        (!embedded)
+            .then(|| ConfigFile::parse(file.path.clone(), file.text.clone()).ok())
+            .flatten()
+            .map(Arc::new),
         vec![file.path.clone(), shared.logins.path().to_owned()],
         file.lists_dir(),
     );
@@ -192,6 +196,7 @@ fn https_connector(
 fn spawn_reloader(
     control: Arc<PolicyControl>,
     shared: Arc<Shared>,
+    started_with: Option<Arc<ConfigFile>>,
     files: Vec<PathBuf>,
     lists: PathBuf,
 ) {
@@ -227,8 +232,15 @@ fn spawn_reloader(
                 }
             }
             let c = Arc::clone(&control);
-            // The outcome is reported by `report_swap`.
-            let _ = tokio::task::spawn_blocking(move || c.reload()).await;
+            let first = started_with.clone();
+            // The policy's outcome is reported by `report_swap`; what it cannot apply, here.
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = c.reload(chrono::Utc::now());
+                if let Some(first) = first {
+                    report_restart_needed(&first);
+                }
+            })
+            .await;
             let s = Arc::clone(&shared);
             match tokio::task::spawn_blocking(move || s.logins.reload()).await {
                 Ok(Ok(())) => {}
@@ -239,6 +251,50 @@ fn spawn_reloader(
             }
         }
     });
+}
+
+/// The sections a reload cannot apply (the listener, the admin page, the store and alert
+/// delivery are set up once, at start): says which changed since start and need a restart,
+/// and whether the next start would accept them.
+fn report_restart_needed(first: &ConfigFile) {
+    let Ok(now) = ConfigFile::load(&first.path) else {
+        return;
+    };
+    let sections = [
+        ("[proxy]", &first.config.proxy, &now.config.proxy),
+        ("[admin]", &first.config.admin, &now.config.admin),
+        ("[store]", &first.config.store, &now.config.store),
+        ("[alerts]", &first.config.alerts, &now.config.alerts),
+    ];
+    // `no_decrypt` is part of the policy and is applied by the reload itself.
+    let without_no_decrypt = |t: &Option<toml::Table>| {
+        let mut t = t.clone().unwrap_or_default();
+        t.remove("no_decrypt");
+        t
+    };
+    let changed: Vec<&str> = sections
+        .iter()
+        .filter(|(name, a, b)| {
+            if *name == "[proxy]" {
+                without_no_decrypt(a) != without_no_decrypt(b)
+            } else {
+                a != b
+            }
+        })
+        .map(|(name, _, _)| *name)
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let list = changed.join(", ");
+    match crate::cli::check_sections(&now) {
+        Ok(()) => tracing::warn!(
+            "{list} changed: the running proxy keeps its settings until it is restarted."
+        ),
+        Err(e) => tracing::error!(
+            "{list} changed and would not load ({e:#}): the running proxy keeps its settings, but a restart would fail until it is fixed."
+        ),
+    }
 }
 
 /// How often the policy file and the list folder are checked for changes.

@@ -169,6 +169,7 @@ pub fn compile(file: &ConfigFile) -> Result<Compiled> {
     };
     let local = compile_local(file, &role_id, &illegal)?;
     let networks = compile_networks(file, &role_id)?;
+    let no_decrypt = compile_no_decrypt(file)?;
 
     let snapshot = Snapshot {
         school_name: cfg.school.name.clone(),
@@ -182,8 +183,24 @@ pub fn compile(file: &ConfigFile) -> Result<Compiled> {
         roles,
         networks,
         psl,
+        no_decrypt,
     };
     Ok(Compiled { snapshot, report })
+}
+
+/// `[proxy] no_decrypt`: hosts tunnelled, never decrypted (banking, health, pinned apps).
+fn compile_no_decrypt(file: &ConfigFile) -> Result<crate::snapshot::NoDecrypt> {
+    let at = file.text.find("no_decrypt").unwrap_or(0);
+    let Some(value) = file.config.proxy.as_ref().and_then(|p| p.get("no_decrypt")) else {
+        return Ok(crate::snapshot::NoDecrypt::default());
+    };
+    let entries: Option<Vec<String>> = value
+        .as_array()
+        .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect());
+    let Some(entries) = entries else {
+        return Err(file.invalid(at, "proxy.no_decrypt", "expected a list of host names"));
+    };
+    crate::snapshot::NoDecrypt::new(&entries).map_err(|m| file.invalid(at, "proxy.no_decrypt", m))
 }
 
 fn taxonomy(file: &ConfigFile) -> Result<Vec<(String, String)>> {

@@ -34,6 +34,12 @@ pub enum RulesError {
     /// A list source named by the configuration is unusable as a whole (missing, wrong kind).
     #[error("{path}: {message}")]
     Source { path: PathBuf, message: String },
+    /// The policy (with its edits) did not load; the policy in force stays.
+    #[error("policy: {0}")]
+    Policy(String),
+    /// An edit asked for something the policy cannot hold (said to the person who asked).
+    #[error("{0}")]
+    Rejected(String),
     /// An edit made on the admin page no longer fits the policy (a role was removed).
     #[error("admin edits: {field}: {message}")]
     Edit { field: String, message: String },

@@ -102,11 +102,16 @@ pub struct Decision {
     pub terms: Vec<PhraseId>,
     pub search: Option<SearchQuery>,
     pub rule: Rule,
+    /// For a CONNECT (`Target::Authority`): whether the tunnel is decrypted, so the block
+    /// page and every request inside it can be seen (the role decrypts and the host is not
+    /// on the no-decrypt list). Always false for a URL.
+    pub decrypt: bool,
 }
 
 impl Decision {
     fn fixed(verdict: Verdict, rule: Rule) -> Decision {
         Decision {
+            decrypt: false,
             verdict,
             sensitive: false,
             alert: None,
@@ -181,6 +186,9 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
     let suffixes = target.host.suffixes();
     let host = target.host.as_str();
     let regex_text = target.regex_text.as_deref();
+    let decrypt = matches!(facts.target, Target::Authority(_))
+        && role.decrypt_https
+        && !snap.no_decrypt.matches(&suffixes);
 
     // 1. The illegal tier.
     if !snap.illegal.is_empty()
@@ -192,6 +200,7 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
         let mut d = Decision::fixed(Verdict::Block, Rule::Illegal);
         d.sensitive = true;
         d.alert = Some(Severity::Critical);
+        d.decrypt = decrypt;
         return d;
     }
 
@@ -256,6 +265,7 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
         terms: hits.terms,
         search,
         rule: pick.rule.unwrap_or(Rule::RoleDefault),
+        decrypt,
     }
 }
 

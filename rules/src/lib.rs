@@ -46,6 +46,7 @@
 pub mod category;
 pub mod compile;
 pub mod config;
+pub mod control;
 mod error;
 pub mod evaluate;
 pub mod explain;

@@ -34,9 +34,50 @@ pub struct Snapshot {
     pub(crate) roles: Vec<RolePolicy>,
     pub(crate) networks: Vec<NetworkRule>,
     pub(crate) psl: Option<PublicSuffixList>,
+    pub(crate) no_decrypt: NoDecrypt,
+}
+
+/// Hosts never decrypted, and every name below them (`[proxy] no_decrypt`, or the admin
+/// page's list): one hash per entry, looked up suffix by suffix like the lists.
+#[derive(Clone, Debug, Default)]
+pub struct NoDecrypt {
+    hashes: std::collections::HashSet<u64>,
+    entries: Vec<String>,
+}
+
+impl NoDecrypt {
+    /// Builds the set; `Err` names the first entry that is not a host.
+    pub fn new(entries: &[String]) -> Result<NoDecrypt, String> {
+        let mut set = NoDecrypt::default();
+        for entry in entries {
+            let bare = entry
+                .trim()
+                .trim_start_matches("*.")
+                .trim_start_matches('.');
+            let host = crate::host::Host::parse(bare)
+                .ok_or_else(|| format!("{entry:?} is not a host name"))?;
+            set.hashes.insert(crate::host::name_hash(host.as_bytes()));
+            set.entries.push(host.as_str().to_owned());
+        }
+        Ok(set)
+    }
+
+    /// True when `suffixes` (of a host) meets an entry.
+    pub fn matches(&self, suffixes: &crate::host::Suffixes) -> bool {
+        !self.hashes.is_empty() && suffixes.hashes().iter().any(|h| self.hashes.contains(h))
+    }
+
+    pub fn entries(&self) -> &[String] {
+        &self.entries
+    }
 }
 
 impl Snapshot {
+    /// The hosts never decrypted, as the policy in force lists them.
+    pub fn no_decrypt(&self) -> &NoDecrypt {
+        &self.no_decrypt
+    }
+
     pub fn school_name(&self) -> &str {
         &self.school_name
     }
@@ -113,5 +154,38 @@ impl Snapshot {
     }
     pub fn networks(&self) -> &[NetworkRule] {
         &self.networks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NoDecrypt;
+    use crate::host::Host;
+
+    #[test]
+    fn no_decrypt_covers_a_name_and_everything_below_it_only() {
+        let set =
+            NoDecrypt::new(&["nhs.uk".into(), "*.Apple.com".into(), ".hsbc.co.uk".into()]).unwrap();
+        let hit = |h: &str| set.matches(&Host::parse(h).unwrap().suffixes());
+        for yes in [
+            "nhs.uk",
+            "www.nhs.uk",
+            "a.b.nhs.uk",
+            "apple.com",
+            "ICLOUD.apple.com.",
+            "hsbc.co.uk",
+        ] {
+            assert!(hit(yes), "{yes}");
+        }
+        for no in [
+            "notnhs.uk",
+            "nhs.uk.evil.example",
+            "uk",
+            "apple.com.au",
+            "co.uk",
+        ] {
+            assert!(!hit(no), "{no}");
+        }
+        assert!(NoDecrypt::new(&["not a host".into()]).is_err());
     }
 }

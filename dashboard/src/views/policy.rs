@@ -1,7 +1,7 @@
 //! The policy page: the roles-by-categories grid, search-term themes and their severity per
 //! role, SafeSearch and decryption per role, time bands, local allow/deny entries and the
 //! no-decrypt list. IT edits; everyone else reads. Every edit is checked, compiled and
-//! swapped in by [`crate::policy::PolicyControl::edit`], kept in the edits file, and written
+//! swapped in by [`gatehouse_rules::control::PolicyControl::edit`], kept in the edits file, and written
 //! to the audit trail cell by cell.
 
 use super::{fields, FormBody, Page};
@@ -430,7 +430,8 @@ async fn commit(
         return Ok(Redirect::to(&format!("/policy#{anchor}")).into_response());
     }
     let control = Arc::clone(&admin.parts.policy);
-    let result = tokio::task::spawn_blocking(move || control.edit(change)).await;
+    let result =
+        tokio::task::spawn_blocking(move || control.edit(change, chrono::Utc::now())).await;
     let generation = match result {
         Ok(Ok((_, _, generation))) => generation,
         Ok(Err(e)) => {
@@ -747,7 +748,7 @@ pub async fn no_decrypt(
         ));
     }
     let current = admin.parts.policy.no_decrypt();
-    let mut next: Vec<String> = current.as_ref().clone();
+    let mut next: Vec<String> = current.clone();
     match op.as_str() {
         "add" if !next.contains(&entry) => next.push(entry.clone()),
         "add" => return Err(bad(&format!("{entry} is already on the list."))),

@@ -174,10 +174,13 @@ pub async fn decide(
             };
             let control = Arc::clone(&admin.parts.policy);
             let edited = tokio::task::spawn_blocking(move || {
-                control.edit(move |o| {
-                    o.approvals.push(approval);
-                    Ok(())
-                })
+                control.edit(
+                    move |o| {
+                        o.approvals.push(approval);
+                        Ok(())
+                    },
+                    chrono::Utc::now(),
+                )
             })
             .await;
             let generation = match edited {

@@ -1,31 +1,29 @@
 //! `gatehouse check`: load everything, report what was read, fail with the first real error.
 
-use gatehouse_rules::{compile, LoadReport};
+use gatehouse_rules::LoadReport;
 use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
-    let file = match crate::embedded::config_file(config) {
-        Ok(f) => f,
+    let (file, control) = match super::load_policy(config) {
+        Ok(loaded) => loaded,
         Err(e) => return Ok(fail(&e)),
     };
-    let compiled = match compile(&file) {
-        Ok(c) => c,
-        Err(e) => return Ok(fail(&e)),
-    };
+    // Everything else `run` reads: a typo there must fail here, not at the next start.
+    if let Err(e) = super::check_sections(&file) {
+        return Ok(fail(&format!("{e:#}")));
+    }
+    let report = control.report();
     if json {
-        super::print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&compiled.report)?
-        ));
+        super::print(&format!("{}\n", serde_json::to_string_pretty(&*report)?));
     } else {
-        super::print(&render(&compiled.report, &compiled.snapshot));
+        super::print(&render(&report, &control.live().load()));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn fail(e: &gatehouse_rules::RulesError) -> ExitCode {
+fn fail(e: &str) -> ExitCode {
     super::eprint(&format!("error: {e}\nThe policy was not loaded."));
     ExitCode::FAILURE
 }

@@ -1,7 +1,7 @@
 //! `gatehouse explain`: one decision, as JSON, so IT can ask "why?" without a browser.
 
 use chrono::{DateTime, Utc};
-use gatehouse_rules::{compile, evaluate, explain, Facts, Target};
+use gatehouse_rules::{evaluate, explain, Facts, Target};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -28,14 +28,14 @@ pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
         },
         None => Utc::now(),
     };
-    let compiled = match crate::embedded::config_file(req.config).and_then(|f| compile(&f)) {
-        Ok(c) => c,
+    let snap = match super::load_policy(req.config) {
+        Ok((_, control)) => control.live().load(),
         Err(e) => {
             super::eprint(&format!("error: {e}\nThe policy was not loaded."));
             return Ok(ExitCode::FAILURE);
         }
     };
-    let snap = &compiled.snapshot;
+    let snap = &*snap;
     let Some(role) = snap.role_id(req.role) else {
         let names: Vec<&str> = snap.roles().iter().map(|r| r.name.as_str()).collect();
         super::eprint(&format!(

@@ -17,3 +17,39 @@ pub fn eprint(text: &str) {
 pub fn print(text: &str) {
     let _ = std::io::stdout().write_all(text.as_bytes());
 }
+
+/// The policy as `gatehouse run` would have it in force: the policy file (or the embedded
+/// one) with the admin page's edits from the data folder laid over it, loaded through the
+/// same [`PolicyControl`] the proxy uses, so `check`, `explain` and `squid-helper` can never
+/// disagree with it. `Err` is the message to print.
+pub fn load_policy(
+    config: Option<&std::path::Path>,
+) -> Result<(gatehouse_rules::config::ConfigFile, PolicyControl), String> {
+    let file = crate::embedded::config_file(config).map_err(|e| e.to_string())?;
+    let settings =
+        crate::settings::ProxySettings::from_config(&file).map_err(|e| format!("{e:#}"))?;
+    let edits = settings.data_dir(&file).join(crate::server::EDITS_FILE);
+    let control = PolicyControl::start(
+        &file,
+        config.is_none(),
+        edits,
+        Box::new(|_| {}),
+        chrono::Utc::now(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((file, control))
+}
+
+/// Every section `gatehouse run` reads besides the policy itself (`[proxy]`, `[admin]`,
+/// `[store]`, `[alerts]`), checked the way `run` checks them. `Err` names the section.
+pub fn check_sections(file: &gatehouse_rules::config::ConfigFile) -> anyhow::Result<()> {
+    let settings = crate::settings::ProxySettings::from_config(file)?;
+    gatehouse_dashboard::settings::AdminSettings::from_table(
+        file.config.admin.as_ref(),
+        &file.path.display().to_string(),
+    )?;
+    crate::safeguard::Sections::from_config(file, &settings.data_dir(file))?;
+    Ok(())
+}
+
+use gatehouse_rules::control::PolicyControl;

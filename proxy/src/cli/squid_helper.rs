@@ -7,20 +7,19 @@ use chrono::Utc;
 use gatehouse_rules::squid::{
     encode_component, parse_request, write_broken, write_pass, write_redirect,
 };
-use gatehouse_rules::{compile, evaluate, Facts, RoleId, Rule, Snapshot, Target, Verdict};
+use gatehouse_rules::{evaluate, Facts, RoleId, Rule, Snapshot, Target, Verdict};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(config: Option<&Path>, fallback_role: Option<&str>) -> anyhow::Result<ExitCode> {
-    let compiled = match crate::embedded::config_file(config).and_then(|f| compile(&f)) {
-        Ok(c) => c,
+    let snap = match super::load_policy(config) {
+        Ok((_, control)) => control.live().load(),
         Err(e) => {
             super::eprint(&format!("error: {e}\nThe policy was not loaded."));
             return Ok(ExitCode::FAILURE);
         }
     };
-    let snap = compiled.snapshot;
     let fallback = match fallback_role {
         Some(name) => match snap.role_id(name) {
             Some(id) => Some(id),

@@ -49,7 +49,7 @@ pub async fn open(
         target: Target::Authority(authority.as_str()),
     };
     let decision = record::decide(snap, &facts);
-    let decrypt = snap.role(role_id).is_some_and(|r| r.decrypt_https) && !no_decrypt(&conn, &host);
+    let decrypt = decision.decrypt;
     let url = authority.as_str();
     if let Err(e) = conn.shared.upstream.precheck(&host, port, Road::Tunnel) {
         let page = super::forward::refused_upstream(&e);
@@ -184,15 +184,4 @@ async fn intercept_tunnel(
             record::finish(&conn, event, 400, None, started).await;
         }
     }
-}
-
-/// True for hosts never decrypted (and everything below them).
-fn no_decrypt(conn: &Conn, host: &str) -> bool {
-    conn.shared.policy.no_decrypt().iter().any(|entry| {
-        let entry = entry.trim_start_matches("*.").trim_start_matches('.');
-        host == entry
-            || host
-                .strip_suffix(entry)
-                .is_some_and(|rest| rest.ends_with('.'))
-    })
 }

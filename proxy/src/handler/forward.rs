@@ -32,22 +32,21 @@ impl Failure {
                 _ => Failure::Unreachable,
             };
         }
-        let mut source = Some(err);
-        while let Some(e) = source {
+        // Walk every cause: an io::Error's source() skips the error it wraps (and the TLS
+        // connector wraps the certificate error in two of them), so look inside those too.
+        let mut causes: Vec<&(dyn std::error::Error + 'static)> = vec![err];
+        let mut seen = 0;
+        while let Some(e) = causes.pop() {
+            seen += 1;
+            if seen > 32 {
+                break;
+            }
             if e.downcast_ref::<hyper::Error>()
                 .is_some_and(|h| h.is_user())
             {
                 return Failure::ClientBody;
             }
-            // An io::Error's source() skips the error it wraps: look inside it too.
-            let wrapped = e
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .map(|inner| inner as &(dyn std::error::Error + 'static));
-            let tls = e
-                .downcast_ref::<rustls::Error>()
-                .or_else(|| wrapped.and_then(|w| w.downcast_ref::<rustls::Error>()));
-            if let Some(tls) = tls {
+            if let Some(tls) = e.downcast_ref::<rustls::Error>() {
                 if matches!(
                     tls,
                     rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
@@ -55,12 +54,17 @@ impl Failure {
                     return Failure::Certificate;
                 }
             }
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            {
-                return Failure::Timeout;
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::TimedOut {
+                    return Failure::Timeout;
+                }
+                if let Some(inner) = io.get_ref() {
+                    causes.push(inner);
+                }
             }
-            source = e.source();
+            if let Some(next) = e.source() {
+                causes.push(next);
+            }
         }
         Failure::Unreachable
     }
@@ -133,6 +137,7 @@ pub async fn send(
         Ok(res) => res,
         Err(err) => {
             let failure = Failure::of(&err);
+            tracing::debug!(failure = failure.label(), error = ?err, "upstream request failed");
             match failure {
                 Failure::Refused(_) => {
                     metrics::get()

@@ -40,8 +40,6 @@ pub type Client = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnecto
 #[derive(Debug)]
 pub struct Shared {
     pub live: Arc<Live>,
-    /// Loads and edits the policy; holds the no-decrypt list in force.
-    pub policy: Arc<gatehouse_dashboard::policy::PolicyControl>,
     pub settings: ProxySettings,
     pub events: crate::events::EventSink,
     pub logins: identify::Logins,

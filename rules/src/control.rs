@@ -1,4 +1,7 @@
-//! The policy in force and the admin page's edits to it.
+//! The one owner of the policy in force: the policy file, the admin page's edits laid over
+//! it, approvals that run out, compiling and swapping. One writer at a time; every reader
+//! (`gatehouse run`, `check`, `explain`, `squid-helper`, the admin page) loads through
+//! [`PolicyControl`], so they can never disagree about what the policy says.
 //!
 //! A load (start, `SIGHUP`, a changed file, an edit on the page, an approval running out) always
 //! does the same: read the policy file, lay the edits file over it
@@ -7,12 +10,12 @@
 //! written to the edits file only after the policy it makes has compiled, so the file never
 //! holds an edit that does not load.
 
-use crate::Error;
+use crate::config::ConfigFile;
+use crate::overrides::Overrides;
+use crate::RulesError as Error;
+use crate::{compile, Live, LoadReport};
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
-use gatehouse_rules::config::ConfigFile;
-use gatehouse_rules::overrides::Overrides;
-use gatehouse_rules::{compile, Live, LoadReport};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,7 +29,6 @@ pub struct PolicyControl {
     embedded: Option<String>,
     edits_path: PathBuf,
     live: Arc<Live>,
-    no_decrypt: ArcSwap<Vec<String>>,
     report: ArcSwap<LoadReport>,
     next_expiry: Mutex<Option<DateTime<Utc>>>,
     /// One load or edit at a time (never taken on the request path).
@@ -45,8 +47,7 @@ impl std::fmt::Debug for PolicyControl {
 
 /// A compiled policy and what goes with it.
 struct Loaded {
-    compiled: gatehouse_rules::Compiled,
-    no_decrypt: Vec<String>,
+    compiled: crate::Compiled,
     next_expiry: Option<DateTime<Utc>>,
 }
 
@@ -58,15 +59,15 @@ impl PolicyControl {
         embedded: bool,
         edits_path: PathBuf,
         on_swap: OnSwap,
+        now: DateTime<Utc>,
     ) -> Result<PolicyControl, Error> {
         let edits = Overrides::load(&edits_path).map_err(|e| Error::Policy(e.to_string()))?;
-        let loaded = build(file, &edits, Utc::now())?;
+        let loaded = build(file, &edits, now)?;
         let control = PolicyControl {
             config_path: file.path.clone(),
             embedded: embedded.then(|| file.text.clone()),
             edits_path,
             live: Arc::new(Live::new(loaded.compiled.snapshot)),
-            no_decrypt: ArcSwap::from_pointee(loaded.no_decrypt),
             report: ArcSwap::from_pointee(loaded.compiled.report),
             next_expiry: Mutex::new(loaded.next_expiry),
             busy: Mutex::new(()),
@@ -89,8 +90,8 @@ impl PolicyControl {
     }
 
     /// Hosts that are tunnelled, never decrypted (`[proxy] no_decrypt`, or the page's list).
-    pub fn no_decrypt(&self) -> Arc<Vec<String>> {
-        self.no_decrypt.load_full()
+    pub fn no_decrypt(&self) -> Vec<String> {
+        self.live.load().no_decrypt().entries().to_vec()
     }
 
     /// What the last successful load read.
@@ -110,15 +111,14 @@ impl PolicyControl {
 
     /// Loads the policy file and the edits again and swaps them in. Blocking: call it off the
     /// async workers.
-    pub fn reload(&self) -> Result<u64, Error> {
+    pub fn reload(&self, now: DateTime<Utc>) -> Result<u64, Error> {
         let _one = self
             .busy
             .lock()
             .map_err(|_| Error::Policy("poisoned".into()))?;
-        let result = self.edits().and_then(|edits| {
-            self.read()
-                .and_then(|file| build(&file, &edits, Utc::now()))
-        });
+        let result = self
+            .edits()
+            .and_then(|edits| self.read().and_then(|file| build(&file, &edits, now)));
         self.put(result)
     }
 
@@ -127,6 +127,7 @@ impl PolicyControl {
     pub fn edit(
         &self,
         change: impl FnOnce(&mut Overrides) -> Result<(), String>,
+        now: DateTime<Utc>,
     ) -> Result<(Overrides, Overrides, u64), Error> {
         let _one = self
             .busy
@@ -134,8 +135,7 @@ impl PolicyControl {
             .map_err(|_| Error::Policy("poisoned".into()))?;
         let before = self.edits()?;
         let mut after = before.clone();
-        change(&mut after).map_err(Error::Invalid)?;
-        let now = Utc::now();
+        change(&mut after).map_err(Error::Rejected)?;
         after.approvals.retain(|a| a.until > now);
         let loaded = self.read().and_then(|file| build(&file, &after, now))?;
         write_private(&self.edits_path, &after.to_toml())?;
@@ -159,7 +159,6 @@ impl PolicyControl {
     fn put(&self, result: Result<Loaded, Error>) -> Result<u64, Error> {
         match result {
             Ok(loaded) => {
-                self.no_decrypt.store(Arc::new(loaded.no_decrypt));
                 self.report.store(Arc::new(loaded.compiled.report));
                 if let Ok(mut next) = self.next_expiry.lock() {
                     *next = loaded.next_expiry;
@@ -180,7 +179,7 @@ impl PolicyControl {
 fn build(file: &ConfigFile, edits: &Overrides, now: DateTime<Utc>) -> Result<Loaded, Error> {
     let mut config = ConfigFile::parse(file.path.clone(), file.text.clone())
         .map_err(|e| Error::Policy(e.to_string()))?;
-    let policy_error = |e: gatehouse_rules::RulesError| {
+    let policy_error = |e: Error| {
         if edits.is_empty() {
             Error::Policy(e.to_string())
         } else {
@@ -188,31 +187,19 @@ fn build(file: &ConfigFile, edits: &Overrides, now: DateTime<Utc>) -> Result<Loa
         }
     };
     edits.apply(&mut config.config, now).map_err(policy_error)?;
-    let no_decrypt = match &edits.no_decrypt {
-        Some(list) => list.clone(),
-        None => base_no_decrypt(&config),
-    };
+    if let Some(list) = &edits.no_decrypt {
+        let list = toml::Value::Array(list.iter().cloned().map(toml::Value::String).collect());
+        config
+            .config
+            .proxy
+            .get_or_insert_with(Default::default)
+            .insert("no_decrypt".to_owned(), list);
+    }
     let compiled = compile(&config).map_err(policy_error)?;
     Ok(Loaded {
         compiled,
-        no_decrypt,
         next_expiry: edits.next_expiry(now),
     })
-}
-
-/// `[proxy] no_decrypt` of the policy file.
-pub fn base_no_decrypt(file: &ConfigFile) -> Vec<String> {
-    file.config
-        .proxy
-        .as_ref()
-        .and_then(|p| p.get("no_decrypt"))
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Writes a file readable by its owner only, replacing the old one in one step.
@@ -226,9 +213,18 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), Error> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| Error::io(&tmp, e))?;
+        .map_err(|source| Error::Io {
+            path: tmp.clone(),
+            source,
+        })?;
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        .map_err(|source| Error::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
