@@ -783,3 +783,47 @@ fn check_explain_and_squid_helper_see_what_run_sees() {
         );
     }
 }
+
+/// A tunnel or WebSocket keeps its place in the connection limits for as long as it is
+/// open (the HTTP exchange that opened it ends at the `200`): a device cannot open tunnels
+/// past its limit, and the place comes back when the tunnel closes.
+#[test]
+fn open_tunnels_count_against_the_connection_limits() {
+    let origin = Counter::start();
+    let proxy = Proxy::start(&format!(
+        "allow_loopback_origins = true\nconnect_ports = [{}]\nmax_connections_per_client = 2\n",
+        origin.port
+    ));
+    let connect = format!(
+        "CONNECT 127.0.0.1:{0} HTTP/1.1\r\nHost: 127.0.0.1:{0}\r\n\r\n",
+        origin.port
+    );
+    let open_tunnel = || {
+        let mut s = proxy.connect_from("127.0.0.3");
+        s.write_all(connect.as_bytes()).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
+        s
+    };
+    let first = open_tunnel();
+    let _second = open_tunnel();
+    let answer = proxy.exchange("127.0.0.3", connect.as_bytes());
+    assert!(
+        answer.starts_with("HTTP/1.1 503") && answer.contains("too many connections"),
+        "{answer}"
+    );
+    drop(first);
+    let mut reopened = false;
+    for _ in 0..50 {
+        if proxy
+            .exchange("127.0.0.3", connect.as_bytes())
+            .starts_with("HTTP/1.1 200")
+        {
+            reopened = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(reopened, "a closed tunnel's place was never given back");
+}

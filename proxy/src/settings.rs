@@ -68,6 +68,9 @@ pub struct ProxySettings {
     /// How long connecting to an upstream server may take.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
+    /// An origin must start its response within this many seconds of the request.
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout_secs: u64,
     /// A tunnel that is not decrypted, or a WebSocket, with no traffic for this long is closed.
     #[serde(default = "default_tunnel_idle")]
     pub tunnel_idle_secs: u64,
@@ -129,6 +132,9 @@ fn default_max_connections_per_client() -> usize {
 fn default_connect_timeout() -> u64 {
     10
 }
+fn default_response_timeout() -> u64 {
+    60
+}
 fn default_tunnel_idle() -> u64 {
     600
 }
@@ -178,6 +184,7 @@ impl ProxySettings {
         let positive = [
             ("header_timeout_secs", self.header_timeout_secs as usize),
             ("connect_timeout_secs", self.connect_timeout_secs as usize),
+            ("response_timeout_secs", self.response_timeout_secs as usize),
             ("tunnel_idle_secs", self.tunnel_idle_secs as usize),
             ("max_connections", self.max_connections),
             (

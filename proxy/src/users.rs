@@ -27,8 +27,7 @@ struct User {
 #[derive(Debug, Default)]
 pub struct Users {
     users: HashMap<String, User>,
-    /// Keyed by a keyed hash of the whole `Proxy-Authorization` value: the password itself
-    /// is never kept.
+    /// Keyed by a keyed hash of the name and password: the password itself is never kept.
     verified: DashMap<u64, (String, String, Instant)>,
     keys: RandomState,
 }
@@ -79,10 +78,10 @@ impl Users {
         })
     }
 
-    /// `(user, role)` for a `Proxy-Authorization` value verified in the last five minutes:
+    /// `(user, role)` for a login verified in the last five minutes:
     /// no password check, so it may run on the async workers.
-    pub fn cached(&self, header: &str) -> Option<(String, String)> {
-        let key = self.keys.hash_one(header);
+    pub fn cached(&self, login: &BasicLogin) -> Option<(String, String)> {
+        let key = self.keys.hash_one((&login.name, &login.password));
         let hit = self.verified.get(&key)?;
         (hit.2.elapsed() < CACHE_FOR).then(|| (hit.0.clone(), hit.1.clone()))
     }
@@ -97,7 +96,9 @@ impl Users {
             .verify_password(login.password.as_bytes(), &hash)
             .is_ok();
         let user = user.filter(|_| ok)?;
-        let key = self.keys.hash_one(&login.header);
+        // Keyed on the name and password, not the header's spelling: spaces or `basic` in
+        // another case must not buy a fresh password check.
+        let key = self.keys.hash_one((&login.name, &login.password));
         if self.verified.len() >= MAX_CACHED {
             self.verified.clear();
         }

@@ -188,7 +188,7 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
     let regex_text = target.regex_text.as_deref();
     let decrypt = matches!(facts.target, Target::Authority(_))
         && role.decrypt_https
-        && !snap.no_decrypt.matches(&suffixes);
+        && !snap.no_decrypt.matches(host, &suffixes);
 
     // 1. The illegal tier.
     if !snap.illegal.is_empty()

@@ -38,10 +38,12 @@ pub struct Snapshot {
 }
 
 /// Hosts never decrypted, and every name below them (`[proxy] no_decrypt`, or the admin
-/// page's list): one hash per entry, looked up suffix by suffix like the lists.
+/// page's list): one hash per entry, looked up suffix by suffix like the lists, and every
+/// hash hit confirmed on the name itself (a name crafted to collide with `nhs.uk` must not
+/// win an undecrypted tunnel).
 #[derive(Clone, Debug, Default)]
 pub struct NoDecrypt {
-    hashes: std::collections::HashSet<u64>,
+    hashes: std::collections::HashMap<u64, Vec<String>>,
     entries: Vec<String>,
 }
 
@@ -56,15 +58,24 @@ impl NoDecrypt {
                 .trim_start_matches('.');
             let host = crate::host::Host::parse(bare)
                 .ok_or_else(|| format!("{entry:?} is not a host name"))?;
-            set.hashes.insert(crate::host::name_hash(host.as_bytes()));
+            set.hashes
+                .entry(crate::host::name_hash(host.as_bytes()))
+                .or_default()
+                .push(host.as_str().to_owned());
             set.entries.push(host.as_str().to_owned());
         }
         Ok(set)
     }
 
-    /// True when `suffixes` (of a host) meets an entry.
-    pub fn matches(&self, suffixes: &crate::host::Suffixes) -> bool {
-        !self.hashes.is_empty() && suffixes.hashes().iter().any(|h| self.hashes.contains(h))
+    /// True when `host` (normalised, with its `suffixes`) is an entry or below one.
+    pub fn matches(&self, host: &str, suffixes: &crate::host::Suffixes) -> bool {
+        !self.hashes.is_empty()
+            && suffixes.iter().any(|(hash, start)| {
+                self.hashes.get(&hash).is_some_and(|names| {
+                    host.get(start..)
+                        .is_some_and(|s| names.iter().any(|n| n == s))
+                })
+            })
     }
 
     pub fn entries(&self) -> &[String] {
@@ -166,7 +177,10 @@ mod tests {
     fn no_decrypt_covers_a_name_and_everything_below_it_only() {
         let set =
             NoDecrypt::new(&["nhs.uk".into(), "*.Apple.com".into(), ".hsbc.co.uk".into()]).unwrap();
-        let hit = |h: &str| set.matches(&Host::parse(h).unwrap().suffixes());
+        let hit = |h: &str| {
+            let host = Host::parse(h).unwrap();
+            set.matches(host.as_str(), &host.suffixes())
+        };
         for yes in [
             "nhs.uk",
             "www.nhs.uk",

@@ -71,6 +71,11 @@ pub async fn open(
     }
     let mut event = record::tunnel(&conn, snap, &facts, &decision, url, &host);
     event.decrypted = true;
+    // What the host itself was decided: recorded instead of the tunnel when the tunnel
+    // never carries a request (a failed handshake, other bytes), so a blocked or alerting
+    // host is never logged as a plain "allow" and its alert is not lost.
+    let mut decided = record::uncounted(&conn, snap, &facts, &decision, url, &host);
+    decided.decrypted = true;
     let tunnel = Tunnel {
         who,
         authority,
@@ -78,11 +83,43 @@ pub async fn open(
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        if let Ok(upgraded) = on_upgrade.await {
-            intercept_tunnel(conn, upgraded, tunnel, event, started).await;
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let events = TunnelEvents {
+                    opened: event,
+                    decided,
+                };
+                intercept_tunnel(conn, upgraded, tunnel, events, started).await;
+            }
+            Err(_) => {
+                event
+                    .reason
+                    .push_str(" The client closed the connection before the tunnel opened.");
+                record::finish(&conn, event, 200, None, started).await;
+            }
         }
     });
     Response::new(body::empty())
+}
+
+/// The two ways a decrypted CONNECT can be recorded.
+struct TunnelEvents {
+    /// The tunnel, when it carries requests (each decided and logged on its own).
+    opened: Event,
+    /// The host's own decision, when it carries none.
+    decided: Event,
+}
+
+impl TunnelEvents {
+    /// The event for a tunnel that carried nothing: the host's decision when it blocks or
+    /// alerts, else the tunnel's; `what` says what happened.
+    fn carried_nothing(self, what: &str) -> Event {
+        let blocks = self.decided.verdict != "allow" || self.decided.alert.is_some();
+        let mut event = if blocks { self.decided } else { self.opened };
+        event.reason.push(' ');
+        event.reason.push_str(what);
+        event
+    }
 }
 
 /// A tunnel the filter does not decrypt: connected first (so a refused or unreachable
@@ -113,7 +150,9 @@ async fn relay(
     record::finish(&conn, event, 200, None, started).await;
     let idle = Duration::from_secs(conn.shared.settings.tunnel_idle_secs);
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let slot = Arc::clone(&conn.slot);
     tokio::spawn(async move {
+        let _slot = slot;
         if let Ok(upgraded) = on_upgrade.await {
             let client = hyper_util::rt::TokioIo::new(upgraded);
             let _ = intercept::relay(client, origin, idle).await;
@@ -128,7 +167,7 @@ async fn intercept_tunnel(
     conn: Arc<Conn>,
     upgraded: hyper::upgrade::Upgraded,
     mut tunnel: Tunnel,
-    mut event: Event,
+    events: TunnelEvents,
     started: Instant,
 ) {
     let limit = Duration::from_secs(conn.shared.settings.header_timeout_secs);
@@ -137,35 +176,34 @@ async fn intercept_tunnel(
     let host = tunnel.authority.host().to_ascii_lowercase();
     match answer {
         Classified::Tls => {
-            record::finish(&conn, event, 200, None, started).await;
             let config = match conn.shared.leaves.server_config(&host) {
                 Ok(config) => config,
                 Err(e) => {
                     tracing::warn!(host, error = %e, "no certificate could be made");
+                    let event =
+                        events.carried_nothing("No certificate could be made for the host.");
+                    record::finish(&conn, event, 502, None, started).await;
                     return;
                 }
             };
             match tunnel::accept_tls(io, config, limit).await {
                 Ok(tls) => {
-                    let inner = Conn {
-                        shared: Arc::clone(&conn.shared),
-                        client: conn.client,
-                        tunnel: Some(tunnel),
-                    };
-                    intercept::serve_inner(Arc::new(inner), tls).await;
+                    record::finish(&conn, events.opened, 200, None, started).await;
+                    intercept::serve_inner(Arc::new(conn.inside(tunnel)), tls).await;
                 }
-                Err(_) => crate::handshakes::count_failure(&host),
+                Err(_) => {
+                    crate::handshakes::count_failure(&host);
+                    let event = events.carried_nothing(
+                        "The device's TLS handshake with the filter failed (no school CA installed, or an app that pins its certificates), so no page could be shown.",
+                    );
+                    record::finish(&conn, event, 403, None, started).await;
+                }
             }
         }
         Classified::Http => {
-            record::finish(&conn, event, 200, None, started).await;
+            record::finish(&conn, events.opened, 200, None, started).await;
             tunnel.scheme = "http";
-            let inner = Conn {
-                shared: Arc::clone(&conn.shared),
-                client: conn.client,
-                tunnel: Some(tunnel),
-            };
-            intercept::serve_inner(Arc::new(inner), io).await;
+            intercept::serve_inner(Arc::new(conn.inside(tunnel)), io).await;
         }
         Classified::Other(_) | Classified::NeedMore => {
             let what = match answer {
@@ -176,6 +214,7 @@ async fn intercept_tunnel(
                 .refused
                 .with_label_values(&["tunnel-protocol"])
                 .inc();
+            let mut event = events.carried_nothing("");
             record::refused(
                 &mut event,
                 "tunnel-protocol",

@@ -8,6 +8,7 @@ use crate::events::Event;
 use crate::metrics;
 use crate::pages;
 use hyper::{header, Request, Response, StatusCode};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why an upstream exchange failed.
@@ -129,7 +130,21 @@ pub async fn send(
     let websocket = headers::is_websocket(&req);
     let client_side = websocket.then(|| hyper::upgrade::on(&mut req));
     headers::strip_request(&mut req, websocket);
-    let result = conn.shared.client.request(req).await;
+    // The response head must come within the limit (an origin that accepts and never
+    // answers would otherwise hold the request for ever).
+    let limit = Duration::from_secs(conn.shared.settings.response_timeout_secs);
+    let result = match tokio::time::timeout(limit, conn.shared.client.request(req)).await {
+        Ok(result) => result,
+        Err(_) => {
+            metrics::get()
+                .upstream_errors
+                .with_label_values(&[Failure::Timeout.label()])
+                .inc();
+            let page = Failure::Timeout.page();
+            record::finish(conn, event, page.status().as_u16(), None, started).await;
+            return page;
+        }
+    };
     metrics::get()
         .upstream_seconds
         .observe(started.elapsed().as_secs_f64());
@@ -162,7 +177,9 @@ pub async fn send(
         (true, Some(client_side)) => {
             let origin_side = hyper::upgrade::on(&mut res);
             let idle = Duration::from_secs(conn.shared.settings.tunnel_idle_secs);
+            let slot = Arc::clone(&conn.slot);
             tokio::spawn(async move {
+                let _slot = slot;
                 if let (Ok(client), Ok(origin)) = (client_side.await, origin_side.await) {
                     let client = hyper_util::rt::TokioIo::new(client);
                     let origin = hyper_util::rt::TokioIo::new(origin);

@@ -76,14 +76,17 @@ impl Logins {
     /// `(user, role)` for a `Proxy-Authorization` value, or why not.
     async fn check(&self, header: &str, client: IpAddr) -> Result<(String, String), Denied> {
         let users = self.users.load_full();
-        if let Some(hit) = users.cached(header) {
+        let login = BasicLogin::parse(header).ok_or(Denied::Wrong)?;
+        if let Some(hit) = users.cached(&login) {
             return Ok(hit);
         }
-        let login = BasicLogin::parse(header).ok_or(Denied::Wrong)?;
-        let Some(account) = self.accounts.reserve(login.name.clone(), PER_ACCOUNT) else {
+        // The device's own limit first: a device past it cannot spend anyone's account
+        // attempts (or grow the account table) at all.
+        let Some(address) = self.addresses.reserve(client, PER_ADDRESS) else {
             return Err(Denied::Limited);
         };
-        let Some(address) = self.addresses.reserve(client, PER_ADDRESS) else {
+        let Some(account) = self.accounts.reserve(login.name.clone(), PER_ACCOUNT) else {
+            address.succeeded();
             return Err(Denied::Limited);
         };
         let _slot = self.checking.acquire().await.map_err(|_| Denied::Wrong)?;
@@ -190,8 +193,12 @@ const MAX_KEYS: usize = 100_000;
 
 impl<K: Hash + Eq + Clone> Failures<K> {
     fn reserve(&self, key: K, limit: u32) -> Option<Reservation<K>> {
-        if self.counts.len() >= MAX_KEYS {
+        if self.counts.len() >= MAX_KEYS && !self.counts.contains_key(&key) {
             self.counts.retain(|_, (start, _)| start.elapsed() < WINDOW);
+            if self.counts.len() >= MAX_KEYS {
+                // Full of live windows: refuse new keys rather than grow.
+                return None;
+            }
         }
         let mut entry = self
             .counts

@@ -70,14 +70,29 @@ pub struct Conn {
     pub shared: Arc<Shared>,
     pub client: SocketAddr,
     pub tunnel: Option<Tunnel>,
+    /// The client connection's place in the connection limits. Every task that outlives the
+    /// HTTP exchange (a tunnel, an intercepted session, a WebSocket) holds a clone, so an
+    /// upgraded connection still counts until it closes.
+    pub slot: Arc<crate::limits::Open>,
 }
 
 impl Conn {
-    pub fn new(shared: Arc<Shared>, client: SocketAddr) -> Conn {
+    pub fn new(shared: Arc<Shared>, client: SocketAddr, slot: crate::limits::Open) -> Conn {
         Conn {
             shared,
             client,
             tunnel: None,
+            slot: Arc::new(slot),
+        }
+    }
+
+    /// The same client, inside `tunnel`.
+    pub fn inside(&self, tunnel: Tunnel) -> Conn {
+        Conn {
+            shared: Arc::clone(&self.shared),
+            client: self.client,
+            tunnel: Some(tunnel),
+            slot: Arc::clone(&self.slot),
         }
     }
 
@@ -185,9 +200,6 @@ async fn request(
     };
     let https = req.uri().scheme_str() == Some("https");
     let port = req.uri().port_u16().unwrap_or(if https { 443 } else { 80 });
-    if let Err(e) = conn.shared.upstream.precheck(&host, port, Road::Http) {
-        return forward::refused_upstream(&e);
-    }
     let Some(role_id) = snap.role_id(&who.role) else {
         return refuse(
             "role",
@@ -217,6 +229,14 @@ async fn request(
     if continued {
         event.rule.push_str("+continued");
         event.reason.push_str(" Continued past the warning.");
+    }
+    // An address or port the filter never reaches: refused and logged (probing the
+    // school's network through the filter leaves a trace), before any rule's page.
+    if let Err(e) = conn.shared.upstream.precheck(&host, port, Road::Http) {
+        let page = forward::refused_upstream(&e);
+        record::refused(&mut event, "upstream", format!("Refused: {e}."));
+        record::finish(conn, event, page.status().as_u16(), None, started).await;
+        return page;
     }
     if decision.verdict != Verdict::Allow {
         let link = (decision.verdict == Verdict::Warn)

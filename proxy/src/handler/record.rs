@@ -66,7 +66,9 @@ pub fn tunnel(
     event
 }
 
-fn uncounted(
+/// The event of a decision as decided, without counting it (for a tunnel whose requests
+/// would have been counted had it carried any).
+pub fn uncounted(
     conn: &Conn,
     snap: &Snapshot,
     facts: &Facts<'_>,

@@ -7,7 +7,8 @@
 //!    holding no slot; then the connection limits (in all, per client) admit it or answer
 //!    `503`; out of descriptors, accepting pauses instead of spinning;
 //! 2. **first byte**: a connection that sends nothing within `header_timeout_secs` is
-//!    closed (hyper's own head timer only starts at the first byte);
+//!    closed before hyper is given it (and hyper's head timer then closes connections left
+//!    idle between requests for as long);
 //! 3. **HTTP/1.1** with hyper: each request goes to [`crate::handler::serve`]; a CONNECT it
 //!    admits continues in [`tunnel`].
 
@@ -82,11 +83,10 @@ pub async fn serve(
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let conn = Conn::new(Arc::clone(&shared), peer);
+                let conn = Conn::new(Arc::clone(&shared), peer, open);
                 let token = Arc::clone(&in_flight);
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    let _open = open;
                     let _token = token;
                     serve_client(conn, tcp, stop).await;
                 });

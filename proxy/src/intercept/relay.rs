@@ -29,7 +29,7 @@ where
                     a_open = false;
                     let _ = b_write.shutdown().await;
                 } else {
-                    b_write.write_all(&a_buf[..n]).await?;
+                    write_within(&mut b_write, &a_buf[..n], idle).await?;
                     a_to_b += n as u64;
                 }
             }
@@ -39,7 +39,7 @@ where
                     b_open = false;
                     let _ = a_write.shutdown().await;
                 } else {
-                    a_write.write_all(&b_buf[..n]).await?;
+                    write_within(&mut a_write, &b_buf[..n], idle).await?;
                     b_to_a += n as u64;
                 }
             }
@@ -48,4 +48,15 @@ where
         deadline = Instant::now() + idle;
     }
     Ok((a_to_b, b_to_a))
+}
+
+/// A write that a peer which stopped reading cannot hold open past the idle limit.
+async fn write_within<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: &[u8],
+    idle: Duration,
+) -> std::io::Result<()> {
+    tokio::time::timeout(idle, w.write_all(bytes))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer stopped reading"))?
 }

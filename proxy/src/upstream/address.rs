@@ -88,14 +88,17 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Refusal> {
         0xfec0..=0xfeff => Refusal::Internal,
         0xfc00..=0xfdff => Refusal::Internal,
         0xff00..=0xffff => Refusal::Reserved,
-        // NAT64 (64:ff9b::/96 and 64:ff9b:1::/48): the IPv4 address it reaches decides.
-        0x0064 if s[1] == 0xff9b => return classify_v4(embedded(s[6], s[7])),
+        // NAT64's well-known prefix (64:ff9b::/96): the IPv4 address it reaches decides.
+        0x0064 if s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] => {
+            return classify_v4(embedded(s[6], s[7]))
+        }
         // 6to4 carries an IPv4 address in its second and third groups.
         0x2002 => return classify_v4(embedded(s[1], s[2])),
         // Teredo and the documentation prefix.
         0x2001 if s[1] == 0 || s[1] == 0x0db8 => Refusal::Reserved,
-        // IPv4-compatible (::a.b.c.d, deprecated) and the discard prefix 100::/64.
-        0 if s[1..6] == [0, 0, 0, 0, 0] => Refusal::Reserved,
+        // The rest of ::/8 (IPv4-compatible ::a.b.c.d, SIIT ::ffff:0:a.b.c.d, the local-use
+        // NAT64 prefix 64:ff9b:1::/48 whose embedding varies) and the discard prefix 100::/64.
+        0x0000..=0x00ff => Refusal::Reserved,
         0x0100 if s[1..4] == [0, 0, 0] => Refusal::Reserved,
         _ => return None,
     })
@@ -137,6 +140,10 @@ mod tests {
             ("2002:c0a8:101::1", Some(Refusal::Internal)),
             ("2001:0:4136:e378::1", Some(Refusal::Reserved)),
             ("::127.0.0.1", Some(Refusal::Reserved)),
+            ("::ffff:0:7f00:1", Some(Refusal::Reserved)),
+            ("::ffff:0:808:808", Some(Refusal::Reserved)),
+            ("64:ff9b:1::7f00:1", Some(Refusal::Reserved)),
+            ("64:ff9b:1:7f00:1::", Some(Refusal::Reserved)),
             ("224.0.0.1", Some(Refusal::Reserved)),
             ("255.255.255.255", Some(Refusal::Reserved)),
             ("ff02::1", Some(Refusal::Reserved)),
