@@ -56,11 +56,10 @@ impl Error {
     }
 }
 
-/// Tells the operator about a problem on the safeguarding path (stderr, which the service
-/// manager keeps); these threads have no caller to return an error to.
+/// Tells the operator about a problem on the safeguarding path (the proxy's log, which the
+/// service manager keeps); these threads have no caller to return an error to.
 pub(crate) fn report(message: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "Gatehouse: {message}");
+    tracing::warn!("{message}");
 }
 
 /// Lowers the calling thread's scheduling priority (nice 10), for the threads that write

@@ -10,7 +10,9 @@ ip link set lo up
 ip addr add 10.99.0.1/32 dev lo
 
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+# Every process started here is killed on the way out (the proxies are started from a
+# function whose output is captured, so they are not this shell's jobs: their pids are kept).
+trap 'kill $(cat "$tmp"/pids 2>/dev/null) $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/www"
 echo "the MIS" > "$tmp/www/index.html"
 python3 -m http.server 8080 --bind 10.99.0.1 --directory "$tmp/www" >"$tmp/origin.log" 2>&1 &
@@ -36,6 +38,7 @@ data_dir = "$tmp/data$n"
 $1
 TOML
   "$bin" run --config "$tmp/gatehouse$n.toml" >"$tmp/out$n" 2>"$tmp/err$n" &
+  echo $! >>"$tmp/pids"
   for _ in $(seq 200); do
     addr=$(sed -n 's/^Gatehouse proxy listening on //p' "$tmp/out$n")
     [ -n "$addr" ] && break
