@@ -38,7 +38,10 @@ pub struct ProxySettings {
     /// here to check its type; the list in force is the policy control's, which the admin
     /// page can replace.
     #[serde(default)]
-    #[expect(dead_code, reason = "in force through PolicyControl::no_decrypt")]
+    #[expect(
+        dead_code,
+        reason = "compiled into the snapshot by rules::compile (with the admin edits)"
+    )]
     pub no_decrypt: Vec<String>,
     /// Names pinned to addresses for upstream connections (like `/etc/hosts`), e.g.
     /// `"www.google.com" = "216.239.38.120"` for Google's SafeSearch address.
