@@ -6,6 +6,10 @@
 #   benches/proxy_side_by_side.sh check                 # one HTTP + one HTTPS request each
 #   benches/proxy_side_by_side.sh run [bench.py args]   # default: the full matrix, 3 rounds
 #
+# To compare with an earlier build in the same interleaved rounds, set
+# GATEHOUSE_BASELINE_BIN (its release binary) and GATEHOUSE_BASELINE_REPO (a work tree of its
+# commit, for its own deploy/gatehouse.toml and lists): entry `gatehouse-baseline`, port 13204.
+#
 # Gatehouse runs the shipped policy (deploy/gatehouse.toml: the full starter lists, the
 # pupil role for 127.0.0.0/8, SafeSearch, events written for every request) with only the
 # [proxy] section changed for the harness: listen on its port, sign with the harness's MITM
@@ -23,12 +27,12 @@ export GATEHOUSE_BIN="$REPO/target/release/gatehouse"
 
 # Two entries: `gatehouse` as shipped (events to the JSON-lines log and the SQLite event
 # store), and `gatehouse-nostore` (`[store] backend = "none"`), to see what the store costs.
-write_config() { # write_config DIR PORT STORE_BACKEND
-  local dir="$1"
+write_config() { # write_config DIR PORT STORE_BACKEND [BIN SOURCE_REPO]
+  local dir="$1" bin="${4:-$GATEHOUSE_BIN}" src="${5:-$REPO}"
   mkdir -p "$dir/data"
   install -m 0644 "$RUN/pki/mitm-ca.pem" "$dir/data/ca.pem"
   install -m 0600 "$RUN/pki/mitm-ca.key" "$dir/data/ca.key"
-  python3 - "$REPO/deploy/gatehouse.toml" "$dir/gatehouse.toml" "$REPO/lists" "$RUN/pki/origin-ca.pem" "$2" "$3" <<'PY'
+  python3 - "$src/deploy/gatehouse.toml" "$dir/gatehouse.toml" "$src/lists" "$RUN/pki/origin-ca.pem" "$2" "$3" <<'PY'
 import re, sys
 src, dst, lists, origin_ca, port, backend = sys.argv[1:]
 text = open(src).read()
@@ -52,7 +56,7 @@ if backend != "sqlite":
         text += f'\n[store]\nbackend = "{backend}"\n'
 open(dst, "w").write(text)
 PY
-  "$GATEHOUSE_BIN" check --config "$dir/gatehouse.toml" >/dev/null
+  "$bin" check --config "$dir/gatehouse.toml" >/dev/null
 }
 write_config "$RUN/gatehouse" "$PORT" sqlite
 write_config "$RUN/gatehouse-nostore" 13202 none
@@ -62,12 +66,17 @@ add_entry() {
 }
 add_entry gatehouse 'gatehouse        13200  intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse/gatehouse.toml'
 add_entry gatehouse-nostore 'gatehouse-nostore 13202 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-nostore/gatehouse.toml'
+if [ -n "${GATEHOUSE_BASELINE_BIN:-}" ]; then
+  export GATEHOUSE_BASELINE_BIN
+  write_config "$RUN/gatehouse-baseline" 13204 sqlite "$GATEHOUSE_BASELINE_BIN" "${GATEHOUSE_BASELINE_REPO:?set it to a work tree of the baseline commit}"
+  add_entry gatehouse-baseline 'gatehouse-baseline 13204 intercept mitm-ca.pem    -           exec "$GATEHOUSE_BASELINE_BIN" run --config {RUN}/gatehouse-baseline/gatehouse.toml'
+fi
 
 cmd="${1:-run}"
 shift || true
 cd "$BENCH"
 case "$cmd" in
-  check) exec ./bench.py check --entries gatehouse,gatehouse-nostore "$@" ;;
+  check) if [ "$#" -eq 0 ]; then set -- --entries gatehouse,gatehouse-nostore; fi; exec ./bench.py check "$@" ;;
   run) exec ./bench.py run "$@" ;;
   *) exec ./bench.py "$cmd" "$@" ;;
 esac
