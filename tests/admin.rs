@@ -94,7 +94,7 @@ format = "domains"
 path = "ut1/games/domains"
 category = "games"
 [themes.self-harm]
-file = "themes/self-harm.txt"
+file = "themes/self-harm/en.txt"
 [roles.pupil]
 default = "allow"
 [roles.pupil.themes]

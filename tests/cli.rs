@@ -393,7 +393,7 @@ fn local_allow_entries_open_support_sites_and_searches_still_alert() {
     assert_eq!(v["rule"], "local-allow:childline.org.uk");
     let ws = Workspace::new();
     let config = ws.config(
-        "[local]\nallow = [\"duckduckgo.com\"]\ndeny = [\"example.org\"]\n[themes.suicide]\nfile = \"themes/suicide.txt\"\n[roles.pupil]\ndefault = \"allow\"\nthemes = { suicide = { action = \"block\", alert = \"high\" } }\nallow = [\"example.org/homework\"]\n",
+        "[local]\nallow = [\"duckduckgo.com\"]\ndeny = [\"example.org\"]\n[themes.suicide]\nfile = \"themes/suicide/en.txt\"\n[roles.pupil]\ndefault = \"allow\"\nthemes = { suicide = { action = \"block\", alert = \"high\" } }\nallow = [\"example.org/homework\"]\n",
     );
     let c = config.to_str().unwrap();
     let v = explain(&[

@@ -49,7 +49,7 @@ struct World {
 }
 
 fn policy_text(root: &Path) -> String {
-    let themes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lists/themes/self-harm.txt");
+    let themes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lists/themes/self-harm/en.txt");
     format!(
         r#"
 lists_dir = "lists"

@@ -621,6 +621,7 @@ fn suffix_check(psl: Option<&PublicSuffixList>, name: &str) -> SuffixCheck {
 
 fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Result<ThemeMatcher> {
     let mut b = ThemeMatcherBuilder::default();
+    let mut context_dirs: Vec<std::path::PathBuf> = Vec::new();
     for (name, def) in &file.config.themes {
         let at = def.span().start;
         if !category::valid_name(name) {
@@ -634,15 +635,43 @@ fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Res
             .theme(name)
             .map_err(|m| file.invalid(at, format!("themes.{name}"), m))?;
         let def = def.get_ref();
-        if def.file.is_none() && def.weighted.is_empty() {
-            return Err(file.invalid(
-                at,
-                format!("themes.{name}"),
-                "a theme needs a `file`, `weighted` lists, or both",
-            ));
+        let source = match (&def.file, def.weighted.is_empty()) {
+            (Some(f), _) => Some(dir.join(f)),
+            (None, true) => {
+                let folder = dir.join("themes").join(name);
+                if !folder.is_dir() {
+                    return Err(file.invalid(
+                        at,
+                        format!("themes.{name}"),
+                        format!(
+                            "a theme needs a `file`, `weighted` lists, or the folder {}",
+                            folder.display()
+                        ),
+                    ));
+                }
+                Some(folder)
+            }
+            (None, false) => None,
+        };
+        if def.disclosure {
+            b.never_lower(theme);
         }
-        if let Some(f) = &def.file {
-            load_theme_file(&dir.join(f), name, theme, &mut b, report)?;
+        if let Some(path) = source {
+            if path.is_dir() {
+                for f in theme_files(&path)? {
+                    load_theme_file(&f, name, Some(theme), &mut b, report)?;
+                }
+                if let Some(parent) = path.parent() {
+                    if !context_dirs.contains(&parent.to_path_buf()) {
+                        context_dirs.push(parent.to_path_buf());
+                    }
+                }
+            } else {
+                load_theme_file(&path, name, Some(theme), &mut b, report)?;
+            }
+        }
+        if let Some(t) = def.threshold {
+            b.set_threshold(theme, t);
         }
         for w in &def.weighted {
             b.set_threshold(theme, w.threshold);
@@ -664,6 +693,21 @@ fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Res
             report.files.push(rep);
         }
     }
+    // Context words (`themes/_context/<lang>.txt`) beside the theme folders.
+    for parent in context_dirs {
+        let context = parent.join("_context");
+        if context.is_dir() {
+            for f in theme_files(&context)? {
+                load_theme_file(&f, "context", None, &mut b, report)?;
+            }
+        }
+    }
+    if let Some(empty) = b.empty_classes().first() {
+        return Err(RulesError::Limit {
+            what: "themes".into(),
+            message: format!("the word class {{{empty}}} is used by a combination but given no words (`@{empty}: ...`)"),
+        });
+    }
     let matcher = b.build().map_err(|message| RulesError::Limit {
         what: "themes".into(),
         message,
@@ -680,10 +724,29 @@ fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Res
     Ok(matcher)
 }
 
+/// The `.txt` files of a theme folder, by name (so the order of a reload is the same).
+fn theme_files(folder: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let io = |source| RulesError::Io {
+        path: folder.to_owned(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(folder).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_some_and(|e| e == "txt") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Loads one theme file (`theme` is `None` for a context file, which may only add words to
+/// classes). Its language is the file name up to the first `-` (`en-slang.txt` is `en`).
 fn load_theme_file(
     path: &Path,
     name: &str,
-    theme: crate::search::ThemeId,
+    theme: Option<crate::search::ThemeId>,
     b: &mut ThemeMatcherBuilder,
     report: &mut LoadReport,
 ) -> Result<()> {
@@ -699,13 +762,31 @@ fn load_theme_file(
     );
     rep.format = "theme".into();
     rep.warnings.extend(decoded.warning);
+    let lang = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .map_or("", |s| s.split('-').next().unwrap_or(s));
+    b.set_language(lang);
+    let no_theme = || Err("a context file may only hold `@class:` lines".to_owned());
     for (i, line) in decoded.text.lines().enumerate() {
-        let added = match theme_line(line) {
-            Ok(None) => continue,
-            Ok(Some(ThemeLine::Phrase(p))) => b.phrase(theme, p, false).map(|_| ()),
-            Ok(Some(ThemeLine::Prefix(p))) => b.phrase(theme, p, true).map(|_| ()),
-            Ok(Some(ThemeLine::Exception(p))) => b.exception(p),
-            Err(e) => Err(e),
+        let added = match (theme_line(line), theme) {
+            (Ok(None), _) => continue,
+            (Ok(Some(ThemeLine::Class { name, words })), _) => words
+                .iter()
+                .try_for_each(|&(w, prefix)| b.class_word(name, w, prefix)),
+            (Ok(Some(_)), None) => no_theme(),
+            (Ok(Some(ThemeLine::Phrase(p))), Some(t)) => b.phrase(t, p, false).map(|_| ()),
+            (Ok(Some(ThemeLine::Prefix(p))), Some(t)) => b.phrase(t, p, true).map(|_| ()),
+            (Ok(Some(ThemeLine::Exception(p))), Some(_)) => b.exception(p),
+            (
+                Ok(Some(ThemeLine::Combination {
+                    points,
+                    near,
+                    parts,
+                })),
+                Some(t),
+            ) => b.combination(t, &parts, points, near),
+            (Err(e), _) => Err(e),
         };
         match added {
             Ok(()) => rep.entries += 1,
@@ -833,6 +914,14 @@ fn compile_roles(
                     format!("{theme:?} is not a theme defined under [themes]"),
                 )
             })?;
+            let action = spec.get_ref().action();
+            if !themes.can_lower(id) && matches!(action, Action::Block | Action::Warn) {
+                return Err(file.invalid(
+                    at,
+                    field(&format!("themes.{theme}")),
+                    format!("{theme:?} is a disclosure theme: a pupil asking for help must get through, so use \"log\" or \"allow\" with an alert"),
+                ));
+            }
             theme_actions[id.0 as usize] = *spec.get_ref();
         }
         let mut bands = Vec::new();

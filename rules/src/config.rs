@@ -167,9 +167,19 @@ pub struct Local {
 pub struct ThemeDef {
     #[serde(default)]
     pub description: Option<String>,
-    /// A Gatehouse theme file (one phrase a line).
+    /// A Gatehouse theme file (one phrase a line), or a folder of them, one per language
+    /// (`themes/suicide`, holding `en.txt`, `pl.txt`, `en-slang.txt` ...). Without it and
+    /// without `weighted`, the folder `themes/<name>` is read.
     #[serde(default)]
     pub file: Option<String>,
+    /// Score at which the theme's combinations fire (50 unless set).
+    #[serde(default)]
+    pub threshold: Option<i32>,
+    /// A theme of disclosures (a child saying harm is happening to them): context never
+    /// lowers it, and no role may block or warn on it, so a pupil asking for help is never
+    /// turned away.
+    #[serde(default)]
+    pub disclosure: bool,
     /// e2guardian weighted phrase lists scored into this theme.
     #[serde(default)]
     pub weighted: Vec<WeightedSource>,

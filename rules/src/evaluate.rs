@@ -99,7 +99,14 @@ pub struct Decision {
     pub alert: Option<Severity>,
     pub categories: CategorySet,
     pub themes: ThemeSet,
+    /// Themes whose hits the search's context (study, news, help-seeking) lowered to a
+    /// sensitive log: no alert, no block.
+    pub lowered: ThemeSet,
     pub terms: Vec<PhraseId>,
+    /// The context words that lowered the hits, or the first-person words that kept them.
+    pub context: Vec<PhraseId>,
+    /// Words read as slips of listed words: (as typed, as read).
+    pub slips: Vec<(String, String)>,
     pub search: Option<SearchQuery>,
     pub rule: Rule,
     /// For a CONNECT (`Target::Authority`): whether the tunnel is decrypted, so the block
@@ -117,7 +124,10 @@ impl Decision {
             alert: None,
             categories: CategorySet::EMPTY,
             themes: ThemeSet::default(),
+            lowered: ThemeSet::default(),
             terms: Vec::new(),
+            context: Vec::new(),
+            slips: Vec::new(),
             search: None,
             rule,
         }
@@ -249,7 +259,13 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
         }
     }
     for theme in hits.themes.iter() {
-        pick.offer(role.theme_action(theme), Rule::Theme { theme });
+        // A hit the context lowered is logged for the DSL's digest, not alerted or blocked.
+        let spec = if hits.lowered.contains(theme) {
+            ActionSpec::Plain(Action::Log)
+        } else {
+            role.theme_action(theme)
+        };
+        pick.offer(spec, Rule::Theme { theme });
     }
     // 4. The role's default.
     if pick.rule.is_none() {
@@ -262,7 +278,10 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
         alert: pick.alert,
         categories,
         themes: hits.themes,
+        lowered: hits.lowered,
         terms: hits.terms,
+        context: hits.context,
+        slips: hits.slips,
         search,
         rule: pick.rule.unwrap_or(Rule::RoleDefault),
         decrypt,

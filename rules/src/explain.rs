@@ -15,6 +15,10 @@ pub struct Explanation {
     pub categories: Vec<String>,
     pub themes: Vec<String>,
     pub terms: Vec<String>,
+    /// Themes the search's context lowered to a sensitive log.
+    pub lowered: Vec<String>,
+    /// The context words that lowered the hits, or the first-person words that kept them.
+    pub context: Vec<String>,
     /// The search query as typed, when the request was a search.
     pub search: Option<String>,
     pub engine: Option<&'static str>,
@@ -83,6 +87,16 @@ fn explain_with(
             .collect(),
         terms: d
             .terms
+            .iter()
+            .map(|&p| snap.themes.phrase_text(p).to_owned())
+            .collect(),
+        lowered: d
+            .lowered
+            .iter()
+            .map(|t| snap.themes.theme_name(t).to_owned())
+            .collect(),
+        context: d
+            .context
             .iter()
             .map(|&p| snap.themes.phrase_text(p).to_owned())
             .collect(),
@@ -166,10 +180,36 @@ pub fn reason(snap: &Snapshot, d: &Decision, role: &str, host: &str) -> String {
                 .find(|&&p| snap.themes.phrase_theme(p) == Some(theme))
                 .map(|&p| snap.themes.phrase_text(p))
                 .unwrap_or("");
-            format!(
-                "{verb} for {role}: the search \"{query}\" matches the {} theme (\"{term}\").",
+            let lang = d
+                .terms
+                .iter()
+                .find(|&&p| snap.themes.phrase_theme(p) == Some(theme))
+                .map(|&p| snap.themes.phrase_language(p))
+                .filter(|l| !l.is_empty())
+                .map(|l| format!(", {l}"))
+                .unwrap_or_default();
+            let mut text = format!(
+                "{verb} for {role}: the search \"{query}\" matches the {} theme (\"{term}\"{lang}).",
                 snap.themes.theme_name(theme)
-            )
+            );
+            for (typed, read) in &d.slips {
+                text.push_str(&format!(" \"{typed}\" was read as \"{read}\"."));
+            }
+            let context = d
+                .context
+                .first()
+                .map(|&p| snap.themes.phrase_text(p))
+                .unwrap_or("");
+            if d.lowered.contains(theme) {
+                text.push_str(&format!(
+                    " Lowered to a sensitive log: \"{context}\" reads as study, news or help-seeking."
+                ));
+            } else if !context.is_empty() {
+                text.push_str(&format!(
+                    " Not lowered: \"{context}\" reads as the person's own plan."
+                ));
+            }
+            text
         }
         Rule::RoleDefault => format!("{verb} for {role}: no list or rule matched {host}; this is the role's default."),
         Rule::Unreadable => "Blocked: the address could not be read.".to_owned(),

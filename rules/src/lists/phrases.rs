@@ -25,18 +25,53 @@ pub enum ThemeLine<'a> {
     Prefix(&'a str),
     /// Suppresses hits that fall inside it (`!suicide prevention`).
     Exception(&'a str),
+    /// `@name: word, phrase, word*`: words added to a class (`true`: the last word may run
+    /// on).
+    Class {
+        name: &'a str,
+        words: Vec<(&'a str, bool)>,
+    },
+    /// `= 60: {class} word {class}` or `= 60 near 3: ...`: points when every part is
+    /// present within `near` words.
+    Combination {
+        points: i32,
+        near: u8,
+        parts: Vec<ComboPart<'a>>,
+    },
 }
 
-/// Parses one theme-file line. `Ok(None)` for blanks and comments.
+/// Combination parts are within this many words of each other unless the line says.
+pub const DEFAULT_NEAR: u8 = 6;
+
+/// Parses one theme-file line. `Ok(None)` for blanks and comments; a `#` after a space
+/// starts a comment (a slang file's note of its source).
 pub fn theme_line(line: &str) -> Result<Option<ThemeLine<'_>>, String> {
-    let text = line.trim();
+    let mut text = line.trim();
+    if let Some(i) = text.find(" #").or_else(|| text.find("\t#")) {
+        text = text[..i].trim_end();
+    }
     if text.is_empty() || text.starts_with('#') {
         return Ok(None);
+    }
+    if let Some(rest) = text.strip_prefix('@') {
+        return class_line(rest).map(Some);
+    }
+    if let Some(rest) = text.strip_prefix('=') {
+        return combination_line(rest).map(Some);
     }
     let (exception, text) = match text.strip_prefix('!') {
         Some(rest) => (true, rest.trim()),
         None => (false, text),
     };
+    let (prefix, text) = word_or_prefix(text)?;
+    Ok(Some(match (exception, prefix) {
+        (true, _) => ThemeLine::Exception(text),
+        (false, true) => ThemeLine::Prefix(text),
+        (false, false) => ThemeLine::Phrase(text),
+    }))
+}
+
+fn word_or_prefix(text: &str) -> Result<(bool, &str), String> {
     let (prefix, text) = match text.strip_suffix('*') {
         Some(rest) => (true, rest.trim_end()),
         None => (false, text),
@@ -50,12 +85,85 @@ pub fn theme_line(line: &str) -> Result<Option<ThemeLine<'_>>, String> {
     if !text.chars().any(char::is_alphanumeric) {
         return Err(format!("{text:?} has no letters or digits"));
     }
-    Ok(Some(match (exception, prefix) {
-        (true, _) => ThemeLine::Exception(text),
-        (false, true) => ThemeLine::Prefix(text),
-        (false, false) => ThemeLine::Phrase(text),
-    }))
+    Ok((prefix, text))
 }
+
+fn class_line(rest: &str) -> Result<ThemeLine<'_>, String> {
+    let (name, words) = rest
+        .split_once(':')
+        .ok_or_else(|| "a class line is `@name: word, word`".to_owned())?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("a class line needs a name: `@name: word, word`".to_owned());
+    }
+    let words = words
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(|w| word_or_prefix(w).map(|(prefix, w)| (w, prefix)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if words.is_empty() {
+        return Err(format!("class {name:?} lists no words"));
+    }
+    Ok(ThemeLine::Class { name, words })
+}
+
+fn combination_line(rest: &str) -> Result<ThemeLine<'_>, String> {
+    let (head, body) = rest
+        .split_once(':')
+        .ok_or_else(|| "a combination is `= 60: {class} word` or `= 60 near 3: ...`".to_owned())?;
+    let mut head = head.split_whitespace();
+    let points: i32 = head
+        .next()
+        .and_then(|p| p.parse().ok())
+        .filter(|p: &i32| (-1000..=1000).contains(p))
+        .ok_or_else(|| "a combination starts with its points, -1000 to 1000: `= 60:`".to_owned())?;
+    let near = match (head.next(), head.next(), head.next()) {
+        (None, ..) => DEFAULT_NEAR,
+        (Some("near"), Some(n), None) => n
+            .parse::<u8>()
+            .ok()
+            .filter(|n| (1..=50).contains(n))
+            .ok_or_else(|| format!("near {n:?}: a number of words, 1 to 50"))?,
+        _ => return Err("after the points only `near N` may come: `= 60 near 3:`".to_owned()),
+    };
+    let mut parts = Vec::new();
+    let mut rest = body.trim();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('{') {
+            let (name, tail) = after
+                .split_once('}')
+                .ok_or_else(|| format!("{rest:?}: '{{' without '}}'"))?;
+            let name = name.trim();
+            if name.is_empty() {
+                return Err("an empty {} in a combination".to_owned());
+            }
+            parts.push(ComboPart::Class(name));
+            rest = tail.trim_start();
+        } else {
+            let end = rest.find('{').unwrap_or(rest.len());
+            let literal = rest[..end].trim();
+            if literal.contains('}') {
+                return Err(format!("{literal:?}: '}}' without '{{'"));
+            }
+            if !literal.chars().any(char::is_alphanumeric) {
+                return Err(format!("{literal:?} has no letters or digits"));
+            }
+            parts.push(ComboPart::Literal(literal));
+            rest = rest[end..].trim_start();
+        }
+    }
+    if parts.is_empty() || parts.len() > 6 {
+        return Err("a combination needs 1 to 6 parts".to_owned());
+    }
+    Ok(ThemeLine::Combination {
+        points,
+        near,
+        parts,
+    })
+}
+
+pub use crate::search::ComboPart;
 
 /// One part of a weighted phrase: its text and which sides need a word boundary.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,6 +265,52 @@ fn parse_weight(text: &str) -> Option<Weight> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_and_combination_lines() {
+        assert_eq!(
+            theme_line("@die: die, kill myself, unalive*  # Urban Dictionary"),
+            Ok(Some(ThemeLine::Class {
+                name: "die",
+                words: vec![("die", false), ("kill myself", false), ("unalive", true)],
+            }))
+        );
+        assert_eq!(
+            theme_line("= 60: {amount} {medicine} kill you"),
+            Ok(Some(ThemeLine::Combination {
+                points: 60,
+                near: DEFAULT_NEAR,
+                parts: vec![
+                    ComboPart::Class("amount"),
+                    ComboPart::Class("medicine"),
+                    ComboPart::Literal("kill you"),
+                ],
+            }))
+        );
+        assert_eq!(
+            theme_line("= -20 near 3: quickest way {die}"),
+            Ok(Some(ThemeLine::Combination {
+                points: -20,
+                near: 3,
+                parts: vec![ComboPart::Literal("quickest way"), ComboPart::Class("die")],
+            }))
+        );
+        for bad in [
+            "@: a",
+            "@die",
+            "@die: ,",
+            "= x: {a}",
+            "= 60",
+            "= 60 far 3: {a}",
+            "= 60 near 99: {a}",
+            "= 60: {a",
+            "= 60: {}",
+            "= 60: a } b",
+            "= 60: {a} {b} {c} {d} {e} {f} {g}",
+        ] {
+            assert!(theme_line(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn theme_lines() {

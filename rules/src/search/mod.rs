@@ -14,4 +14,7 @@ mod themes;
 
 pub use extract::{extract_from, extract_query, Engine, RawQuery};
 pub use normalize::{decode_component, normalize, Normalized};
-pub use themes::{PhraseId, ThemeHits, ThemeId, ThemeMatcher, ThemeMatcherBuilder, ThemeSet};
+pub use themes::{
+    ComboPart, PhraseId, ThemeHits, ThemeId, ThemeMatcher, ThemeMatcherBuilder, ThemeSet, LOWER,
+    PLAN,
+};

@@ -1,10 +1,17 @@
 //! Normalisation of search text, so that spellings meant to slip past a filter meet the
 //! phrase they spell.
 //!
-//! Steps, in order: `+` and percent escapes decoded; Unicode NFKC (full-width letters and
-//! ligatures become plain ones); full case folding (`ß` is `ss`); accents stripped
-//! (`é` is `e`); leetspeak read as letters inside words that have letters (`p0rn`,
-//! `s3lf h4rm`, `$uicide`); everything that is not a letter or digit becomes one space.
+//! Steps, in order: `+` and percent escapes decoded; invisible characters (zero-width
+//! joiners and spaces, the soft hyphen, direction marks) dropped; Unicode NFKC (full-width
+//! letters and ligatures become plain ones); full case folding (`ß` is `ss`); accents and
+//! Arabic diacritics stripped (`é` is `e`; combining marks after Latin, Greek, Cyrillic,
+//! Hebrew and Arabic letters go, the vowel signs of Indic scripts stay); Arabic tatweel
+//! dropped and the letters that differ between Arabic and Urdu keyboards read as one (`ك`
+//! is `ک`, `ي` and `ى` are `ی`, `ة` is `ه`, `ٱ` is `ا`); look-alike letters from Cyrillic and
+//! Greek read as Latin (`suіcіde` with Cyrillic `і`) in words that mix scripts; letters spaced
+//! or dotted out joined (`s u i c i d e`, `k.m.s`); leetspeak read as letters inside words
+//! that have letters (`p0rn`, `s3lf h4rm`, `$uicide`); everything that is not a letter or
+//! digit becomes one space.
 //!
 //! Repeated letters are then folded two ways. The **loose** form keeps one of each run
 //! (`kiiilll` -> `kil`), the **strict** form keeps up to two (`kiiilll` -> `kiill`). Phrases
@@ -72,7 +79,7 @@ fn leet(c: char) -> Option<char> {
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '@' | '$' | '!')
+    c.is_alphanumeric() || matches!(c, '@' | '$' | '!') || is_combining_mark(c)
 }
 
 /// Normalises search text (already decoded) into its loose and strict forms.
@@ -83,14 +90,10 @@ pub fn normalize(text: &str) -> Normalized {
             .map(|b| char::from(b.to_ascii_lowercase()))
             .collect()
     } else {
-        text.chars()
-            .nfkc()
-            .default_case_fold()
-            .nfd()
-            .filter(|&c| !is_combining_mark(c))
-            .collect()
+        fold_unicode(text)
     };
-    let mut words = String::with_capacity(folded.len());
+    // Raw words: runs of word characters.
+    let mut raw: Vec<&[char]> = Vec::new();
     let mut i = 0;
     while i < folded.len() {
         if !is_word_char(folded[i]) {
@@ -101,11 +104,145 @@ pub fn normalize(text: &str) -> Normalized {
         while i < folded.len() && is_word_char(folded[i]) {
             i += 1;
         }
-        push_word(&folded[start..i], &mut words);
+        raw.push(&folded[start..i]);
+    }
+    // A search with a Latin word in it (mixed words become Latin) reads look-alike-only
+    // words as Latin too.
+    let latin_elsewhere = raw.iter().any(|w| w.iter().any(char::is_ascii_alphabetic));
+    // Each word as read (look-alikes, leetspeak), then runs of three or more one-letter
+    // words joined and read again (`s u 1 c 1 d e`, `k.m.s`).
+    let mut read: Vec<String> = Vec::with_capacity(raw.len());
+    for w in &raw {
+        let mut one = String::new();
+        push_word(&latinise(w, latin_elsewhere), &mut one);
+        if !one.is_empty() {
+            read.push(one);
+        }
+    }
+    let mut words = String::with_capacity(folded.len());
+    // One letter, perhaps repeated (`ss` folds to `s`, so it counts as one letter too).
+    let single = |w: &String| {
+        let mut chars = w.chars();
+        chars.next().is_some_and(|first| chars.all(|c| c == first))
+    };
+    let mut k = 0;
+    while k < read.len() {
+        let run = read[k..].iter().take_while(|w| single(w)).count();
+        if run >= 3
+            && read[k..k + run]
+                .iter()
+                .any(|w| w.chars().any(char::is_alphabetic))
+        {
+            let joined: Vec<char> = read[k..k + run].iter().flat_map(|w| w.chars()).collect();
+            push_word(&joined, &mut words);
+            k += run;
+        } else {
+            let chars: Vec<char> = read[k].chars().collect();
+            push_word(&chars, &mut words);
+            k += 1;
+        }
     }
     Normalized {
         loose: fold_runs(&words, 1),
         strict: fold_runs(&words, 2),
+    }
+}
+
+/// NFKC, case folding, then marks stripped where they are accents (not where they are an
+/// Indic vowel sign), invisible characters and tatweel dropped, Arabic letters unified.
+fn fold_unicode(text: &str) -> Vec<char> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut strip_marks = true;
+    for c in text
+        .chars()
+        .filter(|&c| !is_invisible(c))
+        .nfkc()
+        .default_case_fold()
+        .nfd()
+    {
+        if is_combining_mark(c) {
+            if !strip_marks {
+                out.push(c);
+            }
+            continue;
+        }
+        strip_marks = marks_are_accents(c);
+        match c {
+            '\u{0640}' => {}                                 // tatweel
+            '\u{0643}' => out.push('\u{06A9}'),              // Arabic kaf: Urdu keheh
+            '\u{064A}' | '\u{0649}' => out.push('\u{06CC}'), // ya, alef maqsura: Farsi ye
+            '\u{0629}' => out.push('\u{0647}'),              // ta marbuta: ha
+            '\u{0671}' => out.push('\u{0627}'),              // alef wasla: alef
+            c if is_invisible(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Zero-width and formatting characters that join or hide letters without separating
+/// words.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+}
+
+/// Whether combining marks after `base` are accents or harakat (stripped) rather than part
+/// of the letter, as Indic vowel signs are.
+fn marks_are_accents(base: char) -> bool {
+    base < '\u{0700}' || ('\u{1E00}'..='\u{1FFF}').contains(&base)
+}
+
+/// The Latin letter a Cyrillic or Greek letter is drawn like (Unicode's confusables data,
+/// UTS #39, lower case).
+fn look_alike(c: char) -> Option<char> {
+    Some(match c {
+        'а' | 'α' => 'a',
+        'в' | 'β' => 'b',
+        'с' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'ε' => 'e',
+        'ɡ' => 'g',
+        'һ' | 'н' => 'h',
+        'і' | 'ι' | 'ӏ' => 'i',
+        'ј' | 'ϳ' => 'j',
+        'к' | 'κ' => 'k',
+        'м' => 'm',
+        'п' => 'n',
+        'о' | 'ο' | 'σ' => 'o',
+        'р' | 'ρ' => 'p',
+        'ԛ' => 'q',
+        'г' => 'r',
+        'ѕ' => 's',
+        'т' | 'τ' => 't',
+        'υ' => 'u',
+        'ν' | 'ѵ' => 'v',
+        'ԝ' | 'ω' => 'w',
+        'х' | 'χ' => 'x',
+        'у' | 'γ' => 'y',
+        _ => return None,
+    })
+}
+
+/// A word that mixes Latin letters with Cyrillic or Greek look-alikes, or is made only of
+/// look-alikes in a search whose other words are Latin, read as Latin.
+fn latinise(word: &[char], latin_elsewhere: bool) -> std::borrow::Cow<'_, [char]> {
+    let alike = word.iter().filter(|&&c| look_alike(c).is_some()).count();
+    if alike == 0 {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    // Leetspeak digits and symbols are read as Latin letters too (`3` is `e`).
+    let latin = word
+        .iter()
+        .any(|&c| c.is_ascii_alphabetic() || leet(c).is_some());
+    let all_alike_or_latin = word
+        .iter()
+        .all(|&c| look_alike(c).is_some() || c.is_ascii_alphanumeric() || !c.is_alphabetic());
+    if all_alike_or_latin && (latin || latin_elsewhere) {
+        std::borrow::Cow::Owned(word.iter().map(|&c| look_alike(c).unwrap_or(c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(word)
     }
 }
 
@@ -120,7 +257,7 @@ fn push_word(word: &[char], out: &mut String) {
     let mut pushed = false;
     for (k, &c) in word.iter().enumerate() {
         let next_is_alnum = word.get(k + 1).is_some_and(|n| n.is_alphanumeric());
-        let mapped = if c.is_alphabetic() {
+        let mapped = if c.is_alphabetic() || is_combining_mark(c) {
             Some(c)
         } else if c.is_numeric() {
             Some(if has_letter { leet(c).unwrap_or(c) } else { c })
@@ -208,6 +345,23 @@ mod tests {
             ("!!!", "", ""),
             ("c++ tutorial", "c tutorial", "c tutorial"),
             ("Ärger über Öl", "arger uber ol", "arger uber ol"),
+            // Spelled out, spaced or dotted, with leetspeak inside.
+            ("s u i c i d e", "suicide", "suicide"),
+            ("S.U.1.C.I.D.E note", "suicide note", "suicide note"),
+            ("k m s", "kms", "kms"),
+            ("i am a b", "i am a b", "i am a b"),
+            // Cyrillic look-alikes in a Latin word, or in a Latin search.
+            ("suіcіde", "suicide", "suicide"),
+            ("ѕеlf harm", "self harm", "self harm"),
+            ("сор", "сор", "сор"),
+            ("привет мир", "привет мир", "привет мир"),
+            // Zero-width characters join, they do not split.
+            ("sui\u{200B}cide", "suicide", "suicide"),
+            ("self\u{00AD}harm", "selfharm", "selfharm"),
+            // Arabic: diacritics and tatweel go, keyboard variants meet.
+            ("انتحــــار", "انتحار", "انتحار"),
+            ("اَنْتِحَار", "انتحار", "انتحار"),
+            ("كيف", "کیف", "کیف"),
         ];
         for (input, loose, strict) in cases {
             let n = normalize(input);
@@ -217,5 +371,14 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn indic_vowel_signs_stay() {
+        // Bengali "atmohotya" keeps its vowel signs and virama (they are part of the
+        // letters), so it does not collapse onto other words.
+        let n = normalize("আত্মহত্যা");
+        assert_eq!(n.loose.chars().count(), "আত্মহত্যা".nfd().count());
+        assert_ne!(normalize("মারা").loose, normalize("মার").loose);
     }
 }

@@ -1,11 +1,21 @@
-//! The theme matcher: every theme's phrases in two Aho-Corasick automata (one per
-//! normalised form), with word boundaries checked on each match.
+//! The theme matcher: every theme's phrases, word classes and context words in two
+//! Aho-Corasick automata (one per normalised form), with word boundaries checked on each
+//! match.
 //!
 //! Aho-Corasick finds substrings; a phrase counts only where it starts and ends at a word
-//! boundary, so `ass` is not found in `class`. Exceptions (`!suicide prevention`) are matched
-//! the same way and cancel the phrase hits that lie inside them. e2guardian weighted entries
-//! add their points to their theme when all their parts are present; the theme fires when
-//! its total reaches the threshold.
+//! boundary, so `ass` is not found in `class`. A search is read in four steps:
+//!
+//! 1. **slips**: a word of six letters or more that is one edit (a letter dropped, added,
+//!    changed or two swapped) from a listed word, and is not itself listed, is read as that
+//!    word (`suicde` is `suicide`), by a symmetric-delete index built with the policy;
+//! 2. **phrases** fire their theme; **exceptions** (`!suicide prevention`) cancel the
+//!    phrase and word-class hits that lie inside them;
+//! 3. **combinations** add their points to their theme when every part (a word class or a
+//!    literal) is present within their span of words, in any order; e2guardian weighted
+//!    entries add theirs when all their parts are present; a theme fires at its threshold;
+//! 4. **context**: a search with a `lower` word (education, news, help-seeking) and no `plan`
+//!    word (first person) has its hits lowered, except for themes that are never lowered
+//!    (disclosures); a `plan` word inside a `lower` phrase (`my friend`) does not count.
 
 use super::normalize::{normalize, Normalized};
 use crate::lists::phrases::WeightedPart;
@@ -44,8 +54,11 @@ pub struct PhraseId(pub u32);
 
 #[derive(Clone, Debug)]
 struct Phrase {
-    theme: ThemeId,
+    /// `None` for a word of a class or a context word (it fires nothing by itself).
+    theme: Option<ThemeId>,
     text: String,
+    /// The language of the file it came from (`en`, `pl`, ...), empty if unknown.
+    lang: String,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +74,12 @@ enum Kind {
         word_start: bool,
         word_end: bool,
     },
+    /// A word of a class (combination parts and context words).
+    Class {
+        class: u16,
+        word: PhraseId,
+        prefix: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +89,30 @@ struct Group {
     all_parts: u8,
     points: i32,
 }
+
+/// A combination: every class present within `near` words, in any order.
+#[derive(Clone, Debug)]
+struct Combination {
+    theme: ThemeId,
+    phrase: PhraseId,
+    points: i32,
+    near: u8,
+    classes: Vec<u16>,
+}
+
+/// One part of a combination as written: `{class}` or a literal word or phrase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComboPart<'a> {
+    Class(&'a str),
+    Literal(&'a str),
+}
+
+/// The classes context is read from.
+pub const LOWER: &str = "lower";
+pub const PLAN: &str = "plan";
+
+/// Words shorter than this are never read as slips of another word.
+const SLIP_MIN: usize = 6;
 
 /// The two normalised forms: phrases with doubled letters whose loose form is short go to
 /// the strict form, everything else to the loose one.
@@ -84,14 +127,19 @@ enum Form {
 pub struct ThemeMatcherBuilder {
     themes: Vec<String>,
     thresholds: Vec<i32>,
+    never_lowered: ThemeSet,
     phrases: Vec<Phrase>,
     groups: Vec<Group>,
+    classes: Vec<String>,
+    combinations: Vec<Combination>,
     loose: Vec<(String, Kind)>,
     strict: Vec<(String, Kind)>,
+    /// The language of the file being read.
+    lang: String,
 }
 
 impl ThemeMatcherBuilder {
-    /// Adds a theme (or finds it) by name.
+    /// Adds a theme (or finds it) by name. Its threshold for combinations is 50 until set.
     pub fn theme(&mut self, name: &str) -> Result<ThemeId, String> {
         if let Some(i) = self.themes.iter().position(|t| t == name) {
             return Ok(ThemeId(i as u8));
@@ -100,11 +148,11 @@ impl ThemeMatcherBuilder {
             return Err(format!("more than {MAX_THEMES} themes"));
         }
         self.themes.push(name.to_owned());
-        self.thresholds.push(i32::MAX);
+        self.thresholds.push(50);
         Ok(ThemeId((self.themes.len() - 1) as u8))
     }
 
-    /// Sets the score at which a theme's weighted entries fire (e2guardian's
+    /// Sets the score at which a theme's combinations and weighted entries fire (e2guardian's
     /// `naughtynesslimit`, 50 by default).
     pub fn set_threshold(&mut self, theme: ThemeId, threshold: i32) {
         if let Some(t) = self.thresholds.get_mut(theme.0 as usize) {
@@ -112,38 +160,136 @@ impl ThemeMatcherBuilder {
         }
     }
 
-    /// Adds a whole-word phrase; `prefix` lets its last word run on.
-    pub fn phrase(&mut self, theme: ThemeId, text: &str, prefix: bool) -> Result<PhraseId, String> {
-        let n = normalize(text);
-        if n.loose.is_empty() {
-            return Err(format!("{text:?} has nothing left after normalisation"));
-        }
-        let phrase = PhraseId(self.phrases.len() as u32);
+    /// Context never lowers this theme's hits (a disclosure is a disclosure in an essay too).
+    pub fn never_lower(&mut self, theme: ThemeId) {
+        self.never_lowered.insert(theme);
+    }
+
+    /// The language of the lines that follow (the file's name: `en`, `pl`, ...).
+    pub fn set_language(&mut self, lang: &str) {
+        lang.clone_into(&mut self.lang);
+    }
+
+    fn add_phrase(&mut self, theme: Option<ThemeId>, text: &str) -> PhraseId {
+        let id = PhraseId(self.phrases.len() as u32);
         self.phrases.push(Phrase {
             theme,
             text: text.trim().to_owned(),
+            lang: self.lang.clone(),
         });
-        let kind = Kind::Phrase { phrase, prefix };
-        let (form, pattern) = pick_form(&n);
-        self.push(form, pattern.clone(), kind);
-        // Hashtag spelling of multi-word phrases: `killmyself`.
-        if pattern.contains(' ') {
-            let joined: String = pattern.split(' ').collect();
-            if joined.len() >= 6 {
-                self.push(form, joined, kind);
-            }
-        }
+        id
+    }
+
+    /// Adds a whole-word phrase; `prefix` lets its last word run on.
+    pub fn phrase(&mut self, theme: ThemeId, text: &str, prefix: bool) -> Result<PhraseId, String> {
+        let n = normalized(text)?;
+        let phrase = self.add_phrase(Some(theme), text);
+        self.push_with_joined(&n, Kind::Phrase { phrase, prefix });
         Ok(phrase)
     }
 
-    /// Adds an exception: phrase hits inside it do not count.
-    pub fn exception(&mut self, text: &str) -> Result<(), String> {
-        let n = normalize(text);
-        if n.loose.is_empty() {
-            return Err(format!("{text:?} has nothing left after normalisation"));
+    /// Adds a pattern, and for a phrase of several words its hashtag spelling
+    /// (`killmyself`).
+    fn push_with_joined(&mut self, n: &Normalized, kind: Kind) {
+        let (form, pattern) = pick_form(n);
+        if pattern.contains(' ') {
+            let joined: String = pattern.split(' ').collect();
+            if joined.chars().count() >= 6 {
+                self.push(form, joined, kind);
+            }
         }
+        self.push(form, pattern, kind);
+    }
+
+    /// Adds an exception: phrase and class-word hits inside it do not count.
+    pub fn exception(&mut self, text: &str) -> Result<(), String> {
+        let n = normalized(text)?;
         self.loose.push((n.loose, Kind::Exception));
         self.strict.push((n.strict, Kind::Exception));
+        Ok(())
+    }
+
+    fn class_id(&mut self, name: &str) -> Result<u16, String> {
+        if let Some(i) = self.classes.iter().position(|c| c == name) {
+            return Ok(i as u16);
+        }
+        if self.classes.len() >= usize::from(u16::MAX) {
+            return Err("too many word classes".to_owned());
+        }
+        self.classes.push(name.to_owned());
+        Ok((self.classes.len() - 1) as u16)
+    }
+
+    /// Adds a word or phrase to the class `name` (`prefix`: its last word may run on).
+    pub fn class_word(&mut self, name: &str, text: &str, prefix: bool) -> Result<(), String> {
+        if !crate::category::valid_name(name) {
+            return Err(format!(
+                "{name:?}: class names use lower-case letters, digits and '-'"
+            ));
+        }
+        let n = normalized(text)?;
+        let class = self.class_id(name)?;
+        let word = self.add_phrase(None, text);
+        self.push_with_joined(
+            &n,
+            Kind::Class {
+                class,
+                word,
+                prefix,
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds a combination: `points` to `theme` when every part is present within `near`
+    /// words. Literal parts become classes of their own.
+    pub fn combination(
+        &mut self,
+        theme: ThemeId,
+        parts: &[ComboPart<'_>],
+        points: i32,
+        near: u8,
+    ) -> Result<(), String> {
+        if parts.is_empty() || parts.len() > 6 {
+            return Err("a combination needs 1 to 6 parts".to_owned());
+        }
+        let mut classes = Vec::with_capacity(parts.len());
+        let mut text = Vec::with_capacity(parts.len());
+        for part in parts {
+            match *part {
+                ComboPart::Class(name) => {
+                    classes.push(self.class_id(name)?);
+                    text.push(format!("{{{name}}}"));
+                }
+                ComboPart::Literal(word) => {
+                    let name = format!("'{}'", normalized(word)?.loose);
+                    let fresh = !self.classes.contains(&name);
+                    let class = self.class_id(&name)?;
+                    if fresh {
+                        let n = normalized(word)?;
+                        let id = self.add_phrase(None, word);
+                        self.push_with_joined(
+                            &n,
+                            Kind::Class {
+                                class,
+                                word: id,
+                                prefix: false,
+                            },
+                        );
+                    }
+                    classes.push(class);
+                    text.push(word.to_owned());
+                }
+            }
+        }
+        let phrase = self.add_phrase(Some(theme), &text.join(" + "));
+        self.combinations.push(Combination {
+            theme,
+            phrase,
+            points,
+            near,
+            classes,
+        });
         Ok(())
     }
 
@@ -157,28 +303,20 @@ impl ThemeMatcherBuilder {
         if parts.is_empty() || parts.len() > 8 {
             return Err("a weighted entry needs 1 to 8 parts".to_owned());
         }
-        let mut normalized = Vec::with_capacity(parts.len());
+        let mut normalized_parts = Vec::with_capacity(parts.len());
         for part in parts {
-            let n = normalize(part.text);
-            if n.loose.is_empty() {
-                return Err(format!(
-                    "{:?} has nothing left after normalisation",
-                    part.text
-                ));
-            }
-            normalized.push(n);
+            normalized_parts.push(normalized(part.text)?);
         }
         let group = self.groups.len() as u32;
-        let phrase = PhraseId(self.phrases.len() as u32);
         let text = parts.iter().map(|p| p.text).collect::<Vec<_>>().join(" + ");
-        self.phrases.push(Phrase { theme, text });
+        let phrase = self.add_phrase(Some(theme), &text);
         self.groups.push(Group {
             theme,
             phrase,
             all_parts: ((1u16 << parts.len()) - 1) as u8,
             points,
         });
-        for (bit, (part, n)) in parts.iter().zip(normalized).enumerate() {
+        for (bit, (part, n)) in parts.iter().zip(normalized_parts).enumerate() {
             let (form, pattern) = pick_form(&n);
             let kind = Kind::Part {
                 group,
@@ -198,7 +336,28 @@ impl ThemeMatcherBuilder {
         }
     }
 
-    pub fn build(self) -> Result<ThemeMatcher, String> {
+    /// Names of classes used by a combination but given no words.
+    pub fn empty_classes(&self) -> Vec<String> {
+        let mut used: Vec<u16> = self
+            .combinations
+            .iter()
+            .flat_map(|c| c.classes.iter().copied())
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        used.into_iter()
+            .filter(|&c| {
+                !self
+                    .loose
+                    .iter()
+                    .chain(&self.strict)
+                    .any(|(_, k)| matches!(k, Kind::Class { class, .. } if *class == c))
+            })
+            .filter_map(|c| self.classes.get(usize::from(c)).cloned())
+            .collect()
+    }
+
+    pub fn build(mut self) -> Result<ThemeMatcher, String> {
         let automaton = |patterns: &[(String, Kind)]| -> Result<Option<AhoCorasick>, String> {
             if patterns.is_empty() {
                 return Ok(None);
@@ -209,6 +368,20 @@ impl ThemeMatcherBuilder {
                 .map(Some)
                 .map_err(|e| e.to_string())
         };
+        let lower = self.class_id(LOWER)?;
+        let plan = self.class_id(PLAN)?;
+        let slips = Slips::build(
+            self.loose
+                .iter()
+                .filter(|(_, k)| !matches!(k, Kind::Exception))
+                .flat_map(|(p, _)| p.split(' ')),
+        );
+        let mut by_first: Vec<Vec<u32>> = vec![Vec::new(); self.classes.len()];
+        for (i, c) in self.combinations.iter().enumerate() {
+            if let Some(&first) = c.classes.first() {
+                by_first[usize::from(first)].push(i as u32);
+            }
+        }
         Ok(ThemeMatcher {
             loose_ac: automaton(&self.loose)?,
             strict_ac: automaton(&self.strict)?,
@@ -216,10 +389,25 @@ impl ThemeMatcherBuilder {
             strict: self.strict.into_iter().map(|(_, k)| k).collect(),
             themes: self.themes,
             thresholds: self.thresholds,
+            never_lowered: self.never_lowered,
             phrases: self.phrases,
             groups: self.groups,
+            classes: self.classes,
+            combinations: self.combinations,
+            by_first,
+            lower,
+            plan,
+            slips,
         })
     }
+}
+
+fn normalized(text: &str) -> Result<Normalized, String> {
+    let n = normalize(text);
+    if n.loose.is_empty() {
+        return Err(format!("{text:?} has nothing left after normalisation"));
+    }
+    Ok(n)
 }
 
 fn pick_form(n: &Normalized) -> (Form, String) {
@@ -230,12 +418,78 @@ fn pick_form(n: &Normalized) -> (Form, String) {
     }
 }
 
+/// Listed words of [`SLIP_MIN`] letters or more, indexed by every form with one letter
+/// deleted, so a searched word one edit away is found by deleting one of its own letters.
+#[derive(Clone, Debug, Default)]
+struct Slips {
+    /// Every listed word (loose form) of the right length.
+    words: Vec<String>,
+    exact: std::collections::HashSet<String>,
+    /// A word, or a word with one letter deleted, to the listed word it comes from.
+    deletes: std::collections::HashMap<String, u32>,
+}
+
+impl Slips {
+    fn build<'a>(listed: impl Iterator<Item = &'a str>) -> Slips {
+        let mut s = Slips::default();
+        for word in listed {
+            if word.chars().count() < SLIP_MIN
+                || !word.bytes().all(|b| b.is_ascii_lowercase())
+                || s.exact.contains(word)
+            {
+                continue;
+            }
+            let id = s.words.len() as u32;
+            s.words.push(word.to_owned());
+            s.exact.insert(word.to_owned());
+            s.deletes.entry(word.to_owned()).or_insert(id);
+            for i in 0..word.len() {
+                let mut d = String::with_capacity(word.len());
+                d.push_str(&word[..i]);
+                d.push_str(&word[i + 1..]);
+                s.deletes.entry(d).or_insert(id);
+            }
+        }
+        s
+    }
+
+    /// The listed word `word` is a slip of, if it is one (and not itself listed).
+    fn correct(&self, word: &str) -> Option<&str> {
+        if word.len() < SLIP_MIN
+            || !word.bytes().all(|b| b.is_ascii_lowercase())
+            || self.exact.contains(word)
+        {
+            return None;
+        }
+        let listed = |id: &u32| self.words.get(*id as usize).map(String::as_str);
+        if let Some(w) = self.deletes.get(word).and_then(listed) {
+            return Some(w);
+        }
+        let mut d = String::with_capacity(word.len());
+        for i in 0..word.len() {
+            d.clear();
+            d.push_str(&word[..i]);
+            d.push_str(&word[i + 1..]);
+            if let Some(w) = self.deletes.get(&d).and_then(listed) {
+                return Some(w);
+            }
+        }
+        None
+    }
+}
+
 /// What a text matched.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ThemeHits {
     pub themes: ThemeSet,
-    /// The phrases (or weighted entries) that matched, each once, in id order.
+    /// Themes whose hits the context lowered (a subset of `themes`).
+    pub lowered: ThemeSet,
+    /// The phrases, combinations or weighted entries that matched, each once, in id order.
     pub terms: Vec<PhraseId>,
+    /// The context words that lowered the hits, or the first-person words that kept them.
+    pub context: Vec<PhraseId>,
+    /// Words read as slips of listed words: (as typed, as read).
+    pub slips: Vec<(String, String)>,
 }
 
 /// The compiled matcher. Immutable; shared by every request.
@@ -247,13 +501,34 @@ pub struct ThemeMatcher {
     strict: Vec<Kind>,
     themes: Vec<String>,
     thresholds: Vec<i32>,
+    never_lowered: ThemeSet,
     phrases: Vec<Phrase>,
     groups: Vec<Group>,
+    classes: Vec<String>,
+    combinations: Vec<Combination>,
+    /// Combinations by the class of their first part.
+    by_first: Vec<Vec<u32>>,
+    lower: u16,
+    plan: u16,
+    slips: Slips,
 }
 
+/// A class word found: its class, its word (for the explanation) and the words it spans.
+#[derive(Clone, Copy, Debug)]
+struct ClassHit {
+    class: u16,
+    word: PhraseId,
+    first: u16,
+    last: u16,
+    start: usize,
+    end: usize,
+}
+
+#[derive(Default)]
 struct FormHits {
     phrases: Vec<(PhraseId, usize, usize)>,
     exceptions: Vec<(usize, usize)>,
+    classes: Vec<ClassHit>,
 }
 
 impl ThemeMatcher {
@@ -269,98 +544,225 @@ impl ThemeMatcher {
     pub fn theme_name(&self, id: ThemeId) -> &str {
         self.themes.get(id.0 as usize).map_or("?", String::as_str)
     }
-    /// The phrase as written in its list.
+    /// The phrase as written in its list (a combination as its parts joined by `+`).
     pub fn phrase_text(&self, id: PhraseId) -> &str {
         self.phrases
             .get(id.0 as usize)
             .map_or("?", |p| p.text.as_str())
     }
-    pub fn phrase_theme(&self, id: PhraseId) -> Option<ThemeId> {
-        self.phrases.get(id.0 as usize).map(|p| p.theme)
+    /// The language of the file the phrase came from.
+    pub fn phrase_language(&self, id: PhraseId) -> &str {
+        self.phrases
+            .get(id.0 as usize)
+            .map_or("", |p| p.lang.as_str())
     }
-    /// Number of phrases and weighted entries per theme.
+    pub fn phrase_theme(&self, id: PhraseId) -> Option<ThemeId> {
+        self.phrases.get(id.0 as usize).and_then(|p| p.theme)
+    }
+    /// Number of phrases, combinations and weighted entries per theme.
     pub fn phrase_count(&self, theme: ThemeId) -> usize {
-        self.phrases.iter().filter(|p| p.theme == theme).count()
+        self.phrases
+            .iter()
+            .filter(|p| p.theme == Some(theme))
+            .count()
+    }
+    /// The names of the word classes (literal combination parts in quotes).
+    pub fn class_names(&self) -> &[String] {
+        &self.classes
+    }
+    /// Whether context can lower this theme's hits.
+    pub fn can_lower(&self, theme: ThemeId) -> bool {
+        !self.never_lowered.contains(theme)
+    }
+    /// Bytes held by the compiled automata and tables (an estimate, for the report).
+    pub fn memory_bytes(&self) -> usize {
+        let ac = |a: &Option<AhoCorasick>| a.as_ref().map_or(0, AhoCorasick::memory_usage);
+        let strings: usize = self.phrases.iter().map(|p| p.text.len() + 48).sum();
+        let slips: usize = self.slips.deletes.keys().map(|k| k.len() + 40).sum();
+        ac(&self.loose_ac)
+            + ac(&self.strict_ac)
+            + strings
+            + slips
+            + (self.loose.len() + self.strict.len()) * std::mem::size_of::<Kind>()
     }
 
     /// Matches normalised text.
     pub fn find(&self, text: &Normalized) -> ThemeHits {
         let mut hits = ThemeHits::default();
+        let corrected = self.correct_slips(&text.loose, &mut hits);
+        let loose = corrected.as_deref().unwrap_or(&text.loose);
         let mut parts: Vec<(u32, u8)> = Vec::new();
+        let mut classes: Vec<ClassHit> = Vec::new();
         for (form_text, ac, kinds) in [
-            (&text.loose, &self.loose_ac, &self.loose),
-            (&text.strict, &self.strict_ac, &self.strict),
+            (loose, &self.loose_ac, &self.loose),
+            (text.strict.as_str(), &self.strict_ac, &self.strict),
         ] {
             let Some(ac) = ac else { continue };
             let found = scan(form_text.as_bytes(), ac, kinds, &mut parts);
-            for (phrase, start, end) in found.phrases {
-                let inside_exception = found
+            let inside = |start: usize, end: usize| {
+                found
                     .exceptions
                     .iter()
-                    .any(|&(s, e)| s <= start && end <= e);
-                if !inside_exception {
+                    .any(|&(s, e)| s <= start && end <= e)
+            };
+            for &(phrase, start, end) in &found.phrases {
+                if !inside(start, end) {
                     self.add_term(&mut hits, phrase);
                 }
             }
+            // Both forms have the same words, so class hits from either share positions.
+            classes.extend(found.classes.iter().filter(|h| !inside(h.start, h.end)));
         }
-        self.score_weighted(&parts, &mut hits);
+        self.score(&parts, &classes, &mut hits);
         hits.terms.sort_unstable();
         hits.terms.dedup();
+        if !hits.themes.is_empty() {
+            self.read_context(&classes, &mut hits);
+        }
         hits
     }
 
+    /// The loose text with slips read as the listed word, if any word was one.
+    fn correct_slips(&self, loose: &str, hits: &mut ThemeHits) -> Option<String> {
+        if self.slips.words.is_empty() {
+            return None;
+        }
+        let mut out: Option<String> = None;
+        for (i, word) in loose.split(' ').enumerate() {
+            let read = self.slips.correct(word);
+            if let Some(listed) = read {
+                hits.slips.push((word.to_owned(), listed.to_owned()));
+                if out.is_none() {
+                    let before: Vec<&str> = loose.split(' ').take(i).collect();
+                    out = Some(before.join(" "));
+                }
+            }
+            if let Some(o) = out.as_mut() {
+                if !o.is_empty() {
+                    o.push(' ');
+                }
+                o.push_str(read.unwrap_or(word));
+            }
+        }
+        out
+    }
+
     fn add_term(&self, hits: &mut ThemeHits, phrase: PhraseId) {
-        if let Some(p) = self.phrases.get(phrase.0 as usize) {
-            hits.themes.insert(p.theme);
+        if let Some(theme) = self.phrases.get(phrase.0 as usize).and_then(|p| p.theme) {
+            hits.themes.insert(theme);
             hits.terms.push(phrase);
         }
     }
 
-    fn score_weighted(&self, parts: &[(u32, u8)], hits: &mut ThemeHits) {
-        if parts.is_empty() {
-            return;
-        }
-        let mut groups: Vec<(u32, u8)> = Vec::new();
-        for &(group, bit) in parts {
-            match groups.iter_mut().find(|(g, _)| *g == group) {
-                Some((_, mask)) => *mask |= 1 << bit,
-                None => groups.push((group, 1 << bit)),
-            }
-        }
+    /// Combinations and weighted entries: points per theme, fired at the threshold.
+    fn score(&self, parts: &[(u32, u8)], classes: &[ClassHit], hits: &mut ThemeHits) {
         let mut scores = [0i32; MAX_THEMES];
-        let mut complete = Vec::new();
-        for (group, mask) in groups {
-            let Some(g) = self.groups.get(group as usize) else {
-                continue;
-            };
-            if mask == g.all_parts {
-                scores[g.theme.0 as usize] = scores[g.theme.0 as usize].saturating_add(g.points);
-                if g.points > 0 {
-                    complete.push((g.theme, g.phrase));
+        let mut complete: Vec<(ThemeId, PhraseId, i32)> = Vec::new();
+        if !parts.is_empty() {
+            let mut groups: Vec<(u32, u8)> = Vec::new();
+            for &(group, bit) in parts {
+                match groups.iter_mut().find(|(g, _)| *g == group) {
+                    Some((_, mask)) => *mask |= 1 << bit,
+                    None => groups.push((group, 1 << bit)),
+                }
+            }
+            for (group, mask) in groups {
+                let Some(g) = self.groups.get(group as usize) else {
+                    continue;
+                };
+                if mask == g.all_parts {
+                    let t = g.theme.0 as usize;
+                    scores[t] = scores[t].saturating_add(g.points);
+                    complete.push((g.theme, g.phrase, g.points));
                 }
             }
         }
-        for (theme, phrase) in complete {
+        let mut seen_first: Vec<u16> = Vec::new();
+        for hit in classes {
+            if seen_first.contains(&hit.class) {
+                continue;
+            }
+            seen_first.push(hit.class);
+            let Some(combos) = self.by_first.get(usize::from(hit.class)) else {
+                continue;
+            };
+            for &c in combos {
+                let Some(combo) = self.combinations.get(c as usize) else {
+                    continue;
+                };
+                if combination_present(combo, classes) {
+                    let t = combo.theme.0 as usize;
+                    scores[t] = scores[t].saturating_add(combo.points);
+                    complete.push((combo.theme, combo.phrase, combo.points));
+                }
+            }
+        }
+        for (theme, phrase, points) in complete {
             let threshold = self
                 .thresholds
                 .get(theme.0 as usize)
                 .copied()
                 .unwrap_or(i32::MAX);
-            if scores[theme.0 as usize] >= threshold {
+            if points > 0 && scores[theme.0 as usize] >= threshold {
                 hits.themes.insert(theme);
                 hits.terms.push(phrase);
             }
         }
     }
+
+    /// Lowers the hits of a search that reads as study, news or help-seeking, unless it
+    /// also reads as the person's own plan.
+    fn read_context(&self, classes: &[ClassHit], hits: &mut ThemeHits) {
+        let lower: Vec<&ClassHit> = classes.iter().filter(|h| h.class == self.lower).collect();
+        let plan = classes.iter().find(|h| {
+            h.class == self.plan && !lower.iter().any(|l| l.first <= h.first && h.last <= l.last)
+        });
+        if let Some(p) = plan {
+            hits.context.push(p.word);
+            return;
+        }
+        if let Some(l) = lower.first() {
+            hits.context.push(l.word);
+            hits.lowered = ThemeSet(hits.themes.0 & !self.never_lowered.0);
+        }
+    }
+}
+
+/// Whether every class of `combo` has a hit, all within `combo.near` words of the first
+/// part's hit.
+fn combination_present(combo: &Combination, hits: &[ClassHit]) -> bool {
+    let Some((&first, rest)) = combo.classes.split_first() else {
+        return false;
+    };
+    let near = u16::from(combo.near);
+    hits.iter().filter(|h| h.class == first).any(|anchor| {
+        let (mut lo, mut hi) = (anchor.first, anchor.last);
+        rest.iter().all(|&class| {
+            // The hit of this class closest to the anchor, not overlapping it.
+            let best = hits
+                .iter()
+                .filter(|h| h.class == class && (h.last < anchor.first || h.first > anchor.last))
+                .min_by_key(|h| h.first.abs_diff(anchor.first));
+            match best {
+                Some(h) => {
+                    lo = lo.min(h.first);
+                    hi = hi.max(h.last);
+                    hi - lo <= near
+                }
+                None => false,
+            }
+        })
+    })
 }
 
 fn scan(text: &[u8], ac: &AhoCorasick, kinds: &[Kind], parts: &mut Vec<(u32, u8)>) -> FormHits {
-    let mut out = FormHits {
-        phrases: Vec::new(),
-        exceptions: Vec::new(),
-    };
+    let mut out = FormHits::default();
     let at_start = |s: usize| s == 0 || text[s - 1] == b' ';
     let at_end = |e: usize| e == text.len() || text[e] == b' ';
+    let word_at = |offset: usize| -> u16 {
+        let n = text[..offset].iter().filter(|&&b| b == b' ').count();
+        u16::try_from(n).unwrap_or(u16::MAX)
+    };
     for m in ac.find_overlapping_iter(text) {
         let (s, e) = (m.start(), m.end());
         match kinds.get(m.pattern().as_usize()) {
@@ -375,6 +777,28 @@ fn scan(text: &[u8], ac: &AhoCorasick, kinds: &[Kind], parts: &mut Vec<(u32, u8)
                 word_end,
             }) if (!word_start || at_start(s)) && (!word_end || at_end(e)) => {
                 parts.push((*group, *bit));
+            }
+            Some(Kind::Class {
+                class,
+                word,
+                prefix,
+            }) if at_start(s) && (*prefix || at_end(e)) => {
+                let end = if *prefix {
+                    text[e..]
+                        .iter()
+                        .position(|&b| b == b' ')
+                        .map_or(text.len(), |p| e + p)
+                } else {
+                    e
+                };
+                out.classes.push(ClassHit {
+                    class: *class,
+                    word: *word,
+                    first: word_at(s),
+                    last: word_at(end.saturating_sub(1).max(s)),
+                    start: s,
+                    end,
+                });
             }
             _ => {}
         }
@@ -471,5 +895,119 @@ mod tests {
         let t = b.theme("t").unwrap();
         assert!(b.phrase(t, "!!!", false).is_err());
         assert!(b.exception("  ").is_err());
+    }
+
+    fn model() -> ThemeMatcher {
+        let mut b = ThemeMatcherBuilder::default();
+        let su = b.theme("suicide").unwrap();
+        let di = b.theme("disclosure").unwrap();
+        b.never_lower(di);
+        b.set_language("en");
+        b.phrase(su, "suicide", false).unwrap();
+        b.exception("dying of laughter").unwrap();
+        for w in ["paracetamol", "sleeping pills", "pills"] {
+            b.class_word("medicine", w, false).unwrap();
+        }
+        for w in ["how many", "how much"] {
+            b.class_word("amount", w, false).unwrap();
+        }
+        for w in ["die", "dying", "kill you", "kill me"] {
+            b.class_word("die", w, false).unwrap();
+        }
+        for w in ["dad", "step dad", "uncle"] {
+            b.class_word("adult", w, false).unwrap();
+        }
+        for w in ["hits me", "hurts me", "touched me"] {
+            b.class_word("hurts-me", w, false).unwrap();
+        }
+        for w in ["essay", "analysis", "how to help", "my friend"] {
+            b.class_word(LOWER, w, false).unwrap();
+        }
+        for w in ["i", "me", "my", "i want to"] {
+            b.class_word(PLAN, w, false).unwrap();
+        }
+        let c = ComboPart::Class;
+        b.combination(su, &[c("amount"), c("medicine"), c("die")], 60, 6)
+            .unwrap();
+        b.combination(su, &[ComboPart::Literal("quickest way"), c("die")], 60, 3)
+            .unwrap();
+        b.combination(su, &[c("medicine"), c("die")], 30, 6)
+            .unwrap();
+        b.combination(di, &[c("adult"), c("hurts-me")], 60, 4)
+            .unwrap();
+        b.build().unwrap()
+    }
+
+    fn read(m: &ThemeMatcher, text: &str) -> (Vec<String>, Vec<String>) {
+        let hits = m.find(&normalize(text));
+        let names = |set: ThemeSet| set.iter().map(|t| m.theme_name(t).to_owned()).collect();
+        (names(hits.themes), names(hits.lowered))
+    }
+
+    #[test]
+    fn combinations_context_and_slips() {
+        let m = model();
+        let none: &[&str] = &[];
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            // Parts in any order, within their span.
+            ("how many sleeping pills would kill you", &["suicide"], none),
+            ("would paracetamol kill you how many", &["suicide"], none),
+            ("quickest way to die", &["suicide"], none),
+            // Too far apart, or a part missing: no hit (30 points is under the threshold).
+            (
+                "quickest way to get to the station so i do not die of boredom",
+                none,
+                none,
+            ),
+            ("how many pills in a pack", none, none),
+            ("pills that make you die", none, none),
+            // An exception cancels the class word inside it.
+            ("how many pills dying of laughter", none, none),
+            // Slips of listed words of six letters or more.
+            ("suicde", &["suicide"], none),
+            ("how many paracetmol kill you", &["suicide"], none),
+            // Context lowers, a first-person plan keeps it.
+            (
+                "hamlet suicide soliloquy analysis",
+                &["suicide"],
+                &["suicide"],
+            ),
+            ("suicide essay i want to die", &["suicide"], none),
+            (
+                "how to help my friend who talks about suicide",
+                &["suicide"],
+                &["suicide"],
+            ),
+            // A disclosure is never lowered.
+            ("my dad hits me essay", &["disclosure"], none),
+            ("step dad hurts me", &["disclosure"], none),
+        ];
+        for (text, fired, lowered) in cases {
+            let (f, l) = read(&m, text);
+            let f: Vec<&str> = f.iter().map(String::as_str).collect();
+            let l: Vec<&str> = l.iter().map(String::as_str).collect();
+            assert_eq!((f.as_slice(), l.as_slice()), (*fired, *lowered), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn slips_are_only_read_for_long_unlisted_words() {
+        let m = model();
+        let hits = m.find(&normalize("suicde"));
+        assert_eq!(
+            hits.slips,
+            vec![("suicde".to_owned(), "suicide".to_owned())]
+        );
+        // Short words are never read as another word.
+        assert!(m.find(&normalize("dye")).themes.is_empty());
+    }
+
+    #[test]
+    fn a_class_used_but_never_filled_is_named() {
+        let mut b = ThemeMatcherBuilder::default();
+        let t = b.theme("t").unwrap();
+        b.combination(t, &[ComboPart::Class("nowhere")], 60, 6)
+            .unwrap();
+        assert_eq!(b.empty_classes(), vec!["nowhere".to_owned()]);
     }
 }
