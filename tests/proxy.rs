@@ -1616,3 +1616,37 @@ fn reqwest_as_a_client_over_http_and_intercepted_https() {
     assert!(res.text().unwrap().contains("gambling"));
     let _ = server.kill();
 }
+
+#[test]
+fn a_block_page_for_a_suicide_search_shows_a_child_where_to_get_help() {
+    let policy = format!(
+        "{POLICY}[themes.suicide]\nhelp = true\n[themes.filter-bypass]\n\
+         [roles.pupil.themes]\nsuicide = {{ action = \"block\", alert = \"high\" }}\n\
+         filter-bypass = \"block\"\n"
+    );
+    let proxy = start_proxy_policy(&policy, "", |_| {});
+    let (status, body) = curl(
+        &proxy,
+        "127.0.0.1",
+        "https://www.google.com/search?q=how+to+kill+myself",
+        &[],
+    );
+    assert_eq!(status, 403, "{body}");
+    for help in ["Childline", "0800 1111", "116 123", "85258", "CEOP", "999"] {
+        assert!(body.contains(help), "{help}: {body}");
+    }
+    // Help is shown before anything else the page says.
+    assert!(
+        body.find("id=\"help\"") < body.find("web filter stopped"),
+        "{body}"
+    );
+    // A theme without `help` gets the plain page.
+    let (status, body) = curl(
+        &proxy,
+        "127.0.0.1",
+        "https://www.google.com/search?q=how+to+bypass+the+school+proxy",
+        &[],
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("Childline"), "{body}");
+}

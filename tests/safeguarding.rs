@@ -222,6 +222,12 @@ fn pupil_searches_alert_the_dsl_and_a_teachers_lesson_planning_is_in_the_digest_
         proxy.search("127.0.0.2", "fgm lesson plan year 9", None),
         200
     );
+    // A pupil's homework search on the theme: the context lowers it to a sensitive log
+    // (allowed, no alert), and the digest shows it apart, for the DSL to check.
+    assert_eq!(
+        proxy.search("127.0.0.1", "self harm in poetry gcse essay", None),
+        200
+    );
     std::thread::sleep(std::time::Duration::from_secs(4));
     let mails = smtp.messages();
     assert_eq!(mails.len(), 2, "{mails:#?}");
@@ -244,7 +250,17 @@ fn pupil_searches_alert_the_dsl_and_a_teachers_lesson_planning_is_in_the_digest_
         "{}",
         digest.text
     );
-    assert!(digest.text.contains("self-harm (51)"), "{}", digest.text);
+    assert!(digest.text.contains("self-harm (52)"), "{}", digest.text);
+    assert!(
+        digest
+            .text
+            .contains("context lowered it (study, news or help-seeking): check the judgement (1)")
+            && digest
+                .text
+                .contains("searched \"self harm in poetry gcse essay\""),
+        "{}",
+        digest.text
+    );
     assert!(digest.text.contains("abuse (1)"), "{}", digest.text);
     // Once a day: a second restart sends no second digest.
     proxy.restart(smtp.port, "00:00", "");
@@ -278,7 +294,7 @@ fn pupil_searches_alert_the_dsl_and_a_teachers_lesson_planning_is_in_the_digest_
     let csv = common::stdout(&out);
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert!(
-        csv.starts_with("theme,time,who,staff,role,device,what,decision,alert\n"),
+        csv.starts_with("theme,time,who,staff,role,device,what,decision,alert,context\n"),
         "{csv}"
     );
     assert!(
@@ -288,7 +304,12 @@ fn pupil_searches_alert_the_dsl_and_a_teachers_lesson_planning_is_in_the_digest_
     );
     assert_eq!(
         csv.lines().filter(|l| l.starts_with("self-harm,")).count(),
-        51
+        52
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("self harm in poetry gcse essay") && l.ends_with(",lowered")),
+        "{csv}"
     );
 }
 

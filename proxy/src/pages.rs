@@ -59,11 +59,16 @@ pub fn block_page(
     } else {
         "School rule".to_owned()
     };
+    let offers_help = decision
+        .themes
+        .iter()
+        .any(|t| !decision.lowered.contains(t) && snap.themes().offers_help(t));
+    let help = if offers_help { HELP_NOW } else { "" };
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
 <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;color:#222}}\
 h1{{color:#a40000}}dt{{font-weight:bold;margin-top:.6em}}.id{{font-family:monospace}}</style></head><body>\
-<h1>{title}</h1><p>{school}'s web filter stopped {what}.</p><p>{reason}</p><dl>\
+<h1>{title}</h1>{help}<p>{school}'s web filter stopped {what}.</p><p>{reason}</p><dl>\
 <dt>Why</dt><dd>{because}</dd><dt>Your role</dt><dd>{role}</dd><dt>When</dt><dd>{at}</dd>\
 <dt>Request id</dt><dd class=\"id\">{id}</dd></dl>\
 {continue_link}<h2>Need this page?</h2><form method=\"post\" action=\"{review}\">\
@@ -86,6 +91,22 @@ h1{{color:#a40000}}dt{{font-weight:bold;margin-top:.6em}}.id{{font-family:monosp
     );
     html_response(StatusCode::FORBIDDEN, html)
 }
+
+/// Shown first on a block page for a theme that offers help (self-harm, suicide, eating
+/// disorders, abuse, exploitation): where a child can talk to someone now, written for a
+/// child.
+const HELP_NOW: &str = "<section id=\"help\" style=\"border:2px solid #1d6b3a;border-radius:8px;padding:0 1em 1em;margin:1em 0;background:#f1faf4\">\
+<h2>You are not alone. You can talk to someone now</h2>\
+<p>If things feel too much, or someone is hurting you or making you do things you do not want to do, \
+these people will listen. It is free and you do not have to give your name.</p><ul>\
+<li><strong>Childline</strong>: call <a href=\"tel:08001111\">0800 1111</a> or chat online at \
+<a href=\"https://www.childline.org.uk/\">childline.org.uk</a>, any time (for anyone under 19)</li>\
+<li><strong>Samaritans</strong>: call <a href=\"tel:116123\">116 123</a>, day or night</li>\
+<li><strong>Shout</strong>: text <strong>SHOUT</strong> to <strong>85258</strong></li>\
+<li>Worried about someone you met online, or someone asking for pictures: \
+<a href=\"https://www.ceop.police.uk/Safety-Centre/\">report it to CEOP</a></li>\
+<li>If you are in danger right now, call <strong>999</strong>.</li></ul>\
+<p>You can also talk to a teacher you trust or your school's safeguarding lead.</p></section>";
 
 /// Where a block page's review form is sent: the same origin as the blocked page, which the
 /// proxy answers itself.

@@ -656,6 +656,9 @@ fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Res
         if def.disclosure {
             b.never_lower(theme);
         }
+        if def.help {
+            b.offer_help(theme);
+        }
         if let Some(path) = source {
             if path.is_dir() {
                 for f in theme_files(&path)? {
@@ -668,6 +671,12 @@ fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Res
                 }
             } else {
                 load_theme_file(&path, name, Some(theme), &mut b, report)?;
+                // A single file in a theme folder still reads the context beside the folders.
+                if let Some(themes_dir) = path.parent().and_then(Path::parent) {
+                    if !context_dirs.contains(&themes_dir.to_path_buf()) {
+                        context_dirs.push(themes_dir.to_path_buf());
+                    }
+                }
             }
         }
         if let Some(t) = def.threshold {
@@ -702,11 +711,14 @@ fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Res
             }
         }
     }
-    if let Some(empty) = b.empty_classes().first() {
-        return Err(RulesError::Limit {
-            what: "themes".into(),
-            message: format!("the word class {{{empty}}} is used by a combination but given no words (`@{empty}: ...`)"),
-        });
+    // A class with no words (its words live in a file this policy does not read) leaves
+    // its combinations unable to fire: said in the report, not fatal.
+    for empty in b.empty_classes() {
+        if let Some(last) = report.files.iter_mut().rev().find(|f| f.format == "theme") {
+            last.warnings.push(format!(
+                "the word class {{{empty}}} is used by a combination but has no words (`@{empty}: ...`): those combinations never fire"
+            ));
+        }
     }
     let matcher = b.build().map_err(|message| RulesError::Limit {
         what: "themes".into(),
@@ -767,17 +779,23 @@ fn load_theme_file(
         .and_then(|s| s.to_str())
         .map_or("", |s| s.split('-').next().unwrap_or(s));
     b.set_language(lang);
-    let no_theme = || Err("a context file may only hold `@class:` lines".to_owned());
+    let no_theme =
+        || Err("a context file may only hold `@class:` lines and `!exceptions`".to_owned());
     for (i, line) in decoded.text.lines().enumerate() {
         let added = match (theme_line(line), theme) {
             (Ok(None), _) => continue,
             (Ok(Some(ThemeLine::Class { name, words })), _) => words
                 .iter()
                 .try_for_each(|&(w, prefix)| b.class_word(name, w, prefix)),
-            (Ok(Some(_)), None) => no_theme(),
+            (
+                Ok(Some(
+                    ThemeLine::Phrase(_) | ThemeLine::Prefix(_) | ThemeLine::Combination { .. },
+                )),
+                None,
+            ) => no_theme(),
             (Ok(Some(ThemeLine::Phrase(p))), Some(t)) => b.phrase(t, p, false).map(|_| ()),
             (Ok(Some(ThemeLine::Prefix(p))), Some(t)) => b.phrase(t, p, true).map(|_| ()),
-            (Ok(Some(ThemeLine::Exception(p))), Some(_)) => b.exception(p),
+            (Ok(Some(ThemeLine::Exception(p))), t) => b.exception(t, p),
             (
                 Ok(Some(ThemeLine::Combination {
                     points,

@@ -180,6 +180,10 @@ pub struct ThemeDef {
     /// turned away.
     #[serde(default)]
     pub disclosure: bool,
+    /// A block page for this theme shows where a child can get help now (Childline,
+    /// Samaritans, Shout, CEOP).
+    #[serde(default)]
+    pub help: bool,
     /// e2guardian weighted phrase lists scored into this theme.
     #[serde(default)]
     pub weighted: Vec<WeightedSource>,

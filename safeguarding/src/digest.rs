@@ -8,6 +8,10 @@ use chrono_tz::Tz;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+/// Ends the rule of an event whose theme hit the search's context lowered (study, news,
+/// help-seeking): logged for the digest, not alerted.
+pub const LOWERED: &str = "+lowered";
+
 /// The store query for `site`'s flagged events on `day` in the school's time zone.
 pub fn query(site: Option<&str>, day: NaiveDate, tz: Tz) -> Query {
     let start = |d: NaiveDate| {
@@ -36,6 +40,8 @@ pub struct Line {
     pub what: String,
     pub verdict: String,
     pub alert: Option<String>,
+    /// The search's context lowered the hit: the DSL checks the model's judgement here.
+    pub lowered: bool,
 }
 
 #[derive(Debug)]
@@ -79,6 +85,7 @@ impl Digest {
                 what,
                 verdict: e.verdict.clone(),
                 alert: e.alert.clone(),
+                lowered: e.rule.ends_with(LOWERED),
             };
             let themes: Vec<String> = if e.themes.is_empty() {
                 e.categories.clone()
@@ -128,22 +135,35 @@ impl Digest {
         let _ = writeln!(s, "--------");
         for (theme, lines) in &self.by_theme {
             let _ = writeln!(s, "\n{theme} ({})", lines.len());
-            for l in lines {
-                let _ = writeln!(
-                    s,
-                    "  {}  {}{} ({}, device {}): {} [{}{}]",
-                    l.time,
-                    l.who,
-                    if l.staff { " [STAFF]" } else { "" },
-                    l.role,
-                    l.device,
-                    l.what,
-                    l.verdict,
-                    l.alert
-                        .as_deref()
-                        .map(|a| format!(", {a} alert"))
-                        .unwrap_or_default()
-                );
+            let (lowered, fired): (Vec<&Line>, Vec<&Line>) = lines.iter().partition(|l| l.lowered);
+            for (heading, group) in [
+                ("alerted, blocked or logged", fired),
+                (
+                    "context lowered it (study, news or help-seeking): check the judgement",
+                    lowered,
+                ),
+            ] {
+                if group.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(s, "  {heading} ({})", group.len());
+                for l in group {
+                    let _ = writeln!(
+                        s,
+                        "  {}  {}{} ({}, device {}): {} [{}{}]",
+                        l.time,
+                        l.who,
+                        if l.staff { " [STAFF]" } else { "" },
+                        l.role,
+                        l.device,
+                        l.what,
+                        l.verdict,
+                        l.alert
+                            .as_deref()
+                            .map(|a| format!(", {a} alert"))
+                            .unwrap_or_default()
+                    );
+                }
             }
         }
         let _ = writeln!(s, "\nBy person");
@@ -174,14 +194,14 @@ impl Digest {
         for (theme, lines) in &self.by_theme {
             let _ = write!(
                 s,
-                "<h2>{} ({})</h2><table><tr><th>Time</th><th>Who</th><th>Role</th><th>Device</th><th>What</th><th>Decision</th></tr>",
+                "<h2>{} ({})</h2><table><tr><th>Time</th><th>Who</th><th>Role</th><th>Device</th><th>What</th><th>Decision</th><th>Context</th></tr>",
                 esc(theme),
                 lines.len()
             );
             for l in lines {
                 let _ = write!(
                     s,
-                    "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+                    "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td></tr>",
                     esc(&l.time),
                     esc(&l.who),
                     if l.staff { " <strong>(staff)</strong>" } else { "" },
@@ -192,7 +212,12 @@ impl Digest {
                     l.alert
                         .as_deref()
                         .map(|a| format!(", {} alert", esc(a)))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if l.lowered {
+                        "lowered: study, news or help-seeking"
+                    } else {
+                        ""
+                    }
                 );
             }
             s.push_str("</table>");
@@ -215,7 +240,7 @@ impl Digest {
     }
 
     pub fn csv(&self) -> String {
-        let mut s = String::from("theme,time,who,staff,role,device,what,decision,alert\n");
+        let mut s = String::from("theme,time,who,staff,role,device,what,decision,alert,context\n");
         for (theme, lines) in &self.by_theme {
             for l in lines {
                 let fields = [
@@ -228,6 +253,7 @@ impl Digest {
                     &l.what,
                     &l.verdict,
                     l.alert.as_deref().unwrap_or(""),
+                    if l.lowered { "lowered" } else { "" },
                 ];
                 let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
                 s.push_str(&row.join(","));

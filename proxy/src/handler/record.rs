@@ -66,6 +66,9 @@ pub fn tunnel(
     event
 }
 
+/// The mark on an event's rule when the search's context lowered the theme that decided.
+pub const LOWERED: &str = gatehouse_safeguarding::digest::LOWERED;
+
 /// The event of a decision as decided, without counting it (for a tunnel whose requests
 /// would have been counted had it carried any).
 pub fn uncounted(
@@ -85,6 +88,14 @@ pub fn uncounted(
         .client
         .and_then(|ip| snap.network_of(ip))
         .and_then(|n| n.site.clone());
+    // A theme hit the search's context lowered is marked, so the digest can show the DSL
+    // what the model judged to be study, news or help-seeking.
+    let mut rule = e.rule;
+    if let gatehouse_rules::Rule::Theme { theme } = decision.rule {
+        if decision.lowered.contains(theme) {
+            rule.push_str(LOWERED);
+        }
+    }
     Event {
         time: e.at.clone(),
         request_id: crate::pages::request_id(),
@@ -102,7 +113,7 @@ pub fn uncounted(
         verdict,
         alert,
         sensitive: e.sensitive,
-        rule: e.rule,
+        rule,
         reason: e.reason,
         status: 0,
         bytes: None,

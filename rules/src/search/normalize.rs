@@ -108,7 +108,10 @@ pub fn normalize(text: &str) -> Normalized {
     }
     // A search with a Latin word in it (mixed words become Latin) reads look-alike-only
     // words as Latin too.
-    let latin_elsewhere = raw.iter().any(|w| w.iter().any(char::is_ascii_alphabetic));
+    let latin_elsewhere = raw.iter().any(|w| {
+        w.iter()
+            .any(|&c| c.is_ascii_alphabetic() || leet(c).is_some())
+    });
     // Each word as read (look-alikes, leetspeak), then runs of three or more one-letter
     // words joined and read again (`s u 1 c 1 d e`, `k.m.s`).
     let mut read: Vec<String> = Vec::with_capacity(raw.len());
@@ -173,6 +176,14 @@ fn fold_unicode(text: &str) -> Vec<char> {
             '\u{064A}' | '\u{0649}' => out.push('\u{06CC}'), // ya, alef maqsura: Farsi ye
             '\u{0629}' => out.push('\u{0647}'),              // ta marbuta: ha
             '\u{0671}' => out.push('\u{0627}'),              // alef wasla: alef
+            // Latin letters with a stroke have no decomposition: read them plain.
+            'ł' => out.push('l'),
+            'ø' => out.push('o'),
+            'đ' => out.push('d'),
+            'ħ' => out.push('h'),
+            'ı' => out.push('i'),
+            'ŧ' => out.push('t'),
+            'ƶ' => out.push('z'),
             c if is_invisible(c) => {}
             c => out.push(c),
         }
@@ -345,6 +356,7 @@ mod tests {
             ("!!!", "", ""),
             ("c++ tutorial", "c tutorial", "c tutorial"),
             ("Ärger über Öl", "arger uber ol", "arger uber ol"),
+            ("zgwałcił ŁÓDŹ", "zgwalcil lodz", "zgwalcil lodz"),
             // Spelled out, spaced or dotted, with leetspeak inside.
             ("s u i c i d e", "suicide", "suicide"),
             ("S.U.1.C.I.D.E note", "suicide note", "suicide note"),

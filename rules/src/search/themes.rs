@@ -67,7 +67,9 @@ enum Kind {
         phrase: PhraseId,
         prefix: bool,
     },
-    Exception,
+    /// Cancels the hits inside it: of its theme's phrases and combinations, or of every
+    /// theme for an exception with none.
+    Exception(Option<ThemeId>),
     Part {
         group: u32,
         bit: u8,
@@ -128,6 +130,7 @@ pub struct ThemeMatcherBuilder {
     themes: Vec<String>,
     thresholds: Vec<i32>,
     never_lowered: ThemeSet,
+    help: ThemeSet,
     phrases: Vec<Phrase>,
     groups: Vec<Group>,
     classes: Vec<String>,
@@ -163,6 +166,11 @@ impl ThemeMatcherBuilder {
     /// Context never lowers this theme's hits (a disclosure is a disclosure in an essay too).
     pub fn never_lower(&mut self, theme: ThemeId) {
         self.never_lowered.insert(theme);
+    }
+
+    /// A block page for this theme shows where to get help.
+    pub fn offer_help(&mut self, theme: ThemeId) {
+        self.help.insert(theme);
     }
 
     /// The language of the lines that follow (the file's name: `en`, `pl`, ...).
@@ -202,10 +210,12 @@ impl ThemeMatcherBuilder {
     }
 
     /// Adds an exception: phrase and class-word hits inside it do not count.
-    pub fn exception(&mut self, text: &str) -> Result<(), String> {
+    /// Adds an exception: hits of `theme` (of every theme if `None`) inside it do not
+    /// count, whether phrases or the words of a combination.
+    pub fn exception(&mut self, theme: Option<ThemeId>, text: &str) -> Result<(), String> {
         let n = normalized(text)?;
-        self.loose.push((n.loose, Kind::Exception));
-        self.strict.push((n.strict, Kind::Exception));
+        self.loose.push((n.loose, Kind::Exception(theme)));
+        self.strict.push((n.strict, Kind::Exception(theme)));
         Ok(())
     }
 
@@ -370,12 +380,41 @@ impl ThemeMatcherBuilder {
         };
         let lower = self.class_id(LOWER)?;
         let plan = self.class_id(PLAN)?;
+        // Slips are read towards English words only: a word of another language one edit
+        // from an everyday English word (`werther`, `weather`) must not capture it.
+        let english = |id: &PhraseId| {
+            self.phrases
+                .get(id.0 as usize)
+                .is_some_and(|p| p.lang.is_empty() || p.lang == "en")
+        };
         let slips = Slips::build(
             self.loose
                 .iter()
-                .filter(|(_, k)| !matches!(k, Kind::Exception))
+                .filter(|(_, k)| match k {
+                    Kind::Phrase { phrase, .. } => english(phrase),
+                    Kind::Class { word, .. } => english(word),
+                    _ => false,
+                })
                 .flat_map(|(p, _)| p.split(' ')),
         );
+        // The same combination written in several files (a class set in every language)
+        // counts once, at its highest points.
+        let mut kept: Vec<Combination> = Vec::with_capacity(self.combinations.len());
+        for c in std::mem::take(&mut self.combinations) {
+            let mut key = c.classes.clone();
+            key.sort_unstable();
+            let same = kept.iter_mut().find(|k| {
+                let mut other = k.classes.clone();
+                other.sort_unstable();
+                k.theme == c.theme && k.near == c.near && other == key
+            });
+            match same {
+                Some(k) if k.points >= c.points => {}
+                Some(k) => *k = c,
+                None => kept.push(c),
+            }
+        }
+        self.combinations = kept;
         let mut by_first: Vec<Vec<u32>> = vec![Vec::new(); self.classes.len()];
         for (i, c) in self.combinations.iter().enumerate() {
             if let Some(&first) = c.classes.first() {
@@ -390,6 +429,7 @@ impl ThemeMatcherBuilder {
             themes: self.themes,
             thresholds: self.thresholds,
             never_lowered: self.never_lowered,
+            help: self.help,
             phrases: self.phrases,
             groups: self.groups,
             classes: self.classes,
@@ -419,21 +459,26 @@ fn pick_form(n: &Normalized) -> (Form, String) {
 }
 
 /// Listed words of [`SLIP_MIN`] letters or more, indexed by every form with one letter
-/// deleted, so a searched word one edit away is found by deleting one of its own letters.
+/// deleted (and where), so a searched word exactly one edit away — a letter dropped,
+/// added, changed, or two neighbours swapped — is found by deleting one of its own letters.
 #[derive(Clone, Debug, Default)]
 struct Slips {
     /// Every listed word (loose form) of the right length.
     words: Vec<String>,
     exact: std::collections::HashSet<String>,
-    /// A word, or a word with one letter deleted, to the listed word it comes from.
-    deletes: std::collections::HashMap<String, u32>,
+    /// A word with one letter deleted: the listed words it comes from, with the position.
+    deletes: std::collections::HashMap<String, Vec<(u32, u8)>>,
 }
+
+/// No position: the listed word itself (nothing deleted).
+const WHOLE: u8 = u8::MAX;
 
 impl Slips {
     fn build<'a>(listed: impl Iterator<Item = &'a str>) -> Slips {
         let mut s = Slips::default();
         for word in listed {
-            if word.chars().count() < SLIP_MIN
+            if word.len() < SLIP_MIN
+                || word.len() > 40
                 || !word.bytes().all(|b| b.is_ascii_lowercase())
                 || s.exact.contains(word)
             {
@@ -442,12 +487,15 @@ impl Slips {
             let id = s.words.len() as u32;
             s.words.push(word.to_owned());
             s.exact.insert(word.to_owned());
-            s.deletes.entry(word.to_owned()).or_insert(id);
+            s.deletes
+                .entry(word.to_owned())
+                .or_default()
+                .push((id, WHOLE));
             for i in 0..word.len() {
                 let mut d = String::with_capacity(word.len());
                 d.push_str(&word[..i]);
                 d.push_str(&word[i + 1..]);
-                s.deletes.entry(d).or_insert(id);
+                s.deletes.entry(d).or_default().push((id, i as u8));
             }
         }
         s
@@ -456,26 +504,51 @@ impl Slips {
     /// The listed word `word` is a slip of, if it is one (and not itself listed).
     fn correct(&self, word: &str) -> Option<&str> {
         if word.len() < SLIP_MIN
+            || word.len() > 41
             || !word.bytes().all(|b| b.is_ascii_lowercase())
             || self.exact.contains(word)
         {
             return None;
         }
-        let listed = |id: &u32| self.words.get(*id as usize).map(String::as_str);
-        if let Some(w) = self.deletes.get(word).and_then(listed) {
-            return Some(w);
-        }
+        let listed = |id: u32| self.words.get(id as usize).map(String::as_str);
+        // A letter added: the word less one letter is listed as it is.
         let mut d = String::with_capacity(word.len());
         for i in 0..word.len() {
             d.clear();
             d.push_str(&word[..i]);
             d.push_str(&word[i + 1..]);
-            if let Some(w) = self.deletes.get(&d).and_then(listed) {
-                return Some(w);
+            for &(id, at) in self.deletes.get(&d).map_or(&[][..], Vec::as_slice) {
+                // Same position: a letter changed; neighbouring: two letters swapped (the
+                // remaining letters must then be the same, which a swap guarantees only
+                // when the deleted letters are each other's); nothing deleted there: a
+                // letter added.
+                let fits = at == WHOLE
+                    || usize::from(at) == i
+                    || (usize::from(at).abs_diff(i) == 1 && swapped(word, listed(id), i, at));
+                if fits {
+                    return listed(id);
+                }
             }
         }
-        None
+        // A letter dropped: the word is a listed word less one letter.
+        self.deletes
+            .get(word)
+            .and_then(|ids| ids.iter().find(|&&(_, at)| at != WHOLE))
+            .and_then(|&(id, _)| listed(id))
     }
+}
+
+/// Whether `typed` is `listed` with the letters at `i` and `at` (neighbours) swapped.
+fn swapped(typed: &str, listed: Option<&str>, i: usize, at: u8) -> bool {
+    let Some(listed) = listed else { return false };
+    let (a, b) = (i.min(usize::from(at)), i.max(usize::from(at)));
+    let (t, l) = (typed.as_bytes(), listed.as_bytes());
+    t.len() == l.len()
+        && b < t.len()
+        && t[a] == l[b]
+        && t[b] == l[a]
+        && t[..a] == l[..a]
+        && t[b + 1..] == l[b + 1..]
 }
 
 /// What a text matched.
@@ -502,6 +575,7 @@ pub struct ThemeMatcher {
     themes: Vec<String>,
     thresholds: Vec<i32>,
     never_lowered: ThemeSet,
+    help: ThemeSet,
     phrases: Vec<Phrase>,
     groups: Vec<Group>,
     classes: Vec<String>,
@@ -516,6 +590,8 @@ pub struct ThemeMatcher {
 /// A class word found: its class, its word (for the explanation) and the words it spans.
 #[derive(Clone, Copy, Debug)]
 struct ClassHit {
+    /// Themes whose exceptions cover this word (all bits: an exception of every theme).
+    cancelled: ThemeSet,
     class: u16,
     word: PhraseId,
     first: u16,
@@ -527,7 +603,7 @@ struct ClassHit {
 #[derive(Default)]
 struct FormHits {
     phrases: Vec<(PhraseId, usize, usize)>,
-    exceptions: Vec<(usize, usize)>,
+    exceptions: Vec<(usize, usize, Option<ThemeId>)>,
     classes: Vec<ClassHit>,
 }
 
@@ -570,6 +646,10 @@ impl ThemeMatcher {
     pub fn class_names(&self) -> &[String] {
         &self.classes
     }
+    /// Whether a block page for this theme shows where to get help.
+    pub fn offers_help(&self, theme: ThemeId) -> bool {
+        self.help.contains(theme)
+    }
     /// Whether context can lower this theme's hits.
     pub fn can_lower(&self, theme: ThemeId) -> bool {
         !self.never_lowered.contains(theme)
@@ -599,19 +679,30 @@ impl ThemeMatcher {
         ] {
             let Some(ac) = ac else { continue };
             let found = scan(form_text.as_bytes(), ac, kinds, &mut parts);
-            let inside = |start: usize, end: usize| {
-                found
-                    .exceptions
-                    .iter()
-                    .any(|&(s, e)| s <= start && end <= e)
+            // The themes whose exceptions cover a span (all bits for a shared exception).
+            let covering = |start: usize, end: usize| {
+                let mut set = ThemeSet::default();
+                for &(s, e, theme) in &found.exceptions {
+                    if s <= start && end <= e {
+                        match theme {
+                            Some(t) => set.insert(t),
+                            None => set = ThemeSet(u64::MAX),
+                        }
+                    }
+                }
+                set
             };
             for &(phrase, start, end) in &found.phrases {
-                if !inside(start, end) {
+                let theme = self.phrases.get(phrase.0 as usize).and_then(|p| p.theme);
+                if !theme.is_some_and(|t| covering(start, end).contains(t)) {
                     self.add_term(&mut hits, phrase);
                 }
             }
             // Both forms have the same words, so class hits from either share positions.
-            classes.extend(found.classes.iter().filter(|h| !inside(h.start, h.end)));
+            classes.extend(found.classes.iter().map(|h| ClassHit {
+                cancelled: covering(h.start, h.end),
+                ..*h
+            }));
         }
         self.score(&parts, &classes, &mut hits);
         hits.terms.sort_unstable();
@@ -713,8 +804,13 @@ impl ThemeMatcher {
     /// Lowers the hits of a search that reads as study, news or help-seeking, unless it
     /// also reads as the person's own plan.
     fn read_context(&self, classes: &[ClassHit], hits: &mut ThemeHits) {
-        let lower: Vec<&ClassHit> = classes.iter().filter(|h| h.class == self.lower).collect();
-        let plan = classes.iter().find(|h| {
+        let shared = |h: &&ClassHit| h.cancelled.0 != u64::MAX;
+        let lower: Vec<&ClassHit> = classes
+            .iter()
+            .filter(shared)
+            .filter(|h| h.class == self.lower)
+            .collect();
+        let plan = classes.iter().filter(shared).find(|h| {
             h.class == self.plan && !lower.iter().any(|l| l.first <= h.first && h.last <= l.last)
         });
         if let Some(p) = plan {
@@ -735,24 +831,31 @@ fn combination_present(combo: &Combination, hits: &[ClassHit]) -> bool {
         return false;
     };
     let near = u16::from(combo.near);
-    hits.iter().filter(|h| h.class == first).any(|anchor| {
-        let (mut lo, mut hi) = (anchor.first, anchor.last);
-        rest.iter().all(|&class| {
-            // The hit of this class closest to the anchor, not overlapping it.
-            let best = hits
-                .iter()
-                .filter(|h| h.class == class && (h.last < anchor.first || h.first > anchor.last))
-                .min_by_key(|h| h.first.abs_diff(anchor.first));
-            match best {
-                Some(h) => {
-                    lo = lo.min(h.first);
-                    hi = hi.max(h.last);
-                    hi - lo <= near
+    let live = |h: &&ClassHit| !h.cancelled.contains(combo.theme);
+    hits.iter()
+        .filter(live)
+        .filter(|h| h.class == first)
+        .any(|anchor| {
+            let (mut lo, mut hi) = (anchor.first, anchor.last);
+            rest.iter().all(|&class| {
+                // The hit of this class closest to the anchor, not overlapping it.
+                let best = hits
+                    .iter()
+                    .filter(live)
+                    .filter(|h| {
+                        h.class == class && (h.last < anchor.first || h.first > anchor.last)
+                    })
+                    .min_by_key(|h| h.first.abs_diff(anchor.first));
+                match best {
+                    Some(h) => {
+                        lo = lo.min(h.first);
+                        hi = hi.max(h.last);
+                        hi - lo <= near
+                    }
+                    None => false,
                 }
-                None => false,
-            }
+            })
         })
-    })
 }
 
 fn scan(text: &[u8], ac: &AhoCorasick, kinds: &[Kind], parts: &mut Vec<(u32, u8)>) -> FormHits {
@@ -769,7 +872,9 @@ fn scan(text: &[u8], ac: &AhoCorasick, kinds: &[Kind], parts: &mut Vec<(u32, u8)
             Some(Kind::Phrase { phrase, prefix }) if at_start(s) && (*prefix || at_end(e)) => {
                 out.phrases.push((*phrase, s, e));
             }
-            Some(Kind::Exception) if at_start(s) && at_end(e) => out.exceptions.push((s, e)),
+            Some(Kind::Exception(theme)) if at_start(s) && at_end(e) => {
+                out.exceptions.push((s, e, *theme));
+            }
             Some(Kind::Part {
                 group,
                 bit,
@@ -792,6 +897,7 @@ fn scan(text: &[u8], ac: &AhoCorasick, kinds: &[Kind], parts: &mut Vec<(u32, u8)
                     e
                 };
                 out.classes.push(ClassHit {
+                    cancelled: ThemeSet::default(),
                     class: *class,
                     word: *word,
                     first: word_at(s),
@@ -822,9 +928,9 @@ mod tests {
         b.phrase(su, "suicide", false).unwrap();
         b.phrase(sx, "ass", false).unwrap();
         b.phrase(sx, "sexual", false).unwrap();
-        b.exception("suicide prevention").unwrap();
-        b.exception("sexual health").unwrap();
-        b.exception("self harm support").unwrap();
+        b.exception(None, "suicide prevention").unwrap();
+        b.exception(None, "sexual health").unwrap();
+        b.exception(None, "self harm support").unwrap();
         let w = b.theme("weighted").unwrap();
         b.set_threshold(w, 50);
         let p = |t: &'static str, s: bool, e: bool| WeightedPart {
@@ -894,7 +1000,7 @@ mod tests {
         let mut b = ThemeMatcherBuilder::default();
         let t = b.theme("t").unwrap();
         assert!(b.phrase(t, "!!!", false).is_err());
-        assert!(b.exception("  ").is_err());
+        assert!(b.exception(None, "  ").is_err());
     }
 
     fn model() -> ThemeMatcher {
@@ -904,7 +1010,7 @@ mod tests {
         b.never_lower(di);
         b.set_language("en");
         b.phrase(su, "suicide", false).unwrap();
-        b.exception("dying of laughter").unwrap();
+        b.exception(None, "dying of laughter").unwrap();
         for w in ["paracetamol", "sleeping pills", "pills"] {
             b.class_word("medicine", w, false).unwrap();
         }
@@ -1000,6 +1106,16 @@ mod tests {
         );
         // Short words are never read as another word.
         assert!(m.find(&normalize("dye")).themes.is_empty());
+        // Exactly one edit: changed, added, dropped, swapped; two edits are not a slip.
+        let slips = Slips::build(["roastie", "suicide", "paracetamol"].into_iter());
+        assert_eq!(slips.correct("suicjde"), Some("suicide"));
+        assert_eq!(slips.correct("suiccide"), Some("suicide"));
+        assert_eq!(slips.correct("suicid"), Some("suicide"));
+        assert_eq!(slips.correct("suicdie"), Some("suicide"));
+        assert_eq!(slips.correct("paracetmol"), Some("paracetamol"));
+        assert_eq!(slips.correct("roasted"), None);
+        assert_eq!(slips.correct("siucdie"), None);
+        assert_eq!(slips.correct("suicide"), None);
     }
 
     #[test]
