@@ -100,11 +100,17 @@ pub fn normalize(text: &str) -> Normalized {
             i += 1;
             continue;
         }
-        let start = i;
+        let mut start = i;
         while i < folded.len() && is_word_char(folded[i]) {
             i += 1;
         }
-        raw.push(&folded[start..i]);
+        // Marks with no letter before them (it was a separator) belong to nothing.
+        while start < i && is_combining_mark(folded[start]) {
+            start += 1;
+        }
+        if start < i {
+            raw.push(&folded[start..i]);
+        }
     }
     // A search with a Latin word in it (mixed words become Latin) reads look-alike-only
     // words as Latin too.
@@ -247,9 +253,12 @@ fn latinise(word: &[char], latin_elsewhere: bool) -> std::borrow::Cow<'_, [char]
     let latin = word
         .iter()
         .any(|&c| c.is_ascii_alphabetic() || leet(c).is_some());
-    let all_alike_or_latin = word
-        .iter()
-        .all(|&c| look_alike(c).is_some() || c.is_ascii_alphanumeric() || !c.is_alphabetic());
+    let all_alike_or_latin = word.iter().all(|&c| {
+        look_alike(c).is_some()
+            || c.is_ascii_alphanumeric()
+            || is_combining_mark(c)
+            || !c.is_alphabetic()
+    });
     if all_alike_or_latin && (latin || latin_elsewhere) {
         std::borrow::Cow::Owned(word.iter().map(|&c| look_alike(c).unwrap_or(c)).collect())
     } else {
@@ -268,7 +277,11 @@ fn push_word(word: &[char], out: &mut String) {
     let mut pushed = false;
     for (k, &c) in word.iter().enumerate() {
         let next_is_alnum = word.get(k + 1).is_some_and(|n| n.is_alphanumeric());
-        let mapped = if c.is_alphabetic() || is_combining_mark(c) {
+        // A combining mark belongs to the letter before it; one that starts a word has
+        // none (its letter was a separator), so it goes.
+        let mapped = if is_combining_mark(c) {
+            pushed.then_some(c)
+        } else if c.is_alphabetic() {
             Some(c)
         } else if c.is_numeric() {
             Some(if has_letter { leet(c).unwrap_or(c) } else { c })
@@ -357,6 +370,9 @@ mod tests {
             ("c++ tutorial", "c tutorial", "c tutorial"),
             ("Ärger über Öl", "arger uber ol", "arger uber ol"),
             ("zgwałcił ŁÓDŹ", "zgwalcil lodz", "zgwalcil lodz"),
+            // A mark whose letter was a separator (found by the fuzz target).
+            ("\u{FFFD}\u{FFFD}\u{0744}V", "v", "v"),
+            ("A\u{FFFD}\u{0732}Ӳ", "a y", "a y"),
             // Spelled out, spaced or dotted, with leetspeak inside.
             ("s u i c i d e", "suicide", "suicide"),
             ("S.U.1.C.I.D.E note", "suicide note", "suicide note"),
