@@ -120,36 +120,37 @@ pub fn normalize(text: &str) -> Normalized {
     });
     // Each word as read (look-alikes, leetspeak), then runs of three or more one-letter
     // words joined and read again (`s u 1 c 1 d e`, `k.m.s`).
-    let mut read: Vec<String> = Vec::with_capacity(raw.len());
+    let mut read = String::with_capacity(folded.len());
+    let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(raw.len());
     for w in &raw {
-        let mut one = String::new();
-        push_word(&latinise(w, latin_elsewhere), &mut one);
-        if !one.is_empty() {
-            read.push(one);
+        let before = read.len();
+        push_word(&latinise(w, latin_elsewhere), &mut read);
+        if read.len() > before {
+            // push_word puts a space before every word but the first.
+            let start = if before == 0 { 0 } else { before + 1 };
+            bounds.push((start, read.len()));
         }
     }
+    let word = |k: usize| bounds.get(k).map_or("", |&(a, b)| &read[a..b]);
     let mut words = String::with_capacity(folded.len());
     // One letter, perhaps repeated (`ss` folds to `s`, so it counts as one letter too).
-    let single = |w: &String| {
+    let single = |w: &str| {
         let mut chars = w.chars();
         chars.next().is_some_and(|first| chars.all(|c| c == first))
     };
+    let mut chars: Vec<char> = Vec::new();
     let mut k = 0;
-    while k < read.len() {
-        let run = read[k..].iter().take_while(|w| single(w)).count();
-        if run >= 3
-            && read[k..k + run]
-                .iter()
-                .any(|w| w.chars().any(char::is_alphabetic))
-        {
-            let joined: Vec<char> = read[k..k + run].iter().flat_map(|w| w.chars()).collect();
-            push_word(&joined, &mut words);
+    while k < bounds.len() {
+        let run = (k..bounds.len()).take_while(|&j| single(word(j))).count();
+        chars.clear();
+        if run >= 3 && (k..k + run).any(|j| word(j).chars().any(char::is_alphabetic)) {
+            chars.extend((k..k + run).flat_map(|j| word(j).chars()));
             k += run;
         } else {
-            let chars: Vec<char> = read[k].chars().collect();
-            push_word(&chars, &mut words);
+            chars.extend(word(k).chars());
             k += 1;
         }
+        push_word(&chars, &mut words);
     }
     Normalized {
         loose: fold_runs(&words, 1),

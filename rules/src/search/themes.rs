@@ -95,6 +95,8 @@ struct Group {
 /// A combination: every class present within `near` words, in any order.
 #[derive(Clone, Debug)]
 struct Combination {
+    /// One bit per class (`class % 128`): a quick test that every part could be present.
+    mask: u128,
     theme: ThemeId,
     phrase: PhraseId,
     points: i32,
@@ -293,7 +295,9 @@ impl ThemeMatcherBuilder {
             }
         }
         let phrase = self.add_phrase(Some(theme), &text.join(" + "));
+        let mask = classes.iter().fold(0u128, |m, &c| m | class_bit(c));
         self.combinations.push(Combination {
+            mask,
             theme,
             phrase,
             points,
@@ -465,9 +469,9 @@ fn pick_form(n: &Normalized) -> (Form, String) {
 struct Slips {
     /// Every listed word (loose form) of the right length.
     words: Vec<String>,
-    exact: std::collections::HashSet<String>,
+    exact: std::collections::HashSet<String, foldhash::fast::RandomState>,
     /// A word with one letter deleted: the listed words it comes from, with the position.
-    deletes: std::collections::HashMap<String, Vec<(u32, u8)>>,
+    deletes: std::collections::HashMap<String, Vec<(u32, u8)>, foldhash::fast::RandomState>,
 }
 
 /// No position: the listed word itself (nothing deleted).
@@ -768,6 +772,7 @@ impl ThemeMatcher {
                 }
             }
         }
+        let present = classes.iter().fold(0u128, |m, h| m | class_bit(h.class));
         let mut seen_first: Vec<u16> = Vec::new();
         for hit in classes {
             if seen_first.contains(&hit.class) {
@@ -781,7 +786,7 @@ impl ThemeMatcher {
                 let Some(combo) = self.combinations.get(c as usize) else {
                     continue;
                 };
-                if combination_present(combo, classes) {
+                if combo.mask & !present == 0 && combination_present(combo, classes) {
                     let t = combo.theme.0 as usize;
                     scores[t] = scores[t].saturating_add(combo.points);
                     complete.push((combo.theme, combo.phrase, combo.points));
@@ -822,6 +827,10 @@ impl ThemeMatcher {
             hits.lowered = ThemeSet(hits.themes.0 & !self.never_lowered.0);
         }
     }
+}
+
+fn class_bit(class: u16) -> u128 {
+    1u128 << (class % 128)
 }
 
 /// Whether every class of `combo` has a hit, all within `combo.near` words of the first
