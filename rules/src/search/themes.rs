@@ -391,7 +391,7 @@ impl ThemeMatcherBuilder {
                 .get(id.0 as usize)
                 .is_some_and(|p| p.lang.is_empty() || p.lang == "en")
         };
-        let slips = Slips::build(
+        let mut slips = Slips::build(
             self.loose
                 .iter()
                 .filter(|(_, k)| match k {
@@ -399,6 +399,14 @@ impl ThemeMatcherBuilder {
                     Kind::Class { word, .. } => english(word),
                     _ => false,
                 })
+                .flat_map(|(p, _)| p.split(' ')),
+        );
+        // A word listed in any language is read as itself, never as a slip of an English
+        // word (`bandooq` stays `bandooq`).
+        slips.protect(
+            self.loose
+                .iter()
+                .filter(|(_, k)| !matches!(k, Kind::Exception(_)))
                 .flat_map(|(p, _)| p.split(' ')),
         );
         // The same combination written in several files (a class set in every language)
@@ -412,8 +420,14 @@ impl ThemeMatcherBuilder {
                 other.sort_unstable();
                 k.theme == c.theme && k.near == c.near && other == key
             });
+            // On a tie the English file's copy is kept, so `explain` names English.
+            let english = |c: &Combination| {
+                self.phrases
+                    .get(c.phrase.0 as usize)
+                    .is_some_and(|p| p.lang == "en")
+            };
             match same {
-                Some(k) if k.points >= c.points => {}
+                Some(k) if k.points > c.points || (k.points == c.points && !english(&c)) => {}
                 Some(k) => *k = c,
                 None => kept.push(c),
             }
@@ -503,6 +517,15 @@ impl Slips {
             }
         }
         s
+    }
+
+    /// Words that are never read as slips (they are listed themselves, in any language).
+    fn protect<'a>(&mut self, listed: impl Iterator<Item = &'a str>) {
+        for word in listed {
+            if word.len() >= SLIP_MIN && word.bytes().all(|b| b.is_ascii_lowercase()) {
+                self.exact.insert(word.to_owned());
+            }
+        }
     }
 
     /// The listed word `word` is a slip of, if it is one (and not itself listed).
