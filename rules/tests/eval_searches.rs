@@ -289,7 +289,7 @@ fn the_shipped_themes_on_the_labelled_searches() {
     assert!(s.total.false_rate() <= CEILING_FALSE, "false alerts");
 }
 
-// Reached on 2 December: high-severity English 57.6 %, all 59.3 %, false alerts 3.2 %
+// Reached on 2 December: high-severity English 57.6 %, all 59.7 %, false alerts 3.2 %
 // (targets 95 %, 90 %, 2 %: not met yet).
 const FLOOR_HIGH_EN: f64 = 0.50;
 const FLOOR_ALL: f64 = 0.50;

@@ -450,7 +450,6 @@ impl ThemeMatcherBuilder {
             help: self.help,
             phrases: self.phrases,
             groups: self.groups,
-            classes: self.classes,
             combinations: self.combinations,
             by_first,
             lower,
@@ -605,7 +604,6 @@ pub struct ThemeMatcher {
     help: ThemeSet,
     phrases: Vec<Phrase>,
     groups: Vec<Group>,
-    classes: Vec<String>,
     combinations: Vec<Combination>,
     /// Combinations by the class of their first part.
     by_first: Vec<Vec<u32>>,
@@ -669,10 +667,6 @@ impl ThemeMatcher {
             .filter(|p| p.theme == Some(theme))
             .count()
     }
-    /// The names of the word classes (literal combination parts in quotes).
-    pub fn class_names(&self) -> &[String] {
-        &self.classes
-    }
     /// Whether a block page for this theme shows where to get help.
     pub fn offers_help(&self, theme: ThemeId) -> bool {
         self.help.contains(theme)
@@ -681,18 +675,6 @@ impl ThemeMatcher {
     pub fn can_lower(&self, theme: ThemeId) -> bool {
         !self.never_lowered.contains(theme)
     }
-    /// Bytes held by the compiled automata and tables (an estimate, for the report).
-    pub fn memory_bytes(&self) -> usize {
-        let ac = |a: &Option<AhoCorasick>| a.as_ref().map_or(0, AhoCorasick::memory_usage);
-        let strings: usize = self.phrases.iter().map(|p| p.text.len() + 48).sum();
-        let slips: usize = self.slips.deletes.keys().map(|k| k.len() + 40).sum();
-        ac(&self.loose_ac)
-            + ac(&self.strict_ac)
-            + strings
-            + slips
-            + (self.loose.len() + self.strict.len()) * std::mem::size_of::<Kind>()
-    }
-
     /// Matches normalised text.
     pub fn find(&self, text: &Normalized) -> ThemeHits {
         let mut hits = ThemeHits::default();
@@ -746,21 +728,26 @@ impl ThemeMatcher {
             return None;
         }
         let mut out: Option<String> = None;
-        for (i, word) in loose.split(' ').enumerate() {
+        let mut offset = 0;
+        for word in loose.split(' ') {
             let read = self.slips.correct(word);
             if let Some(listed) = read {
                 hits.slips.push((word.to_owned(), listed.to_owned()));
-                if out.is_none() {
-                    let before: Vec<&str> = loose.split(' ').take(i).collect();
-                    out = Some(before.join(" "));
-                }
             }
-            if let Some(o) = out.as_mut() {
-                if !o.is_empty() {
+            match (&mut out, read) {
+                (Some(o), _) => {
                     o.push(' ');
+                    o.push_str(read.unwrap_or(word));
                 }
-                o.push_str(read.unwrap_or(word));
+                // The first slip: the words before it as they are, then the listed word.
+                (None, Some(listed)) => {
+                    let mut o = loose[..offset].to_owned();
+                    o.push_str(listed);
+                    out = Some(o);
+                }
+                (None, None) => {}
             }
+            offset += word.len() + 1;
         }
         out
     }
