@@ -88,6 +88,21 @@ enum Command {
         /// `https://host/path?query`, or `host:port` for a tunnel that is not decrypted.
         url: String,
     },
+    /// Score the policy's themes on labelled searches (tab-separated files or folders of
+    /// them: lang, theme, alert|lowered|quiet, query, source): recall, precision and false
+    /// alerts per theme and language.
+    EvalSearches {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The role the searches are made as.
+        #[arg(long, default_value = "pupil")]
+        role: String,
+        /// Also print every missed search and every false alert.
+        #[arg(long)]
+        list: bool,
+        #[arg(required = true)]
+        sets: Vec<PathBuf>,
+    },
     /// Safeguarding reports from the event store.
     Report {
         #[command(subcommand)]
@@ -170,6 +185,17 @@ fn main() -> ExitCode {
         Command::UserAdd { config, role, name } => user_add(config.as_deref(), &role, &name),
         Command::Admin { command } => admin_command(command),
         Command::Check { config, json } => cli::check::run(config.as_deref(), json),
+        Command::EvalSearches {
+            config,
+            role,
+            list,
+            sets,
+        } => cli::eval_searches::run(cli::eval_searches::Request {
+            config: config.as_deref(),
+            role: &role,
+            list,
+            sets: &sets,
+        }),
         Command::Explain {
             config,
             role,

@@ -14,6 +14,7 @@
 //! - [`search`]: queries pulled out of search-engine URLs, normalised, matched to themes;
 //! - [`evaluate()`]: facts in, [`Decision`] out;
 //! - [`explain()`](explain::explain): the decision in words and JSON;
+//! - [`labelled`]: the themes scored on searches a DSL has labelled;
 //! - [`overrides`]: the admin page's edits, laid over the policy file on every load;
 //! - [`Live`]: the snapshot in force, swapped atomically on reload;
 //! - [`squid`]: Squid's `url_rewrite_program` helper protocol.
@@ -52,6 +53,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod host;
 pub mod index;
+pub mod labelled;
 pub mod lists;
 mod live;
 pub mod overrides;

@@ -2,6 +2,7 @@
 //! that stop a command come back as `anyhow` errors and are printed by `main`.
 
 pub mod check;
+pub mod eval_searches;
 pub mod explain;
 pub mod report;
 pub mod squid_helper;
