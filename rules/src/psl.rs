@@ -20,13 +20,13 @@ struct Rules {
 #[derive(Clone, Debug, Default)]
 pub struct PublicSuffixList {
     /// Keyed by the rule's name in ASCII (`*.` and `!` removed).
-    rules: HashMap<String, Rules>,
+    rules: HashMap<String, Rules, foldhash::fast::RandomState>,
 }
 
 impl PublicSuffixList {
     /// Parses the list's text (`public_suffix_list.dat`).
     pub fn parse(text: &str) -> PublicSuffixList {
-        let mut rules = HashMap::new();
+        let mut rules = HashMap::default();
         let mut icann = true;
         for line in text.lines() {
             let line = line.trim();

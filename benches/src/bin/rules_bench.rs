@@ -69,6 +69,10 @@ fn main() {
     );
 
     let snap = compiled.snapshot;
+    println!(
+        "compiled themes (automata, slip index, tables): {:.1} MiB",
+        snap.themes().heap_bytes() as f64 / 1048576.0
+    );
     let role = snap.role_id("pupil").unwrap();
     let mut mix = request_mix(20_000);
     if let Some(kind) = std::env::var("GATEHOUSE_BENCH_KIND")

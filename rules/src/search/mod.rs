@@ -10,6 +10,7 @@
 
 mod extract;
 mod normalize;
+mod slips;
 mod themes;
 
 pub use extract::{extract_from, extract_query, Engine, RawQuery};

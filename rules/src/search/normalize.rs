@@ -13,7 +13,7 @@
 //! that have letters (`p0rn`, `s3lf h4rm`, `$uicide`); everything that is not a letter or
 //! digit becomes one space.
 //!
-//! Repeated letters are then folded two ways. The **loose** form keeps one of each run
+//! Repeated letters (not digits: `1000` stays `1000`) are then folded two ways. The **loose** form keeps one of each run
 //! (`kiiilll` -> `kil`), the **strict** form keeps up to two (`kiiilll` -> `kiill`). Phrases
 //! are normalised by the same function, so `kill myself` meets `kiiill myseeelf` in the
 //! loose form; short phrases that need their double letter to stay distinct (`ass`, whose
@@ -51,7 +51,7 @@ pub fn decode_component(raw: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -84,14 +84,156 @@ fn is_word_char(c: char) -> bool {
 
 /// Normalises search text (already decoded) into its loose and strict forms.
 pub fn normalize(text: &str) -> Normalized {
-    // ASCII is its own NFKC and NFD form, and its case folding is plain lower case.
-    let folded: Vec<char> = if text.is_ascii() {
-        text.bytes()
-            .map(|b| char::from(b.to_ascii_lowercase()))
-            .collect()
+    if text.is_ascii() {
+        normalize_ascii(text.as_bytes())
     } else {
-        fold_unicode(text)
-    };
+        normalize_chars(&fold_unicode(text))
+    }
+}
+
+/// [`normalize`] for ASCII text (most searches), the same steps on bytes: ASCII is its own
+/// NFKC and NFD form, its case folding is plain lower case, and it has no look-alikes.
+fn normalize_ascii(text: &[u8]) -> Normalized {
+    let word_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'$' | b'!');
+    // Each word as read (leetspeak), with where it lies.
+    let mut read: Vec<u8> = Vec::with_capacity(text.len());
+    let mut bounds: smallvec::SmallVec<[(usize, usize); 16]> = smallvec::SmallVec::new();
+    let mut i = 0;
+    while i < text.len() {
+        if !word_byte(text[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < text.len() && word_byte(text[i]) {
+            i += 1;
+        }
+        let before = read.len();
+        push_word_ascii(&text[start..i], &mut read);
+        if read.len() > before {
+            let start = if before == 0 { 0 } else { before + 1 };
+            bounds.push((start, read.len()));
+        }
+    }
+    let word = |k: usize| bounds.get(k).map_or(&[][..], |&(a, b)| &read[a..b]);
+    let single = |w: &[u8]| w.first().is_some_and(|&f| w.iter().all(|&c| c == f));
+    let mut out = Folded::with_capacity(read.len());
+    let mut joined: smallvec::SmallVec<[u8; 32]> = smallvec::SmallVec::new();
+    let mut one: Vec<u8> = Vec::with_capacity(read.len());
+    let mut k = 0;
+    while k < bounds.len() {
+        let run = (k..bounds.len()).take_while(|&j| single(word(j))).count();
+        joined.clear();
+        if run >= 3 && (k..k + run).any(|j| word(j).iter().any(u8::is_ascii_alphabetic)) {
+            for j in k..k + run {
+                joined.extend_from_slice(word(j));
+            }
+            k += run;
+        } else {
+            joined.extend_from_slice(word(k));
+            k += 1;
+        }
+        one.clear();
+        push_word_ascii(&joined, &mut one);
+        out.push_word(one.iter().map(|&b| char::from(b)));
+    }
+    out.finish()
+}
+
+/// [`push_word`] for a word of ASCII word bytes (letters, digits, `@`, `$`, `!`).
+fn push_word_ascii(word: &[u8], out: &mut Vec<u8>) {
+    let has_letter = word.iter().any(u8::is_ascii_alphabetic);
+    let before = out.len();
+    if !out.is_empty() {
+        out.push(b' ');
+    }
+    let mut pushed = false;
+    for (k, &b) in word.iter().enumerate() {
+        let c = b.to_ascii_lowercase();
+        let next_is_alnum = word.get(k + 1).is_some_and(u8::is_ascii_alphanumeric);
+        let mapped = if c.is_ascii_alphabetic() {
+            Some(c)
+        } else if c.is_ascii_digit() {
+            Some(if has_letter {
+                leet_byte(c).unwrap_or(c)
+            } else {
+                c
+            })
+        } else if has_letter && next_is_alnum {
+            leet_byte(c)
+        } else {
+            None
+        };
+        if let Some(m) = mapped {
+            out.push(m);
+            pushed = true;
+        }
+    }
+    if !pushed {
+        out.truncate(before);
+    }
+}
+
+fn leet_byte(b: u8) -> Option<u8> {
+    leet(char::from(b)).and_then(|c| u8::try_from(c).ok())
+}
+
+/// The loose and strict forms built word by word, runs folded as they are written.
+struct Folded {
+    loose: String,
+    strict: String,
+    last: Option<char>,
+    run: usize,
+}
+
+impl Folded {
+    fn with_capacity(n: usize) -> Folded {
+        Folded {
+            loose: String::with_capacity(n),
+            strict: String::with_capacity(n),
+            last: None,
+            run: 0,
+        }
+    }
+
+    fn push_word(&mut self, word: impl Iterator<Item = char>) {
+        let mut word = word.peekable();
+        if word.peek().is_none() {
+            return;
+        }
+        if !self.loose.is_empty() {
+            self.push(' ');
+        }
+        for c in word {
+            self.push(c);
+        }
+    }
+
+    fn push(&mut self, c: char) {
+        if Some(c) == self.last && c != ' ' && !c.is_numeric() {
+            self.run += 1;
+        } else {
+            self.last = Some(c);
+            self.run = 1;
+        }
+        if self.run <= 1 {
+            self.loose.push(c);
+        }
+        if self.run <= 2 {
+            self.strict.push(c);
+        }
+    }
+
+    fn finish(self) -> Normalized {
+        Normalized {
+            loose: self.loose,
+            strict: self.strict,
+        }
+    }
+}
+
+/// The steps of [`normalize`] after case folding, on any script.
+fn normalize_chars(folded: &[char]) -> Normalized {
     // Raw words: runs of word characters.
     let mut raw: Vec<&[char]> = Vec::new();
     let mut i = 0;
@@ -306,7 +448,8 @@ fn fold_runs(text: &str, keep: usize) -> String {
     let mut last = None;
     let mut run = 0;
     for c in text.chars() {
-        if Some(c) == last && c != ' ' {
+        // Numbers are read as written: `1000` is not `10`.
+        if Some(c) == last && c != ' ' && !c.is_numeric() {
             run += 1;
             if run > keep {
                 continue;
@@ -361,6 +504,7 @@ mod tests {
                 "top 10 games 2024",
             ),
             ("covid-19", "covid 19", "covid 19"),
+            ("burn 1000 calories", "burn 1000 calories", "burn 1000 calories"),
             (
                 "how-to...kill;myself",
                 "how to kil myself",
@@ -399,6 +543,17 @@ mod tests {
                 (loose, strict),
                 "{input}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// The ASCII path is the general one, byte for byte.
+        #[test]
+        fn the_ascii_path_is_the_general_path(
+            text in "([a-zA-Z0-9@$!. +-]{0,4} ?){0,16}|[ -~]{0,60}"
+        ) {
+            let folded: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
+            proptest::prop_assert_eq!(normalize_ascii(text.as_bytes()), normalize_chars(&folded));
         }
     }
 

@@ -18,9 +18,11 @@
 //!    (disclosures); a `plan` word inside a `lower` phrase (`my friend`) does not count.
 
 use super::normalize::{normalize, Normalized};
+use super::slips::Slips;
 use crate::lists::phrases::WeightedPart;
 use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Serialize;
+use smallvec::SmallVec;
 
 /// A theme's index in one compiled policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -114,9 +116,6 @@ pub enum ComboPart<'a> {
 /// The classes context is read from.
 pub const LOWER: &str = "lower";
 pub const PLAN: &str = "plan";
-
-/// Words shorter than this are never read as slips of another word.
-const SLIP_MIN: usize = 6;
 
 /// The two normalised forms: phrases with doubled letters whose loose form is short go to
 /// the strict form, everything else to the loose one.
@@ -372,6 +371,18 @@ impl ThemeMatcherBuilder {
     }
 
     pub fn build(mut self) -> Result<ThemeMatcher, String> {
+        // An exception matters in the strict pass only where a strict pattern could lie
+        // inside it; the rest would only slow that pass down.
+        let strict_patterns: Vec<String> = self
+            .strict
+            .iter()
+            .filter(|(_, k)| !matches!(k, Kind::Exception(_)))
+            .map(|(p, _)| p.clone())
+            .collect();
+        self.strict.retain(|(p, k)| {
+            !matches!(k, Kind::Exception(_))
+                || strict_patterns.iter().any(|s| p.contains(s.as_str()))
+        });
         let automaton = |patterns: &[(String, Kind)]| -> Result<Option<AhoCorasick>, String> {
             if patterns.is_empty() {
                 return Ok(None);
@@ -475,108 +486,6 @@ fn pick_form(n: &Normalized) -> (Form, String) {
     }
 }
 
-/// Listed words of [`SLIP_MIN`] letters or more, indexed by every form with one letter
-/// deleted (and where), so a searched word exactly one edit away — a letter dropped,
-/// added, changed, or two neighbours swapped — is found by deleting one of its own letters.
-#[derive(Clone, Debug, Default)]
-struct Slips {
-    /// Every listed word (loose form) of the right length.
-    words: Vec<String>,
-    exact: std::collections::HashSet<String, foldhash::fast::RandomState>,
-    /// A word with one letter deleted: the listed words it comes from, with the position.
-    deletes: std::collections::HashMap<String, Vec<(u32, u8)>, foldhash::fast::RandomState>,
-}
-
-/// No position: the listed word itself (nothing deleted).
-const WHOLE: u8 = u8::MAX;
-
-impl Slips {
-    fn build<'a>(listed: impl Iterator<Item = &'a str>) -> Slips {
-        let mut s = Slips::default();
-        for word in listed {
-            if word.len() < SLIP_MIN
-                || word.len() > 40
-                || !word.bytes().all(|b| b.is_ascii_lowercase())
-                || s.exact.contains(word)
-            {
-                continue;
-            }
-            let id = s.words.len() as u32;
-            s.words.push(word.to_owned());
-            s.exact.insert(word.to_owned());
-            s.deletes
-                .entry(word.to_owned())
-                .or_default()
-                .push((id, WHOLE));
-            for i in 0..word.len() {
-                let mut d = String::with_capacity(word.len());
-                d.push_str(&word[..i]);
-                d.push_str(&word[i + 1..]);
-                s.deletes.entry(d).or_default().push((id, i as u8));
-            }
-        }
-        s
-    }
-
-    /// Words that are never read as slips (they are listed themselves, in any language).
-    fn protect<'a>(&mut self, listed: impl Iterator<Item = &'a str>) {
-        for word in listed {
-            if word.len() >= SLIP_MIN && word.bytes().all(|b| b.is_ascii_lowercase()) {
-                self.exact.insert(word.to_owned());
-            }
-        }
-    }
-
-    /// The listed word `word` is a slip of, if it is one (and not itself listed).
-    fn correct(&self, word: &str) -> Option<&str> {
-        if word.len() < SLIP_MIN
-            || word.len() > 41
-            || !word.bytes().all(|b| b.is_ascii_lowercase())
-            || self.exact.contains(word)
-        {
-            return None;
-        }
-        let listed = |id: u32| self.words.get(id as usize).map(String::as_str);
-        // A letter added: the word less one letter is listed as it is.
-        let mut d = String::with_capacity(word.len());
-        for i in 0..word.len() {
-            d.clear();
-            d.push_str(&word[..i]);
-            d.push_str(&word[i + 1..]);
-            for &(id, at) in self.deletes.get(&d).map_or(&[][..], Vec::as_slice) {
-                // Same position: a letter changed; neighbouring: two letters swapped (the
-                // remaining letters must then be the same, which a swap guarantees only
-                // when the deleted letters are each other's); nothing deleted there: a
-                // letter added.
-                let fits = at == WHOLE
-                    || usize::from(at) == i
-                    || (usize::from(at).abs_diff(i) == 1 && swapped(word, listed(id), i, at));
-                if fits {
-                    return listed(id);
-                }
-            }
-        }
-        // A letter dropped: the word is a listed word less one letter.
-        self.deletes
-            .get(word)
-            .and_then(|ids| ids.iter().find(|&&(_, at)| at != WHOLE))
-            .and_then(|&(id, _)| listed(id))
-    }
-}
-
-/// Whether `typed` is `listed` with the letters at `i` and `at` (neighbours) swapped.
-fn swapped(typed: &str, listed: Option<&str>, i: usize, at: u8) -> bool {
-    let Some(listed) = listed else { return false };
-    let (a, b) = (i.min(usize::from(at)), i.max(usize::from(at)));
-    let (t, l) = (typed.as_bytes(), listed.as_bytes());
-    t.len() == l.len()
-        && b < t.len()
-        && t[a] == l[b]
-        && t[b] == l[a]
-        && t[..a] == l[..a]
-        && t[b + 1..] == l[b + 1..]
-}
-
 /// What a text matched.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ThemeHits {
@@ -625,12 +534,17 @@ struct ClassHit {
     end: usize,
 }
 
+/// The phrases and exceptions one pass over one normalised form found. Held inline: a
+/// search is short.
 #[derive(Default)]
 struct FormHits {
-    phrases: Vec<(PhraseId, usize, usize)>,
-    exceptions: Vec<(usize, usize, Option<ThemeId>)>,
-    classes: Vec<ClassHit>,
+    phrases: SmallVec<[(PhraseId, usize, usize); 8]>,
+    exceptions: SmallVec<[(usize, usize, Option<ThemeId>); 4]>,
 }
+
+/// Weighted-entry parts found: (group, part bit).
+type Parts = SmallVec<[(u32, u8); 8]>;
+type ClassHits = SmallVec<[ClassHit; 16]>;
 
 impl ThemeMatcher {
     pub fn theme_names(&self) -> &[String] {
@@ -675,19 +589,61 @@ impl ThemeMatcher {
     pub fn can_lower(&self, theme: ThemeId) -> bool {
         !self.never_lowered.contains(theme)
     }
+    /// Heap bytes of the compiled matcher (automata, slip index, tables), approximate.
+    pub fn heap_bytes(&self) -> usize {
+        let ac = |a: &Option<AhoCorasick>| a.as_ref().map_or(0, AhoCorasick::memory_usage);
+        let kinds = (self.loose.len() + self.strict.len()) * std::mem::size_of::<Kind>();
+        let phrases: usize = self
+            .phrases
+            .iter()
+            .map(|p| std::mem::size_of::<Phrase>() + p.text.len() + p.lang.len())
+            .sum();
+        let combinations: usize = self
+            .combinations
+            .iter()
+            .map(|c| std::mem::size_of::<Combination>() + c.classes.len() * 2)
+            .sum();
+        ac(&self.loose_ac)
+            + ac(&self.strict_ac)
+            + kinds
+            + phrases
+            + combinations
+            + self
+                .by_first
+                .iter()
+                .map(|v| 24 + v.len() * 4)
+                .sum::<usize>()
+            + self.slips.heap_bytes()
+    }
+
     /// Matches normalised text.
     pub fn find(&self, text: &Normalized) -> ThemeHits {
         let mut hits = ThemeHits::default();
         let corrected = self.correct_slips(&text.loose, &mut hits);
         let loose = corrected.as_deref().unwrap_or(&text.loose);
-        let mut parts: Vec<(u32, u8)> = Vec::new();
-        let mut classes: Vec<ClassHit> = Vec::new();
+        let mut parts = Parts::new();
+        let mut classes = ClassHits::new();
+        let mut found = FormHits::default();
+        // Every strict pattern has a doubled letter: a search without one skips that pass.
+        let strict = (text.strict != text.loose).then_some(text.strict.as_str());
         for (form_text, ac, kinds) in [
-            (loose, &self.loose_ac, &self.loose),
-            (text.strict.as_str(), &self.strict_ac, &self.strict),
+            (Some(loose), &self.loose_ac, &self.loose),
+            (strict, &self.strict_ac, &self.strict),
         ] {
-            let Some(ac) = ac else { continue };
-            let found = scan(form_text.as_bytes(), ac, kinds, &mut parts);
+            let (Some(form_text), Some(ac)) = (form_text, ac) else {
+                continue;
+            };
+            found.phrases.clear();
+            found.exceptions.clear();
+            let from = classes.len();
+            scan(
+                form_text.as_bytes(),
+                ac,
+                kinds,
+                &mut found,
+                &mut parts,
+                &mut classes,
+            );
             // The themes whose exceptions cover a span (all bits for a shared exception).
             let covering = |start: usize, end: usize| {
                 let mut set = ThemeSet::default();
@@ -708,10 +664,11 @@ impl ThemeMatcher {
                 }
             }
             // Both forms have the same words, so class hits from either share positions.
-            classes.extend(found.classes.iter().map(|h| ClassHit {
-                cancelled: covering(h.start, h.end),
-                ..*h
-            }));
+            if !found.exceptions.is_empty() {
+                for h in classes.iter_mut().skip(from) {
+                    h.cancelled = covering(h.start, h.end);
+                }
+            }
         }
         self.score(&parts, &classes, &mut hits);
         hits.terms.sort_unstable();
@@ -724,12 +681,18 @@ impl ThemeMatcher {
 
     /// The loose text with slips read as the listed word, if any word was one.
     fn correct_slips(&self, loose: &str, hits: &mut ThemeHits) -> Option<String> {
-        if self.slips.words.is_empty() {
+        if self.slips.is_empty() {
             return None;
         }
         let mut out: Option<String> = None;
+        let bytes = loose.as_bytes();
         let mut offset = 0;
-        for word in loose.split(' ') {
+        while offset <= bytes.len() {
+            let end = bytes[offset..]
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(bytes.len(), |p| offset + p);
+            let word = loose.get(offset..end).unwrap_or_default();
             let read = self.slips.correct(word);
             if let Some(listed) = read {
                 hits.slips.push((word.to_owned(), listed.to_owned()));
@@ -747,7 +710,7 @@ impl ThemeMatcher {
                 }
                 (None, None) => {}
             }
-            offset += word.len() + 1;
+            offset = end + 1;
         }
         out
     }
@@ -762,9 +725,9 @@ impl ThemeMatcher {
     /// Combinations and weighted entries: points per theme, fired at the threshold.
     fn score(&self, parts: &[(u32, u8)], classes: &[ClassHit], hits: &mut ThemeHits) {
         let mut scores = [0i32; MAX_THEMES];
-        let mut complete: Vec<(ThemeId, PhraseId, i32)> = Vec::new();
+        let mut complete: SmallVec<[(ThemeId, PhraseId, i32); 8]> = SmallVec::new();
         if !parts.is_empty() {
-            let mut groups: Vec<(u32, u8)> = Vec::new();
+            let mut groups: Parts = SmallVec::new();
             for &(group, bit) in parts {
                 match groups.iter_mut().find(|(g, _)| *g == group) {
                     Some((_, mask)) => *mask |= 1 << bit,
@@ -783,7 +746,7 @@ impl ThemeMatcher {
             }
         }
         let present = classes.iter().fold(0u128, |m, h| m | class_bit(h.class));
-        let mut seen_first: Vec<u16> = Vec::new();
+        let mut seen_first: SmallVec<[u16; 16]> = SmallVec::new();
         for hit in classes {
             if seen_first.contains(&hit.class) {
                 continue;
@@ -820,7 +783,7 @@ impl ThemeMatcher {
     /// also reads as the person's own plan.
     fn read_context(&self, classes: &[ClassHit], hits: &mut ThemeHits) {
         let shared = |h: &&ClassHit| h.cancelled.0 != u64::MAX;
-        let lower: Vec<&ClassHit> = classes
+        let lower: SmallVec<[&ClassHit; 4]> = classes
             .iter()
             .filter(shared)
             .filter(|h| h.class == self.lower)
@@ -877,8 +840,14 @@ fn combination_present(combo: &Combination, hits: &[ClassHit]) -> bool {
         })
 }
 
-fn scan(text: &[u8], ac: &AhoCorasick, kinds: &[Kind], parts: &mut Vec<(u32, u8)>) -> FormHits {
-    let mut out = FormHits::default();
+fn scan(
+    text: &[u8],
+    ac: &AhoCorasick,
+    kinds: &[Kind],
+    out: &mut FormHits,
+    parts: &mut Parts,
+    classes: &mut ClassHits,
+) {
     let at_start = |s: usize| s == 0 || text[s - 1] == b' ';
     let at_end = |e: usize| e == text.len() || text[e] == b' ';
     let word_at = |offset: usize| -> u16 {
@@ -915,7 +884,7 @@ fn scan(text: &[u8], ac: &AhoCorasick, kinds: &[Kind], parts: &mut Vec<(u32, u8)
                 } else {
                     e
                 };
-                out.classes.push(ClassHit {
+                classes.push(ClassHit {
                     cancelled: ThemeSet::default(),
                     class: *class,
                     word: *word,
@@ -928,7 +897,6 @@ fn scan(text: &[u8], ac: &AhoCorasick, kinds: &[Kind], parts: &mut Vec<(u32, u8)
             _ => {}
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -1125,16 +1093,6 @@ mod tests {
         );
         // Short words are never read as another word.
         assert!(m.find(&normalize("dye")).themes.is_empty());
-        // Exactly one edit: changed, added, dropped, swapped; two edits are not a slip.
-        let slips = Slips::build(["roastie", "suicide", "paracetamol"].into_iter());
-        assert_eq!(slips.correct("suicjde"), Some("suicide"));
-        assert_eq!(slips.correct("suiccide"), Some("suicide"));
-        assert_eq!(slips.correct("suicid"), Some("suicide"));
-        assert_eq!(slips.correct("suicdie"), Some("suicide"));
-        assert_eq!(slips.correct("paracetmol"), Some("paracetamol"));
-        assert_eq!(slips.correct("roasted"), None);
-        assert_eq!(slips.correct("siucdie"), None);
-        assert_eq!(slips.correct("suicide"), None);
     }
 
     #[test]
