@@ -245,6 +245,65 @@ fn a_wrong_config_path_is_a_clear_error() {
 }
 
 // ---------------------------------------------------------------------------------------
+// gatehouse eval-searches
+
+#[test]
+fn eval_searches_scores_a_labelled_set_and_names_a_bad_line() {
+    let ws = Workspace::new();
+    let set = ws.write(
+        "set/mine.tsv",
+        "# a school's own labelled searches\n\
+         en\tsuicide\talert\thow to kill myself\tgatehouse\n\
+         en\tself-harm\talert\tzzqx unknown words\tgatehouse\n\
+         en\tsuicide\tlowered\thamlet suicide soliloquy analysis\tgatehouse\n\
+         en\t-\tquiet\tweather tomorrow\tgatehouse\n"
+            .as_bytes(),
+    );
+    let dir = set.parent().unwrap().to_str().unwrap().to_owned();
+    let out = run(&["eval-searches", "--list", &dir], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("| suicide | 1 | 100.0 % | 100.0 % |"),
+        "{text}"
+    );
+    assert!(text.contains("| self-harm | 1 | 0.0 % |"), "{text}");
+    assert!(
+        text.contains("All: recall 50.0 % of 2 searches; high-severity English themes 50.0 % of 2; false alerts 0.0 % of 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("miss: mine.tsv:3 self-harm \"zzqx unknown words\" fired []"),
+        "{text}"
+    );
+    // Staff searches touch the same themes (logged, not alerted): none is high-severity.
+    let out = run(&["eval-searches", "--role", "staff", &dir], "");
+    assert!(
+        stdout(&out).contains(
+            "All: recall 50.0 % of 2 searches; high-severity English themes 100.0 % of 0;"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    // A broken line is named by file and line; an unknown role is refused.
+    let bad = ws.write("bad.tsv", b"en\tsuicide\tsometimes\tkms\tslang\n");
+    let out = run(&["eval-searches", bad.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("bad.tsv:1: expect: \"sometimes\": expected alert, lowered or quiet"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["eval-searches", "--role", "headteacher", &dir], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--role \"headteacher\" is not a role"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // gatehouse explain: the decisions the issue names.
 
 #[test]

@@ -504,7 +504,11 @@ mod tests {
                 "top 10 games 2024",
             ),
             ("covid-19", "covid 19", "covid 19"),
-            ("burn 1000 calories", "burn 1000 calories", "burn 1000 calories"),
+            (
+                "burn 1000 calories",
+                "burn 1000 calories",
+                "burn 1000 calories",
+            ),
             (
                 "how-to...kill;myself",
                 "how to kil myself",
