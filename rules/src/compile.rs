@@ -702,12 +702,19 @@ fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Res
             report.files.push(rep);
         }
     }
-    // Context words (`themes/_context/<lang>.txt`) beside the theme folders.
+    // Context words (`themes/_context/<lang>.txt`) and the words of each language that
+    // are never slips (`themes/_words/<lang>.txt`) beside the theme folders.
     for parent in context_dirs {
         let context = parent.join("_context");
         if context.is_dir() {
             for f in theme_files(&context)? {
                 load_theme_file(&f, "context", None, &mut b, report)?;
+            }
+        }
+        let words = parent.join("_words");
+        if words.is_dir() {
+            for f in theme_files(&words)? {
+                load_word_file(&f, &mut b, report)?;
             }
         }
     }
@@ -810,6 +817,33 @@ fn load_theme_file(
             Ok(()) => rep.entries += 1,
             Err(e) => rep.skip(i + 1, e),
         }
+    }
+    report.files.push(rep);
+    Ok(())
+}
+
+/// Loads a word list (one word a line, `#` comments): real words of a language, read as
+/// themselves rather than as slips of a listed word.
+fn load_word_file(path: &Path, b: &mut ThemeMatcherBuilder, report: &mut LoadReport) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|source| RulesError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let decoded = decode(&bytes);
+    let mut rep = FileReport::new(path.to_owned(), ListFormat::Domains, "words".into());
+    rep.format = "words".into();
+    rep.warnings.extend(decoded.warning);
+    for (i, line) in decoded.text.lines().enumerate() {
+        let word = line.split('#').next().unwrap_or("").trim();
+        if word.is_empty() {
+            continue;
+        }
+        if word.contains(char::is_whitespace) {
+            rep.skip(i + 1, format!("{word:?}: one word a line"));
+            continue;
+        }
+        b.known_word(word);
+        rep.entries += 1;
     }
     report.files.push(rep);
     Ok(())

@@ -27,6 +27,9 @@ pub struct Slips {
     words: Vec<Box<str>>,
     /// Hashes of every word listed in any language: these are read as themselves.
     exact: HashSet<u64, Fast>,
+    /// Hashes of the real words of a language (its word list): read as themselves, unless
+    /// they are a listed word with a letter added at the end (`overdoses`, `overdosed`).
+    known: HashSet<u64, Fast>,
     /// A hash (of a word, or of a word with one letter deleted): a range of `ids`.
     deletes: HashMap<u64, (u32, u32), Fast>,
     ids: Vec<u32>,
@@ -139,6 +142,17 @@ impl Slips {
         }
     }
 
+    /// Real words of a language (see `known`).
+    pub fn know<'a>(&mut self, words: impl Iterator<Item = &'a str>) {
+        for word in words {
+            if indexable(word)
+                || (word.len() == SLIP_MAX + 1 && word.bytes().all(|b| b.is_ascii_lowercase()))
+            {
+                self.known.insert(hash(word.as_bytes()));
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.words.is_empty()
     }
@@ -176,19 +190,23 @@ impl Slips {
         // A letter added, changed or swapped (a deletion of the typed word is listed, or is
         // a deletion of a listed word), then a letter dropped (the typed word is a listed
         // word less one letter).
-        if deletion_hashes(typed, &mut check) {
-            return found;
+        if !deletion_hashes(typed, &mut check) && !check(whole) {
+            return None;
         }
-        if check(whole) {
-            return found;
+        // A real word is itself, unless it is the listed word with an ending added.
+        let listed = found?;
+        if self.known.contains(&whole)
+            && !(typed.len() == listed.len() + 1 && typed.starts_with(listed.as_bytes()))
+        {
+            return None;
         }
-        None
+        Some(listed)
     }
 
     /// Heap bytes of the index (approximate).
     pub fn heap_bytes(&self) -> usize {
         self.words.iter().map(|w| w.len() + 16).sum::<usize>()
-            + self.exact.capacity() * 9
+            + (self.exact.capacity() + self.known.capacity()) * 9
             + self.deletes.capacity() * 17
             + self.ids.capacity() * 4
     }
@@ -221,6 +239,18 @@ mod tests {
         assert_eq!(slips.correct("werther"), Some("weather"));
         slips.protect(["werther"].into_iter());
         assert_eq!(slips.correct("werther"), None);
+    }
+
+    #[test]
+    fn real_words_are_themselves_but_endings_still_count() {
+        let mut slips = Slips::build(["county", "overdose"].into_iter());
+        assert_eq!(slips.correct("counts"), Some("county"));
+        assert_eq!(slips.correct("overdoses"), Some("overdose"));
+        slips.know(["counts", "overdoses", "overdosed"].into_iter());
+        assert_eq!(slips.correct("counts"), None);
+        assert_eq!(slips.correct("overdoses"), Some("overdose"));
+        assert_eq!(slips.correct("overdosed"), Some("overdose"));
+        assert_eq!(slips.correct("countys"), Some("county"));
     }
 
     #[test]

@@ -140,6 +140,8 @@ pub struct ThemeMatcherBuilder {
     strict: Vec<(String, Kind)>,
     /// The language of the file being read.
     lang: String,
+    /// Real words (loose form) read as themselves, not as slips.
+    known: Vec<String>,
 }
 
 impl ThemeMatcherBuilder {
@@ -187,6 +189,15 @@ impl ThemeMatcherBuilder {
             lang: self.lang.clone(),
         });
         id
+    }
+
+    /// A real word of some language: never read as a slip of a listed word (unless it is
+    /// that word with an ending added, as a plural is).
+    pub fn known_word(&mut self, word: &str) {
+        let n = normalize(word);
+        if !n.loose.is_empty() && !n.loose.contains(' ') {
+            self.known.push(n.loose);
+        }
     }
 
     /// Adds a whole-word phrase; `prefix` lets its last word run on.
@@ -420,6 +431,8 @@ impl ThemeMatcherBuilder {
                 .filter(|(_, k)| !matches!(k, Kind::Exception(_)))
                 .flat_map(|(p, _)| p.split(' ')),
         );
+        slips.know(self.known.iter().map(String::as_str));
+        self.known = Vec::new();
         // The same combination written in several files (a class set in every language)
         // counts once, at its highest points.
         let mut kept: Vec<Combination> = Vec::with_capacity(self.combinations.len());
