@@ -11,7 +11,12 @@
 //! assertions below hold the figures reached so far, so nothing slips back; where a floor
 //! is below its target, `benches/README.md` says so.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "tests: the figures are printed"
+)]
 
 use gatehouse_rules::config::ConfigFile;
 use gatehouse_rules::labelled::{high_severity, read_set, score, LabelledSearch, Score};
