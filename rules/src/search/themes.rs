@@ -20,7 +20,8 @@
 use super::normalize::{normalize, Normalized};
 use super::slips::Slips;
 use crate::lists::phrases::WeightedPart;
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::automaton::OverlappingState;
+use aho_corasick::{AhoCorasick, Anchored, Input, Match, MatchKind, StartKind};
 use serde::Serialize;
 use smallvec::SmallVec;
 
@@ -394,12 +395,29 @@ impl ThemeMatcherBuilder {
             !matches!(k, Kind::Exception(_))
                 || strict_patterns.iter().any(|s| p.contains(s.as_str()))
         });
+        // Every pattern starts at a word, except e2guardian weighted parts that may start
+        // inside one: then the automata are searched from word starts only.
+        let at_word_starts = !self.loose.iter().chain(&self.strict).any(|(_, k)| {
+            matches!(
+                k,
+                Kind::Part {
+                    word_start: false,
+                    ..
+                }
+            )
+        });
+        let start_kind = if at_word_starts {
+            StartKind::Anchored
+        } else {
+            StartKind::Unanchored
+        };
         let automaton = |patterns: &[(String, Kind)]| -> Result<Option<AhoCorasick>, String> {
             if patterns.is_empty() {
                 return Ok(None);
             }
             AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
+                .start_kind(start_kind)
                 .build(patterns.iter().map(|(p, _)| p.as_str()))
                 .map(Some)
                 .map_err(|e| e.to_string())
@@ -466,6 +484,7 @@ impl ThemeMatcherBuilder {
         Ok(ThemeMatcher {
             loose_ac: automaton(&self.loose)?,
             strict_ac: automaton(&self.strict)?,
+            at_word_starts,
             loose: self.loose.into_iter().map(|(_, k)| k).collect(),
             strict: self.strict.into_iter().map(|(_, k)| k).collect(),
             themes: self.themes,
@@ -518,6 +537,8 @@ pub struct ThemeHits {
 pub struct ThemeMatcher {
     loose_ac: Option<AhoCorasick>,
     strict_ac: Option<AhoCorasick>,
+    /// Matches need only be looked for where words start (an anchored search from each).
+    at_word_starts: bool,
     loose: Vec<Kind>,
     strict: Vec<Kind>,
     themes: Vec<String>,
@@ -649,14 +670,13 @@ impl ThemeMatcher {
             found.phrases.clear();
             found.exceptions.clear();
             let from = classes.len();
-            scan(
-                form_text.as_bytes(),
-                ac,
-                kinds,
-                &mut found,
-                &mut parts,
-                &mut classes,
-            );
+            let text = form_text.as_bytes();
+            let mut each = |m: Match| scan(text, m, kinds, &mut found, &mut parts, &mut classes);
+            if self.at_word_starts {
+                for_each_at_word_starts(ac, text, &mut each);
+            } else {
+                ac.find_overlapping_iter(text).for_each(&mut each);
+            }
             // The themes whose exceptions cover a span (all bits for a shared exception).
             let covering = |start: usize, end: usize| {
                 let mut set = ThemeSet::default();
@@ -853,9 +873,32 @@ fn combination_present(combo: &Combination, hits: &[ClassHit]) -> bool {
         })
 }
 
+/// Every match that starts where a word starts: an anchored overlapping search from each
+/// word's first byte (the automaton's steps are only those of patterns that start there).
+fn for_each_at_word_starts(ac: &AhoCorasick, text: &[u8], each: &mut impl FnMut(Match)) {
+    let mut start = 0;
+    while start < text.len() {
+        let input = Input::new(text)
+            .span(start..text.len())
+            .anchored(Anchored::Yes);
+        let mut state = OverlappingState::start();
+        while let Ok(()) = ac.try_find_overlapping(input.clone(), &mut state) {
+            match state.get_match() {
+                Some(m) => each(m),
+                None => break,
+            }
+        }
+        match text[start..].iter().position(|&b| b == b' ') {
+            Some(p) => start += p + 1,
+            None => break,
+        }
+    }
+}
+
+/// Records one match of a pattern, if it lies on word boundaries as its kind needs.
 fn scan(
     text: &[u8],
-    ac: &AhoCorasick,
+    m: Match,
     kinds: &[Kind],
     out: &mut FormHits,
     parts: &mut Parts,
@@ -867,7 +910,7 @@ fn scan(
         let n = text[..offset].iter().filter(|&&b| b == b' ').count();
         u16::try_from(n).unwrap_or(u16::MAX)
     };
-    for m in ac.find_overlapping_iter(text) {
+    {
         let (s, e) = (m.start(), m.end());
         match kinds.get(m.pattern().as_usize()) {
             Some(Kind::Phrase { phrase, prefix }) if at_start(s) && (*prefix || at_end(e)) => {
