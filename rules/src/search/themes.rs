@@ -143,6 +143,8 @@ pub struct ThemeMatcherBuilder {
     lang: String,
     /// Real words (loose form) read as themselves, not as slips.
     known: Vec<String>,
+    /// Class names to their ids.
+    class_index: std::collections::HashMap<String, u16, foldhash::fast::RandomState>,
 }
 
 impl ThemeMatcherBuilder {
@@ -233,14 +235,16 @@ impl ThemeMatcherBuilder {
     }
 
     fn class_id(&mut self, name: &str) -> Result<u16, String> {
-        if let Some(i) = self.classes.iter().position(|c| c == name) {
-            return Ok(i as u16);
+        if let Some(&i) = self.class_index.get(name) {
+            return Ok(i);
         }
         if self.classes.len() >= usize::from(u16::MAX) {
             return Err("too many word classes".to_owned());
         }
+        let id = self.classes.len() as u16;
         self.classes.push(name.to_owned());
-        Ok((self.classes.len() - 1) as u16)
+        self.class_index.insert(name.to_owned(), id);
+        Ok(id)
     }
 
     /// Adds a word or phrase to the class `name` (`prefix`: its last word may run on).
@@ -286,7 +290,7 @@ impl ThemeMatcherBuilder {
                 }
                 ComboPart::Literal(word) => {
                     let name = format!("'{}'", normalized(word)?.loose);
-                    let fresh = !self.classes.contains(&name);
+                    let fresh = !self.class_index.contains_key(&name);
                     let class = self.class_id(&name)?;
                     if fresh {
                         let n = normalized(word)?;
@@ -363,6 +367,7 @@ impl ThemeMatcherBuilder {
 
     /// Names of classes used by a combination but given no words.
     pub fn empty_classes(&self) -> Vec<String> {
+        let words = self.words_per_class();
         let mut used: Vec<u16> = self
             .combinations
             .iter()
@@ -371,15 +376,22 @@ impl ThemeMatcherBuilder {
         used.sort_unstable();
         used.dedup();
         used.into_iter()
-            .filter(|&c| {
-                !self
-                    .loose
-                    .iter()
-                    .chain(&self.strict)
-                    .any(|(_, k)| matches!(k, Kind::Class { class, .. } if *class == c))
-            })
+            .filter(|&c| words.get(usize::from(c)).is_none_or(|&n| n == 0))
             .filter_map(|c| self.classes.get(usize::from(c)).cloned())
             .collect()
+    }
+
+    /// How many words (patterns) each class has.
+    fn words_per_class(&self) -> Vec<u32> {
+        let mut words = vec![0u32; self.classes.len()];
+        for (_, k) in self.loose.iter().chain(&self.strict) {
+            if let Kind::Class { class, .. } = k {
+                if let Some(n) = words.get_mut(usize::from(*class)) {
+                    *n += 1;
+                }
+            }
+        }
+        words
     }
 
     pub fn build(mut self) -> Result<ThemeMatcher, String> {
@@ -475,10 +487,18 @@ impl ThemeMatcherBuilder {
             }
         }
         self.combinations = kept;
-        let mut by_first: Vec<Vec<u32>> = vec![Vec::new(); self.classes.len()];
+        // Each combination is looked at only when its rarest class (the one with fewest
+        // words) is in the search: common classes such as {how} start few look-ups.
+        let words = self.words_per_class();
+        let mut by_rarest: Vec<Vec<u32>> = vec![Vec::new(); self.classes.len()];
         for (i, c) in self.combinations.iter().enumerate() {
-            if let Some(&first) = c.classes.first() {
-                by_first[usize::from(first)].push(i as u32);
+            let rarest = c
+                .classes
+                .iter()
+                .copied()
+                .min_by_key(|&k| words.get(usize::from(k)).copied().unwrap_or(0));
+            if let Some(k) = rarest {
+                by_rarest[usize::from(k)].push(i as u32);
             }
         }
         Ok(ThemeMatcher {
@@ -494,7 +514,7 @@ impl ThemeMatcherBuilder {
             phrases: self.phrases,
             groups: self.groups,
             combinations: self.combinations,
-            by_first,
+            by_rarest,
             lower,
             plan,
             slips,
@@ -548,8 +568,8 @@ pub struct ThemeMatcher {
     phrases: Vec<Phrase>,
     groups: Vec<Group>,
     combinations: Vec<Combination>,
-    /// Combinations by the class of their first part.
-    by_first: Vec<Vec<u32>>,
+    /// Combinations by their rarest class.
+    by_rarest: Vec<Vec<u32>>,
     lower: u16,
     plan: u16,
     slips: Slips,
@@ -643,7 +663,7 @@ impl ThemeMatcher {
             + phrases
             + combinations
             + self
-                .by_first
+                .by_rarest
                 .iter()
                 .map(|v| 24 + v.len() * 4)
                 .sum::<usize>()
@@ -779,13 +799,13 @@ impl ThemeMatcher {
             }
         }
         let present = classes.iter().fold(0u128, |m, h| m | class_bit(h.class));
-        let mut seen_first: SmallVec<[u16; 16]> = SmallVec::new();
+        let mut seen: SmallVec<[u16; 16]> = SmallVec::new();
         for hit in classes {
-            if seen_first.contains(&hit.class) {
+            if seen.contains(&hit.class) {
                 continue;
             }
-            seen_first.push(hit.class);
-            let Some(combos) = self.by_first.get(usize::from(hit.class)) else {
+            seen.push(hit.class);
+            let Some(combos) = self.by_rarest.get(usize::from(hit.class)) else {
                 continue;
             };
             for &c in combos {
