@@ -3,7 +3,9 @@
 //! sets. Prints the median and p99 of each step, so a change to the matcher or the lists
 //! can be measured without the rest of `evaluate`.
 //!
-//! `cargo run --release -p gatehouse-benches --bin themes_bench -- [rounds]` (default 200).
+//! `cargo run --release -p gatehouse-benches --bin themes_bench -- [rounds] [search]`
+//! (default 200 rounds; with a search, only that search, `rounds` thousand times: for a
+//! profiler).
 
 #![allow(
     clippy::unwrap_used,
@@ -27,6 +29,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
+    let only = std::env::args().nth(2);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let file = ConfigFile::load(&root.join("deploy/gatehouse.toml")).unwrap();
     let started = Instant::now();
@@ -36,6 +39,18 @@ fn main() {
         started.elapsed().as_secs_f64(),
         snap.themes().heap_bytes() as f64 / 1048576.0
     );
+    if let Some(q) = only {
+        let n = normalize(&q);
+        let started = Instant::now();
+        for _ in 0..rounds * 1000 {
+            std::hint::black_box(snap.themes().find(std::hint::black_box(&n)));
+        }
+        println!(
+            "{q:?}: {} ns a match",
+            started.elapsed().as_nanos() / (rounds as u128 * 1000)
+        );
+        return;
+    }
     let mix: Vec<String> = [
         "weather tomorrow",
         "how to kill myself",
@@ -57,6 +72,21 @@ fn main() {
         .into_iter()
         .map(|c| c.query)
         .collect();
+    // Each search of the mix on its own: which ones cost the most.
+    for q in &mix {
+        let n = normalize(q);
+        let mut times: Vec<u64> = (0..rounds.max(50))
+            .map(|_| {
+                let t = Instant::now();
+                let hits = snap.themes().find(&n);
+                let took = t.elapsed().as_nanos() as u64;
+                std::hint::black_box(hits);
+                took
+            })
+            .collect();
+        times.sort_unstable();
+        println!("  {q:?}: match median {} ns", percentile(&times, 0.5));
+    }
     for (name, queries) in [("benchmark mix", &mix), ("development set", &labelled)] {
         let mut norm = Vec::with_capacity(queries.len() * rounds);
         let mut find = Vec::with_capacity(queries.len() * rounds);

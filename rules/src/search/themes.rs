@@ -423,14 +423,14 @@ impl ThemeMatcherBuilder {
         } else {
             StartKind::Unanchored
         };
-        let automaton = |patterns: &[(String, Kind)]| -> Result<Option<AhoCorasick>, String> {
+        let automaton = |patterns: &[String]| -> Result<Option<AhoCorasick>, String> {
             if patterns.is_empty() {
                 return Ok(None);
             }
             AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
                 .start_kind(start_kind)
-                .build(patterns.iter().map(|(p, _)| p.as_str()))
+                .build(patterns)
                 .map(Some)
                 .map_err(|e| e.to_string())
         };
@@ -501,12 +501,14 @@ impl ThemeMatcherBuilder {
                 by_rarest[usize::from(k)].push(i as u32);
             }
         }
+        let (loose_texts, loose_kinds) = FormKinds::group(std::mem::take(&mut self.loose));
+        let (strict_texts, strict_kinds) = FormKinds::group(std::mem::take(&mut self.strict));
         Ok(ThemeMatcher {
-            loose_ac: automaton(&self.loose)?,
-            strict_ac: automaton(&self.strict)?,
+            loose_ac: automaton(&loose_texts)?,
+            strict_ac: automaton(&strict_texts)?,
             at_word_starts,
-            loose: self.loose.into_iter().map(|(_, k)| k).collect(),
-            strict: self.strict.into_iter().map(|(_, k)| k).collect(),
+            loose: loose_kinds,
+            strict: strict_kinds,
             themes: self.themes,
             thresholds: self.thresholds,
             never_lowered: self.never_lowered,
@@ -559,8 +561,8 @@ pub struct ThemeMatcher {
     strict_ac: Option<AhoCorasick>,
     /// Matches need only be looked for where words start (an anchored search from each).
     at_word_starts: bool,
-    loose: Vec<Kind>,
-    strict: Vec<Kind>,
+    loose: FormKinds,
+    strict: FormKinds,
     themes: Vec<String>,
     thresholds: Vec<i32>,
     never_lowered: ThemeSet,
@@ -586,6 +588,48 @@ struct ClassHit {
     last: u16,
     start: usize,
     end: usize,
+}
+
+/// The patterns of one normalised form: each text once (one automaton pattern), with
+/// every kind written with it (a word in many classes is matched once).
+#[derive(Clone, Debug, Default)]
+struct FormKinds {
+    /// Per automaton pattern: its range of `kinds`.
+    ranges: Vec<(u32, u32)>,
+    kinds: Vec<Kind>,
+}
+
+impl FormKinds {
+    /// The distinct texts, and their kinds (in the order they were added).
+    fn group(mut patterns: Vec<(String, Kind)>) -> (Vec<String>, FormKinds) {
+        // A stable sort: each text's kinds keep the order of the lists.
+        patterns.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut texts: Vec<String> = Vec::new();
+        let mut form = FormKinds::default();
+        for (text, kind) in patterns {
+            if texts.last() != Some(&text) {
+                texts.push(text);
+                let at = form.kinds.len() as u32;
+                form.ranges.push((at, at));
+            }
+            form.kinds.push(kind);
+            if let Some(r) = form.ranges.last_mut() {
+                r.1 += 1;
+            }
+        }
+        (texts, form)
+    }
+
+    fn of(&self, pattern: usize) -> &[Kind] {
+        self.ranges
+            .get(pattern)
+            .and_then(|&(a, b)| self.kinds.get(a as usize..b as usize))
+            .unwrap_or_default()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.ranges.len() * 8 + self.kinds.len() * std::mem::size_of::<Kind>()
+    }
 }
 
 /// The phrases and exceptions one pass over one normalised form found. Held inline: a
@@ -646,7 +690,7 @@ impl ThemeMatcher {
     /// Heap bytes of the compiled matcher (automata, slip index, tables), approximate.
     pub fn heap_bytes(&self) -> usize {
         let ac = |a: &Option<AhoCorasick>| a.as_ref().map_or(0, AhoCorasick::memory_usage);
-        let kinds = (self.loose.len() + self.strict.len()) * std::mem::size_of::<Kind>();
+        let kinds = self.loose.heap_bytes() + self.strict.heap_bytes();
         let phrases: usize = self
             .phrases
             .iter()
@@ -691,7 +735,25 @@ impl ThemeMatcher {
             found.exceptions.clear();
             let from = classes.len();
             let text = form_text.as_bytes();
-            let mut each = |m: Match| scan(text, m, kinds, &mut found, &mut parts, &mut classes);
+            // The number of the word each byte is in.
+            let mut words_before: SmallVec<[u16; 256]> = SmallVec::new();
+            let mut n = 0u16;
+            for &b in text {
+                words_before.push(n);
+                n = n.saturating_add(u16::from(b == b' '));
+            }
+            words_before.push(n);
+            let mut each = |m: Match| {
+                scan(
+                    text,
+                    &words_before,
+                    m,
+                    kinds,
+                    &mut found,
+                    &mut parts,
+                    &mut classes,
+                )
+            };
             if self.at_word_starts {
                 for_each_at_word_starts(ac, text, &mut each);
             } else {
@@ -798,13 +860,19 @@ impl ThemeMatcher {
                 }
             }
         }
-        let present = classes.iter().fold(0u128, |m, h| m | class_bit(h.class));
-        let mut seen: SmallVec<[u16; 16]> = SmallVec::new();
-        for hit in classes {
-            if seen.contains(&hit.class) {
+        let present = Present::of(classes);
+        // Each class once.
+        let mut visited = Present::default();
+        for (i, hit) in classes.iter().enumerate() {
+            let seen = if usize::from(hit.class) < Present::EXACT {
+                visited.contains(hit.class)
+            } else {
+                classes[..i].iter().any(|h| h.class == hit.class)
+            };
+            if seen {
                 continue;
             }
-            seen.push(hit.class);
+            visited.insert(hit.class);
             let Some(combos) = self.by_rarest.get(usize::from(hit.class)) else {
                 continue;
             };
@@ -812,7 +880,10 @@ impl ThemeMatcher {
                 let Some(combo) = self.combinations.get(c as usize) else {
                     continue;
                 };
-                if combo.mask & !present == 0 && combination_present(combo, classes) {
+                if combo.mask & !present.mask == 0
+                    && combo.classes.iter().all(|&c| present.contains(c))
+                    && combination_present(combo, classes)
+                {
                     let t = combo.theme.0 as usize;
                     scores[t] = scores[t].saturating_add(combo.points);
                     complete.push((combo.theme, combo.phrase, combo.points));
@@ -855,6 +926,48 @@ impl ThemeMatcher {
     }
 }
 
+/// The classes a search's words belong to, exactly (a bit each, for the first
+/// [`Present::EXACT`] classes) and as a 128-bit summary.
+struct Present {
+    mask: u128,
+    bits: [u64; Present::EXACT / 64],
+}
+
+impl Default for Present {
+    fn default() -> Present {
+        Present {
+            mask: 0,
+            bits: [0; Present::EXACT / 64],
+        }
+    }
+}
+
+impl Present {
+    const EXACT: usize = 8192;
+
+    fn of(classes: &[ClassHit]) -> Present {
+        let mut p = Present::default();
+        for h in classes {
+            p.insert(h.class);
+        }
+        p
+    }
+
+    fn insert(&mut self, class: u16) {
+        self.mask |= class_bit(class);
+        if let Some(w) = self.bits.get_mut(usize::from(class) / 64) {
+            *w |= 1 << (class % 64);
+        }
+    }
+
+    /// Whether a hit of `class` is present (a class beyond the exact range may be).
+    fn contains(&self, class: u16) -> bool {
+        self.bits
+            .get(usize::from(class) / 64)
+            .is_none_or(|w| w & (1 << (class % 64)) != 0)
+    }
+}
+
 fn class_bit(class: u16) -> u128 {
     1u128 << (class % 128)
 }
@@ -865,32 +978,27 @@ fn combination_present(combo: &Combination, hits: &[ClassHit]) -> bool {
     let Some((&first, rest)) = combo.classes.split_first() else {
         return false;
     };
+    let of_class = |class: u16| hits.iter().filter(move |h| h.class == class);
     let near = u16::from(combo.near);
     let live = |h: &&ClassHit| !h.cancelled.contains(combo.theme);
-    hits.iter()
-        .filter(live)
-        .filter(|h| h.class == first)
-        .any(|anchor| {
-            let (mut lo, mut hi) = (anchor.first, anchor.last);
-            rest.iter().all(|&class| {
-                // The hit of this class closest to the anchor, not overlapping it.
-                let best = hits
-                    .iter()
-                    .filter(live)
-                    .filter(|h| {
-                        h.class == class && (h.last < anchor.first || h.first > anchor.last)
-                    })
-                    .min_by_key(|h| h.first.abs_diff(anchor.first));
-                match best {
-                    Some(h) => {
-                        lo = lo.min(h.first);
-                        hi = hi.max(h.last);
-                        hi - lo <= near
-                    }
-                    None => false,
+    of_class(first).filter(live).any(|anchor| {
+        let (mut lo, mut hi) = (anchor.first, anchor.last);
+        rest.iter().all(|&class| {
+            // The hit of this class closest to the anchor, not overlapping it.
+            let best = of_class(class)
+                .filter(live)
+                .filter(|h| h.last < anchor.first || h.first > anchor.last)
+                .min_by_key(|h| h.first.abs_diff(anchor.first));
+            match best {
+                Some(h) => {
+                    lo = lo.min(h.first);
+                    hi = hi.max(h.last);
+                    hi - lo <= near
                 }
-            })
+                None => false,
+            }
         })
+    })
 }
 
 /// Every match that starts where a word starts: an anchored overlapping search from each
@@ -918,8 +1026,9 @@ fn for_each_at_word_starts(ac: &AhoCorasick, text: &[u8], each: &mut impl FnMut(
 /// Records one match of a pattern, if it lies on word boundaries as its kind needs.
 fn scan(
     text: &[u8],
+    words_before: &[u16],
     m: Match,
-    kinds: &[Kind],
+    kinds: &FormKinds,
     out: &mut FormHits,
     parts: &mut Parts,
     classes: &mut ClassHits,
@@ -927,12 +1036,14 @@ fn scan(
     let at_start = |s: usize| s == 0 || text[s - 1] == b' ';
     let at_end = |e: usize| e == text.len() || text[e] == b' ';
     let word_at = |offset: usize| -> u16 {
-        let n = text[..offset].iter().filter(|&&b| b == b' ').count();
-        u16::try_from(n).unwrap_or(u16::MAX)
+        words_before.get(offset).copied().unwrap_or_else(|| {
+            let n = text[..offset].iter().filter(|&&b| b == b' ').count();
+            u16::try_from(n).unwrap_or(u16::MAX)
+        })
     };
-    {
+    for kind in kinds.of(m.pattern().as_usize()) {
         let (s, e) = (m.start(), m.end());
-        match kinds.get(m.pattern().as_usize()) {
+        match Some(kind) {
             Some(Kind::Phrase { phrase, prefix }) if at_start(s) && (*prefix || at_end(e)) => {
                 out.phrases.push((*phrase, s, e));
             }
