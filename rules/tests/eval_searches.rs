@@ -114,12 +114,13 @@ fn the_shipped_themes_on_the_held_out_set() {
 // Floors: the figures reached on 2 December, rounded down (issue 11's targets, 95 % on
 // the high-severity English themes, 90 % elsewhere and at most 2 % false alerts, are met
 // on neither set yet: benches/README.md §9).
-const DEV_HIGH_EN: f64 = 0.90;
-const DEV_ALL: f64 = 0.90;
-const DEV_FALSE: f64 = 0.02;
-const HELD_OUT_HIGH_EN: f64 = 0.45;
-const HELD_OUT_ALL: f64 = 0.45;
-const HELD_OUT_FALSE: f64 = 0.03;
+// Development: 98.9 %, 99.4 %, 0.1 %. Held-out: 58.3 %, 58.3 %, 1.5 %.
+const DEV_HIGH_EN: f64 = 0.97;
+const DEV_ALL: f64 = 0.97;
+const DEV_FALSE: f64 = 0.01;
+const HELD_OUT_HIGH_EN: f64 = 0.55;
+const HELD_OUT_ALL: f64 = 0.55;
+const HELD_OUT_FALSE: f64 = 0.02;
 
 /// e2guardian's own weighted phrase lists scored on the same set, as the baseline (only
 /// where the shared data is present: `../shared/data/phrases/e2guardian`).
