@@ -860,21 +860,14 @@ impl ThemeMatcher {
                 }
             }
         }
-        let present = Present::of(classes);
-        // Each class once.
-        let mut visited = Present::default();
-        for (i, hit) in classes.iter().enumerate() {
-            let seen = if usize::from(hit.class) < Present::EXACT {
-                visited.contains(hit.class)
-            } else {
-                classes[..i].iter().any(|h| h.class == hit.class)
-            };
-            if seen {
-                continue;
-            }
-            visited.insert(hit.class);
-            let Some(combos) = self.by_rarest.get(usize::from(hit.class)) else {
-                continue;
+        let mut present = Present::default();
+        for h in classes {
+            present.insert(h.class);
+        }
+        // The combinations indexed under a class the search has.
+        let mut read_class = |class: u16| {
+            let Some(combos) = self.by_rarest.get(usize::from(class)) else {
+                return;
             };
             for &c in combos {
                 let Some(combo) = self.combinations.get(c as usize) else {
@@ -888,6 +881,22 @@ impl ThemeMatcher {
                     scores[t] = scores[t].saturating_add(combo.points);
                     complete.push((combo.theme, combo.phrase, combo.points));
                 }
+            }
+        };
+        // Each class once: those in the bitset in order, then any beyond it.
+        for (w, &bits) in present.bits.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let class = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                read_class(class as u16);
+            }
+        }
+        for (i, hit) in classes.iter().enumerate() {
+            if usize::from(hit.class) >= Present::EXACT
+                && !classes[..i].iter().any(|h| h.class == hit.class)
+            {
+                read_class(hit.class);
             }
         }
         for (theme, phrase, points) in complete {
@@ -944,14 +953,6 @@ impl Default for Present {
 
 impl Present {
     const EXACT: usize = 8192;
-
-    fn of(classes: &[ClassHit]) -> Present {
-        let mut p = Present::default();
-        for h in classes {
-            p.insert(h.class);
-        }
-        p
-    }
 
     fn insert(&mut self, class: u16) {
         self.mask |= class_bit(class);
