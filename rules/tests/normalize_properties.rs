@@ -52,4 +52,10 @@ fn ten_thousand_spaced_letters_are_one_word() {
     assert_eq!(normalize(&dotted).loose, "k");
     let mixed = "с".repeat(5_000) + "a";
     assert_eq!(normalize(&mixed).loose, "ca");
+    // A run of one-digit words has no letter to join: each stays a word (the run is
+    // measured once, not again from each word).
+    let digits = "7 ".repeat(20_000);
+    assert_eq!(normalize(&digits).loose.len(), 39_999);
+    let unicode = "7\u{200B} ".repeat(20_000);
+    assert_eq!(normalize(&unicode).loose.len(), 39_999);
 }

@@ -121,15 +121,25 @@ fn normalize_ascii(text: &[u8]) -> Normalized {
     let mut joined: smallvec::SmallVec<[u8; 32]> = smallvec::SmallVec::new();
     let mut one: Vec<u8> = Vec::with_capacity(read.len());
     let mut k = 0;
+    let mut plain_until = 0;
     while k < bounds.len() {
-        let run = (k..bounds.len()).take_while(|&j| single(word(j))).count();
         joined.clear();
+        // A run of one-letter words with no letter in it (`7 7 7`) stays as it is, word by
+        // word; it is measured once, not again from each of its words.
+        let run = if k < plain_until {
+            0
+        } else {
+            (k..bounds.len()).take_while(|&j| single(word(j))).count()
+        };
         if run >= 3 && (k..k + run).any(|j| word(j).iter().any(u8::is_ascii_alphabetic)) {
             for j in k..k + run {
                 joined.extend_from_slice(word(j));
             }
             k += run;
         } else {
+            if run >= 3 {
+                plain_until = k + run;
+            }
             joined.extend_from_slice(word(k));
             k += 1;
         }
@@ -282,13 +292,22 @@ fn normalize_chars(folded: &[char]) -> Normalized {
     };
     let mut chars: Vec<char> = Vec::new();
     let mut k = 0;
+    let mut plain_until = 0;
     while k < bounds.len() {
-        let run = (k..bounds.len()).take_while(|&j| single(word(j))).count();
         chars.clear();
+        // As in the ASCII path: a run with no letter is measured once.
+        let run = if k < plain_until {
+            0
+        } else {
+            (k..bounds.len()).take_while(|&j| single(word(j))).count()
+        };
         if run >= 3 && (k..k + run).any(|j| word(j).chars().any(char::is_alphabetic)) {
             chars.extend((k..k + run).flat_map(|j| word(j).chars()));
             k += run;
         } else {
+            if run >= 3 {
+                plain_until = k + run;
+            }
             chars.extend(word(k).chars());
             k += 1;
         }

@@ -13,6 +13,8 @@ use std::collections::{HashMap, HashSet};
 /// Words shorter than this are never read as slips of another word, nor is another word
 /// read as a slip of them.
 pub const SLIP_MIN: usize = 6;
+/// Listed words this long or longer are read with an ending added (`knife`, `knifes`).
+const STEM_MIN: usize = 5;
 /// Longer words are neither indexed nor read.
 const SLIP_MAX: usize = 40;
 
@@ -28,8 +30,11 @@ pub struct Slips {
     /// Hashes of every word listed in any language: these are read as themselves.
     exact: HashSet<u64, Fast>,
     /// Hashes of the real words of a language (its word list): read as themselves, unless
-    /// they are a listed word with a letter added at the end (`overdoses`, `overdosed`).
+    /// they are a listed word with `s` or `d` added (`overdoses`, `overdosed`).
     known: HashSet<u64, Fast>,
+    /// Listed words (English, five letters or more) by hash: a word that is one of them with
+    /// `s` or `d` added is read as it (`overdoses`, `purges`, `knifed`).
+    stems: HashMap<u64, u32, Fast>,
     /// A hash (of a word, or of a word with one letter deleted): a range of `ids`.
     deletes: HashMap<u64, (u32, u32), Fast>,
     ids: Vec<u32>,
@@ -104,10 +109,19 @@ impl Slips {
         let mut seen: HashSet<&str, Fast> = HashSet::default();
         let mut pairs: Vec<(u64, u32)> = Vec::new();
         for word in listed {
+            let stem = (STEM_MIN..=SLIP_MAX).contains(&word.len())
+                && word.bytes().all(|b| b.is_ascii_lowercase());
+            if stem && !indexable(word) && seen.insert(word) {
+                let id = s.words.len() as u32;
+                s.words.push(word.into());
+                s.stems.insert(hash(word.as_bytes()), id);
+                continue;
+            }
             if !indexable(word) || !seen.insert(word) {
                 continue;
             }
             let id = s.words.len() as u32;
+            s.stems.insert(hash(word.as_bytes()), id);
             s.words.push(word.into());
             let whole = hash(word.as_bytes());
             s.exact.insert(whole);
@@ -171,6 +185,22 @@ impl Slips {
         if self.exact.contains(&whole) {
             return None;
         }
+        // A listed word with an ending: read as it, before any other word one edit away.
+        if let Some((&last, stem)) = typed.split_last() {
+            if matches!(last, b's' | b'd') {
+                if let Some(w) = self
+                    .stems
+                    .get(&hash(stem))
+                    .and_then(|&id| self.words.get(id as usize))
+                {
+                    return Some(w);
+                }
+            }
+        }
+        // A real word is itself.
+        if self.known.contains(&whole) {
+            return None;
+        }
         let mut found = None;
         let mut check = |h: u64| {
             let Some(&(start, len)) = self.deletes.get(&h) else {
@@ -193,14 +223,7 @@ impl Slips {
         if !deletion_hashes(typed, &mut check) && !check(whole) {
             return None;
         }
-        // A real word is itself, unless it is the listed word with an ending added.
-        let listed = found?;
-        if self.known.contains(&whole)
-            && !(typed.len() == listed.len() + 1 && typed.starts_with(listed.as_bytes()))
-        {
-            return None;
-        }
-        Some(listed)
+        found
     }
 
     /// Heap bytes of the index (approximate).
@@ -209,6 +232,7 @@ impl Slips {
             + (self.exact.capacity() + self.known.capacity()) * 9
             + self.deletes.capacity() * 17
             + self.ids.capacity() * 4
+            + self.stems.capacity() * 13
     }
 }
 
@@ -251,6 +275,15 @@ mod tests {
         assert_eq!(slips.correct("overdoses"), Some("overdose"));
         assert_eq!(slips.correct("overdosed"), Some("overdose"));
         assert_eq!(slips.correct("countys"), Some("county"));
+        // Only `s` and `d` endings: `aspiring` is a word of its own, not `aspirin`.
+        let mut slips = Slips::build(["aspirin", "knife", "unblock", "unlocks"].into_iter());
+        slips.know(["aspiring", "knifes", "unblocks"].into_iter());
+        assert_eq!(slips.correct("aspiring"), None);
+        assert_eq!(slips.correct("knifes"), Some("knife"));
+        // The ending is read before another listed word one edit away (`unlocks`).
+        assert_eq!(slips.correct("unblocks"), Some("unblock"));
+        // A five-letter word is a stem, never a slip target.
+        assert_eq!(slips.correct("knive"), None);
     }
 
     #[test]

@@ -114,6 +114,11 @@ pub enum ComboPart<'a> {
     Literal(&'a str),
 }
 
+/// At most this many class-word hits and exceptions are kept from one search (a search
+/// is a few words; a 64 KiB query of repeated words must not cost quadratic time).
+const MAX_CLASS_HITS: usize = 512;
+const MAX_EXCEPTIONS: usize = 64;
+
 /// The classes context is read from.
 pub const LOWER: &str = "lower";
 pub const PLAN: &str = "plan";
@@ -1048,7 +1053,9 @@ fn scan(
             Some(Kind::Phrase { phrase, prefix }) if at_start(s) && (*prefix || at_end(e)) => {
                 out.phrases.push((*phrase, s, e));
             }
-            Some(Kind::Exception(theme)) if at_start(s) && at_end(e) => {
+            Some(Kind::Exception(theme))
+                if at_start(s) && at_end(e) && out.exceptions.len() < MAX_EXCEPTIONS =>
+            {
                 out.exceptions.push((s, e, *theme));
             }
             Some(Kind::Part {
@@ -1063,7 +1070,7 @@ fn scan(
                 class,
                 word,
                 prefix,
-            }) if at_start(s) && (*prefix || at_end(e)) => {
+            }) if at_start(s) && (*prefix || at_end(e)) && classes.len() < MAX_CLASS_HITS => {
                 let end = if *prefix {
                     text[e..]
                         .iter()
