@@ -32,8 +32,9 @@ pub struct Slips {
     /// Hashes of the real words of a language (its word list): read as themselves, unless
     /// they are a listed word with `s` or `d` added (`overdoses`, `overdosed`).
     known: HashSet<u64, Fast>,
-    /// Listed words (English, five letters or more) by hash: a word that is one of them with
-    /// `s` or `d` added is read as it (`overdoses`, `purges`, `knifed`).
+    /// Listed five-letter words (English) by hash: a word that is one of them with `s` or
+    /// `d` added is read as it (`purges`, `knifed`); longer listed words are found through
+    /// `deletes`, which holds their own hashes too.
     stems: HashMap<u64, u32, Fast>,
     /// A hash (of a word, or of a word with one letter deleted): a range of `ids`.
     deletes: HashMap<u64, (u32, u32), Fast>,
@@ -121,7 +122,6 @@ impl Slips {
                 continue;
             }
             let id = s.words.len() as u32;
-            s.stems.insert(hash(word.as_bytes()), id);
             s.words.push(word.into());
             let whole = hash(word.as_bytes());
             s.exact.insert(whole);
@@ -171,6 +171,12 @@ impl Slips {
         self.words.is_empty()
     }
 
+    /// The listed words whose hash, or the hash of one of whose one-letter deletions, is `h`.
+    fn candidates(&self, h: u64) -> Option<&[u32]> {
+        let &(start, len) = self.deletes.get(&h)?;
+        self.ids.get(start as usize..(start + len) as usize)
+    }
+
     /// The listed word `word` is a slip of, if it is one (and not itself listed).
     pub fn correct(&self, word: &str) -> Option<&str> {
         let typed = word.as_bytes();
@@ -188,10 +194,19 @@ impl Slips {
         // A listed word with an ending: read as it, before any other word one edit away.
         if let Some((&last, stem)) = typed.split_last() {
             if matches!(last, b's' | b'd') {
-                if let Some(w) = self
+                let h = hash(stem);
+                // Five-letter stems have their own table; longer ones are among the
+                // listed words' own hashes (checked letter by letter).
+                let ids = self
                     .stems
-                    .get(&hash(stem))
-                    .and_then(|&id| self.words.get(id as usize))
+                    .get(&h)
+                    .map(std::slice::from_ref)
+                    .or_else(|| self.candidates(h))
+                    .unwrap_or_default();
+                if let Some(w) = ids
+                    .iter()
+                    .filter_map(|&id| self.words.get(id as usize))
+                    .find(|w| w.as_bytes() == stem)
                 {
                     return Some(w);
                 }
@@ -203,13 +218,9 @@ impl Slips {
         }
         let mut found = None;
         let mut check = |h: u64| {
-            let Some(&(start, len)) = self.deletes.get(&h) else {
+            let Some(ids) = self.candidates(h) else {
                 return false;
             };
-            let ids = self
-                .ids
-                .get(start as usize..(start + len) as usize)
-                .unwrap_or_default();
             found = ids
                 .iter()
                 .filter_map(|&id| self.words.get(id as usize))
