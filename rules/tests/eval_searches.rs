@@ -114,7 +114,7 @@ fn the_shipped_themes_on_the_held_out_set() {
 // Floors: the figures reached on 2 December, rounded down (issue 11's targets, 95 % on
 // the high-severity English themes, 90 % elsewhere and at most 2 % false alerts, are met
 // on neither set yet: benches/README.md §9).
-// Development: 98.9 %, 99.4 %, 0.1 %. Held-out: 58.3 %, 58.3 %, 1.5 %.
+// Development: 98.9 %, 99.4 %, 0.1 %. Held-out: 58.3 %, 58.2 %, 1.5 %.
 const DEV_HIGH_EN: f64 = 0.97;
 const DEV_ALL: f64 = 0.97;
 const DEV_FALSE: f64 = 0.01;
