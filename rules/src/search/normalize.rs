@@ -344,6 +344,9 @@ fn fold_unicode(text: &str) -> Vec<char> {
             '\u{064A}' | '\u{0649}' => out.push('\u{06CC}'), // ya, alef maqsura: Farsi ye
             '\u{0629}' => out.push('\u{0647}'),              // ta marbuta: ha
             '\u{0671}' => out.push('\u{0627}'),              // alef wasla: alef
+            // Small capitals are Latin letters drawn small (NFKC keeps them): read them
+            // plain, in any word.
+            c if small_capital(c).is_some() => out.extend(small_capital(c)),
             // Latin letters with a stroke have no decomposition: read them plain.
             'ł' => out.push('l'),
             'ø' => out.push('o'),
@@ -371,6 +374,37 @@ fn is_invisible(c: char) -> bool {
 /// of the letter, as Indic vowel signs are.
 fn marks_are_accents(base: char) -> bool {
     base < '\u{0700}' || ('\u{1E00}'..='\u{1FFF}').contains(&base)
+}
+
+/// The plain letter of a Latin small capital (`ꜱᴜɪᴄɪᴅᴇ`).
+fn small_capital(c: char) -> Option<char> {
+    Some(match c {
+        'ᴀ' => 'a',
+        'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ꜰ' => 'f',
+        'ɢ' => 'g',
+        'ʜ' => 'h',
+        'ɪ' => 'i',
+        'ᴊ' => 'j',
+        'ᴋ' => 'k',
+        'ʟ' => 'l',
+        'ᴍ' => 'm',
+        'ɴ' => 'n',
+        'ᴏ' => 'o',
+        'ᴘ' => 'p',
+        'ʀ' => 'r',
+        'ꜱ' => 's',
+        'ᴛ' => 't',
+        'ᴜ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ʏ' => 'y',
+        'ᴢ' => 'z',
+        _ => return None,
+    })
 }
 
 /// The Latin letter a Cyrillic or Greek letter is drawn like (Unicode's confusables data,
@@ -550,6 +584,9 @@ mod tests {
             ("suіcіde", "suicide", "suicide"),
             ("ѕеlf harm", "self harm", "self harm"),
             ("сор", "сор", "сор"),
+            // Small capitals, alone or in a word.
+            ("ꜱᴜɪᴄɪᴅᴇ", "suicide", "suicide"),
+            ("kɪʟʟ myself", "kil myself", "kill myself"),
             ("привет мир", "привет мир", "привет мир"),
             // Zero-width characters join, they do not split.
             ("sui\u{200B}cide", "suicide", "suicide"),
