@@ -1,21 +1,29 @@
 //! The theme matcher: every theme's phrases, word classes and context words in two
-//! Aho-Corasick automata (one per normalised form), with word boundaries checked on each
-//! match.
+//! Aho-Corasick automata (one per normalised form), each distinct text one pattern carrying
+//! every meaning it was written with, with word boundaries checked on each match.
 //!
-//! Aho-Corasick finds substrings; a phrase counts only where it starts and ends at a word
-//! boundary, so `ass` is not found in `class`. A search is read in four steps:
+//! A phrase counts only where it starts and ends at a word boundary, so `ass` is not found
+//! in `class`; the automata are therefore searched only from where words start (an anchored
+//! search from each word's first byte), unless e2guardian weighted parts that may start
+//! inside a word are loaded. A search is read in four steps:
 //!
 //! 1. **slips**: a word of six letters or more that is one edit (a letter dropped, added,
-//!    changed or two swapped) from a listed word, and is not itself listed, is read as that
-//!    word (`suicde` is `suicide`), by a symmetric-delete index built with the policy;
+//!    changed or two swapped) from a listed English word, and is neither listed itself nor a
+//!    real word (`themes/_words/`), is read as that word (`suicde` is `suicide`); a listed
+//!    word with `s` or `d` added is read as it (`overdoses`) (`slips.rs`);
 //! 2. **phrases** fire their theme; **exceptions** (`!suicide prevention`) cancel the
 //!    phrase and word-class hits that lie inside them;
 //! 3. **combinations** add their points to their theme when every part (a word class or a
 //!    literal) is present within their span of words, in any order; e2guardian weighted
-//!    entries add theirs when all their parts are present; a theme fires at its threshold;
+//!    entries add theirs when all their parts are present; a theme fires at its threshold.
+//!    A combination is looked at only when its rarest class is in the search and every one
+//!    of its classes is (an exact bitset of the search's classes);
 //! 4. **context**: a search with a `lower` word (education, news, help-seeking) and no `plan`
 //!    word (first person) has its hits lowered, except for themes that are never lowered
 //!    (disclosures); a `plan` word inside a `lower` phrase (`my friend`) does not count.
+//!
+//! A search keeps at most [`MAX_CLASS_HITS`] class hits and [`MAX_EXCEPTIONS`] exceptions,
+//! so a long query of repeated words costs bounded time.
 
 use super::normalize::{normalize, Normalized};
 use super::slips::Slips;
