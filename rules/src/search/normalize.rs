@@ -337,7 +337,9 @@ fn fold_unicode(text: &str) -> Vec<char> {
             }
             continue;
         }
-        strip_marks = marks_are_accents(c);
+        // A small capital is a Latin letter: its marks are accents, as they will be on the
+        // plain letter it becomes.
+        strip_marks = marks_are_accents(small_capital(c).unwrap_or(c));
         match c {
             '\u{0640}' => {}                                 // tatweel
             '\u{0643}' => out.push('\u{06A9}'),              // Arabic kaf: Urdu keheh
@@ -587,6 +589,9 @@ mod tests {
             // Small capitals, alone or in a word.
             ("ꜱᴜɪᴄɪᴅᴇ", "suicide", "suicide"),
             ("kɪʟʟ myself", "kil myself", "kill myself"),
+            // A mark after a small capital goes, as it would after the plain letter (found
+            // by the fuzz target).
+            ("eg ᴊ\u{64B}", "eg j", "eg j"),
             ("привет мир", "привет мир", "привет мир"),
             // Zero-width characters join, they do not split.
             ("sui\u{200B}cide", "suicide", "suicide"),
