@@ -36,14 +36,12 @@ pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
         }
     };
     let snap = &*snap;
-    let Some(role) = snap.role_id(req.role) else {
-        let names: Vec<&str> = snap.roles().iter().map(|r| r.name.as_str()).collect();
-        super::eprint(&format!(
-            "error: --role {:?} is not a role of this policy ({})",
-            req.role,
-            names.join(", ")
-        ));
-        return Ok(ExitCode::FAILURE);
+    let role = match super::role_arg(snap, req.role) {
+        Ok(role) => role,
+        Err(message) => {
+            super::eprint(&message);
+            return Ok(ExitCode::FAILURE);
+        }
     };
     let target = if req.url.contains("://") {
         Target::Url(req.url)

@@ -41,6 +41,20 @@ pub fn load_policy(
     Ok((file, control))
 }
 
+/// The role `--role` names, or the message that says it is not one (naming the roles).
+pub fn role_arg(
+    snap: &gatehouse_rules::Snapshot,
+    name: &str,
+) -> Result<gatehouse_rules::RoleId, String> {
+    snap.role_id(name).ok_or_else(|| {
+        let names: Vec<&str> = snap.roles().iter().map(|r| r.name.as_str()).collect();
+        format!(
+            "error: --role {name:?} is not a role of this policy ({})",
+            names.join(", ")
+        )
+    })
+}
+
 /// Every section `gatehouse run` reads besides the policy itself (`[proxy]`, `[admin]`,
 /// `[store]`, `[alerts]`), checked the way `run` checks them. `Err` names the section.
 pub fn check_sections(file: &gatehouse_rules::config::ConfigFile) -> anyhow::Result<()> {
