@@ -22,8 +22,9 @@
 //!    word (first person) has its hits lowered, except for themes that are never lowered
 //!    (disclosures); a `plan` word inside a `lower` phrase (`my friend`) does not count.
 //!
-//! A search keeps at most [`MAX_CLASS_HITS`] class hits and [`MAX_EXCEPTIONS`] exceptions,
-//! so a long query of repeated words costs bounded time.
+//! A search keeps at most [`MAX_CLASS_HITS`] class hits, [`MAX_HITS_PER_CLASS`] of each
+//! class once it has many, and [`MAX_EXCEPTIONS`] exceptions, so a long query of repeated
+//! words costs bounded time.
 
 use super::normalize::{normalize, Normalized};
 use super::slips::Slips;
@@ -106,8 +107,6 @@ struct Group {
 /// A combination: every class present within `near` words, in any order.
 #[derive(Clone, Debug)]
 struct Combination {
-    /// One bit per class (`class % 128`): a quick test that every part could be present.
-    mask: u128,
     theme: ThemeId,
     phrase: PhraseId,
     points: i32,
@@ -122,10 +121,21 @@ pub enum ComboPart<'a> {
     Literal(&'a str),
 }
 
-/// At most this many class-word hits and exceptions are kept from one search (a search
-/// is a few words; a 64 KiB query of repeated words must not cost quadratic time).
-const MAX_CLASS_HITS: usize = 512;
+/// At most this many class-word hits, hits of one class and exceptions are kept from one
+/// search (a search is a few words; a 64 KiB query of repeated words must not cost
+/// quadratic time). The cap is per class, so words repeated to fill it (`school school
+/// ...`) cannot crowd out the words of another class that come after them.
+const MAX_CLASS_HITS: usize = 1024;
+const MAX_HITS_PER_CLASS: usize = 16;
 const MAX_EXCEPTIONS: usize = 64;
+
+/// Whether another hit of `class` is kept. An ordinary search has far fewer than 128 hits
+/// and is never counted.
+fn room_for(classes: &ClassHits, class: u16) -> bool {
+    classes.len() < 128
+        || (classes.len() < MAX_CLASS_HITS
+            && classes.iter().filter(|h| h.class == class).count() < MAX_HITS_PER_CLASS)
+}
 
 /// The classes context is read from.
 pub const LOWER: &str = "lower";
@@ -323,9 +333,7 @@ impl ThemeMatcherBuilder {
             }
         }
         let phrase = self.add_phrase(Some(theme), &text.join(" + "));
-        let mask = classes.iter().fold(0u128, |m, &c| m | class_bit(c));
         self.combinations.push(Combination {
-            mask,
             theme,
             phrase,
             points,
@@ -886,8 +894,7 @@ impl ThemeMatcher {
                 let Some(combo) = self.combinations.get(c as usize) else {
                     continue;
                 };
-                if combo.mask & !present.mask == 0
-                    && combo.classes.iter().all(|&c| present.contains(c))
+                if combo.classes.iter().all(|&c| present.contains(c))
                     && combination_present(combo, classes)
                 {
                     let t = combo.theme.0 as usize;
@@ -948,17 +955,15 @@ impl ThemeMatcher {
     }
 }
 
-/// The classes a search's words belong to, exactly (a bit each, for the first
-/// [`Present::EXACT`] classes) and as a 128-bit summary.
+/// The classes a search's words belong to: a bit each, for the first [`Present::EXACT`]
+/// classes (a class beyond them may be present).
 struct Present {
-    mask: u128,
     bits: [u64; Present::EXACT / 64],
 }
 
 impl Default for Present {
     fn default() -> Present {
         Present {
-            mask: 0,
             bits: [0; Present::EXACT / 64],
         }
     }
@@ -968,7 +973,6 @@ impl Present {
     const EXACT: usize = 8192;
 
     fn insert(&mut self, class: u16) {
-        self.mask |= class_bit(class);
         if let Some(w) = self.bits.get_mut(usize::from(class) / 64) {
             *w |= 1 << (class % 64);
         }
@@ -980,10 +984,6 @@ impl Present {
             .get(usize::from(class) / 64)
             .is_none_or(|w| w & (1 << (class % 64)) != 0)
     }
-}
-
-fn class_bit(class: u16) -> u128 {
-    1u128 << (class % 128)
 }
 
 /// Whether every class of `combo` has a hit, all within `combo.near` words of the first
@@ -1049,12 +1049,7 @@ fn scan(
 ) {
     let at_start = |s: usize| s == 0 || text[s - 1] == b' ';
     let at_end = |e: usize| e == text.len() || text[e] == b' ';
-    let word_at = |offset: usize| -> u16 {
-        words_before.get(offset).copied().unwrap_or_else(|| {
-            let n = text[..offset].iter().filter(|&&b| b == b' ').count();
-            u16::try_from(n).unwrap_or(u16::MAX)
-        })
-    };
+    let word_at = |offset: usize| -> u16 { words_before.get(offset).copied().unwrap_or(u16::MAX) };
     for kind in kinds.of(m.pattern().as_usize()) {
         let (s, e) = (m.start(), m.end());
         match Some(kind) {
@@ -1078,7 +1073,7 @@ fn scan(
                 class,
                 word,
                 prefix,
-            }) if at_start(s) && (*prefix || at_end(e)) && classes.len() < MAX_CLASS_HITS => {
+            }) if at_start(s) && (*prefix || at_end(e)) && room_for(classes, *class) => {
                 let end = if *prefix {
                     text[e..]
                         .iter()
@@ -1284,6 +1279,18 @@ mod tests {
             let l: Vec<&str> = l.iter().map(String::as_str).collect();
             assert_eq!((f.as_slice(), l.as_slice()), (*fired, *lowered), "{text:?}");
         }
+    }
+
+    #[test]
+    fn words_repeated_to_fill_the_caps_do_not_hide_what_follows() {
+        let m = model();
+        // Hundreds of hits of one class (each `dad` is a word of {adult}) leave room for
+        // the classes of the combination after them.
+        let padded = format!(
+            "{}how many sleeping pills would kill you",
+            "dad ".repeat(2000)
+        );
+        assert_eq!(read(&m, &padded).0, vec!["suicide".to_owned()]);
     }
 
     #[test]
