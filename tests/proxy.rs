@@ -317,6 +317,26 @@ fn sighup_reloads_the_policy_and_a_bad_policy_keeps_the_old_one() {
 }
 
 #[test]
+fn a_sighup_sent_as_soon_as_the_proxy_listens_reloads_and_does_not_stop_it() {
+    // A supervisor may reload the moment the proxy says it is listening: the handler is in
+    // place by then, so the signal's default action (ending the process) never applies.
+    let origin = Origin::start();
+    for _ in 0..5 {
+        let mut proxy = start_proxy("allow_loopback_origins = true\n");
+        Command::new("kill")
+            .args(["-HUP", &proxy.child.id().to_string()])
+            .status()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{}/still-here", origin.port);
+        assert_eq!(curl(&proxy, "127.0.0.1", &url, &[]).0, 200);
+        assert!(
+            proxy.child.try_wait().unwrap().is_none(),
+            "the proxy is running"
+        );
+    }
+}
+
+#[test]
 fn sigterm_stops_the_proxy_cleanly() {
     let mut proxy = start_proxy("");
     Command::new("kill")
@@ -813,7 +833,13 @@ fn a_warning_page_continues_with_a_signed_link_and_the_visit_is_logged() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(page.contains("This site needs care"), "{page}");
+    let mut proxy = proxy;
+    assert!(
+        page.contains("This site needs care"),
+        "{page}\nproxy exited: {:?}\n{}",
+        proxy.child.try_wait(),
+        std::fs::read_to_string(proxy.config.with_file_name("stderr.log")).unwrap_or_default()
+    );
     let href = page
         .split("id=\"continue\" href=\"")
         .nth(1)

@@ -127,7 +127,8 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
             .map(Arc::new),
         vec![file.path.clone(), shared.logins.path().to_owned()],
         file.lists_dir(),
-    );
+    )
+    .await?;
     let connections = crate::limits::Connections::new(
         shared.settings.max_connections,
         shared.settings.max_connections_per_client,
@@ -193,23 +194,24 @@ fn https_connector(
 /// SIGHUP, a change to the policy file or a list file, or an approval
 /// running out: compile the policy again off the request path and swap it in; on error keep
 /// the old one and say why.
-fn spawn_reloader(
+async fn spawn_reloader(
     control: Arc<PolicyControl>,
     shared: Arc<Shared>,
     started_with: Option<Arc<ConfigFile>>,
     files: Vec<PathBuf>,
     lists: PathBuf,
-) {
+) -> anyhow::Result<()> {
+    // Both are taken before the proxy says it is listening: a SIGHUP sent as soon as it
+    // does must reload, not end the process (the default action of an unhandled SIGHUP),
+    // and an edit made just after must be seen as a change.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("handling SIGHUP")?;
+    let (f, l) = (files.clone(), lists.clone());
+    let mut seen = tokio::task::spawn_blocking(move || fingerprint(&f, &l))
+        .await
+        .unwrap_or_default();
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
         let mut tick = tokio::time::interval(WATCH_EVERY);
-        let (f, l) = (files.clone(), lists.clone());
-        let mut seen = tokio::task::spawn_blocking(move || fingerprint(&f, &l))
-            .await
-            .unwrap_or_default();
         loop {
             tokio::select! {
                 signal = hup.recv() => {
@@ -251,6 +253,7 @@ fn spawn_reloader(
             }
         }
     });
+    Ok(())
 }
 
 /// The sections a reload cannot apply (the listener, the admin page, the store and alert
