@@ -103,6 +103,29 @@ enum Command {
         #[arg(required = true)]
         sets: Vec<PathBuf>,
     },
+    /// Learn the theme model's weights from labelled searches (the format of eval-searches)
+    /// and write them where the policy loads them (`themes/_model/weights.tsv`).
+    TrainThemes {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The weights file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Passes over the searches.
+        #[arg(long, default_value_t = 30)]
+        epochs: usize,
+        /// Weight decay (L2).
+        #[arg(long, default_value_t = 1e-4)]
+        l2: f32,
+        /// Keep features seen in at least this many searches.
+        #[arg(long, default_value_t = 2)]
+        min_count: usize,
+        /// The score a theme needs to fire (0 is even odds; higher alerts less).
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        threshold: f32,
+        #[arg(required = true)]
+        sets: Vec<PathBuf>,
+    },
     /// Safeguarding reports from the event store.
     Report {
         #[command(subcommand)]
@@ -194,6 +217,26 @@ fn main() -> ExitCode {
             config: config.as_deref(),
             role: &role,
             list,
+            sets: &sets,
+        }),
+        Command::TrainThemes {
+            config,
+            out,
+            epochs,
+            l2,
+            min_count,
+            threshold,
+            sets,
+        } => cli::train_themes::run(cli::train_themes::Request {
+            config: config.as_deref(),
+            out: &out,
+            options: gatehouse_rules::train::Options {
+                epochs,
+                l2,
+                min_count,
+                threshold,
+                ..Default::default()
+            },
             sets: &sets,
         }),
         Command::Explain {

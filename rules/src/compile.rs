@@ -717,6 +717,13 @@ fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Res
                 load_word_file(&f, &mut b, report)?;
             }
         }
+        // Learned weights (`themes/_model/*.tsv`), read after every class is known.
+        let model = parent.join("_model");
+        if model.is_dir() {
+            for f in model_files(&model)? {
+                load_model_file(&f, &mut b, report)?;
+            }
+        }
     }
     // A class with no words (its words live in a file this policy does not read) leaves
     // its combinations unable to fire: said in the report, not fatal.
@@ -817,6 +824,110 @@ fn load_theme_file(
             Ok(()) => rep.entries += 1,
             Err(e) => rep.skip(i + 1, e),
         }
+    }
+    report.files.push(rep);
+    Ok(())
+}
+
+/// The `.tsv` files of the learned-weights folder, by name.
+fn model_files(folder: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let io = |source| RulesError::Io {
+        path: folder.to_owned(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(folder).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_some_and(|e| e == "tsv") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Loads learned weights (written by `gatehouse train-themes`): tab-separated lines
+/// `bias THEME VALUE`, `threshold THEME VALUE` and `KIND FEATURE THEME WEIGHT` (kind
+/// `word`, `pair`, `start` or `class`). Weights for themes or classes this policy does not
+/// have are left out, and said once.
+fn load_model_file(
+    path: &Path,
+    b: &mut ThemeMatcherBuilder,
+    report: &mut LoadReport,
+) -> Result<()> {
+    use crate::search::FeatureKind;
+    let bytes = std::fs::read(path).map_err(|source| RulesError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let decoded = decode(&bytes);
+    let mut rep = FileReport::new(path.to_owned(), ListFormat::Domains, "learned".into());
+    rep.format = "learned-weights".into();
+    rep.warnings.extend(decoded.warning);
+    let mut not_here: std::collections::BTreeSet<String> = Default::default();
+    let number = |v: &str| {
+        v.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{v:?} is not a number"))
+    };
+    for (i, line) in decoded.text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        let added = match fields.as_slice() {
+            [what @ ("bias" | "threshold"), theme, value] => {
+                match (b.theme_id(theme), number(value)) {
+                    (None, _) => {
+                        not_here.insert(format!("theme {theme}"));
+                        continue;
+                    }
+                    (Some(_), Err(e)) => Err(e),
+                    (Some(t), Ok(v)) => {
+                        if *what == "bias" {
+                            b.learned_bias(t, v);
+                        } else {
+                            b.learned_threshold(t, v);
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            [kind, feature, theme, weight] => match FeatureKind::from_name(kind) {
+                None => Err(format!(
+                    "{kind:?}: a line is `bias`, `threshold`, `word`, `pair`, `start` or `class`"
+                )),
+                Some(kind) => match (b.theme_id(theme), number(weight)) {
+                    (None, _) => {
+                        not_here.insert(format!("theme {theme}"));
+                        continue;
+                    }
+                    (Some(_), Err(e)) => Err(e),
+                    (Some(_), Ok(_)) if kind == FeatureKind::Class && !b.has_class(feature) => {
+                        not_here.insert(format!("class {{{feature}}}"));
+                        continue;
+                    }
+                    (Some(t), Ok(w)) => b.learned(kind, feature, t, w),
+                },
+            },
+            _ => Err(
+                "expected `KIND<TAB>FEATURE<TAB>THEME<TAB>WEIGHT` or `bias<TAB>THEME<TAB>VALUE`"
+                    .to_owned(),
+            ),
+        };
+        match added {
+            Ok(()) => rep.entries += 1,
+            Err(e) => rep.skip(i + 1, e),
+        }
+    }
+    if !not_here.is_empty() {
+        let names: Vec<String> = not_here.into_iter().collect();
+        rep.warnings.push(format!(
+            "weights for what this policy does not have were left out: {}",
+            names.join(", ")
+        ));
     }
     report.files.push(rep);
     Ok(())

@@ -19,6 +19,10 @@ pub struct Explanation {
     pub lowered: Vec<String>,
     /// The context words that lowered the hits, or the first-person words that kept them.
     pub context: Vec<String>,
+    /// For each theme the learned weights fired: every weighted feature of the search,
+    /// strongest first, the total and the score it fires at.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub learned: Vec<LearnedReason>,
     /// The search query as typed, when the request was a search.
     pub search: Option<String>,
     pub engine: Option<&'static str>,
@@ -32,6 +36,54 @@ pub struct Explanation {
     pub at: String,
     /// The list entries that matched the request, with their categories.
     pub matched: Vec<String>,
+}
+
+/// Why the learned weights fired a theme.
+#[derive(Clone, Debug, Serialize)]
+pub struct LearnedReason {
+    pub theme: String,
+    /// `feature: weight`, strongest first (a word, a pair, a beginning `abc…` or a class
+    /// `{name}`).
+    pub weights: Vec<String>,
+    pub score: f32,
+    pub fires_at: f32,
+}
+
+/// The learned reasons for the themes of a decision that the weights fired (a term of the
+/// theme is a learned feature).
+fn learned_reasons(snap: &Snapshot, d: &Decision) -> Vec<LearnedReason> {
+    let Some(search) = &d.search else {
+        return Vec::new();
+    };
+    let learned_themes: Vec<_> = d
+        .themes
+        .iter()
+        .filter(|&t| {
+            d.terms.iter().any(|&p| {
+                snap.themes.phrase_theme(p) == Some(t)
+                    && snap.themes.phrase_language(p) == crate::search::LEARNED
+            })
+        })
+        .collect();
+    if learned_themes.is_empty() {
+        return Vec::new();
+    }
+    let text = crate::search::normalize(&search.text);
+    learned_themes
+        .into_iter()
+        .map(|t| {
+            let (weights, score, fires_at) = snap.themes.learned_reasons(&text, t);
+            LearnedReason {
+                theme: snap.themes.theme_name(t).to_owned(),
+                weights: weights
+                    .iter()
+                    .map(|&(p, w)| format!("{}: {w:+.2}", snap.themes.phrase_text(p)))
+                    .collect(),
+                score,
+                fires_at,
+            }
+        })
+        .collect()
 }
 
 /// Resolves a decision against the snapshot that made it.
@@ -100,6 +152,11 @@ fn explain_with(
             .iter()
             .map(|&p| snap.themes.phrase_text(p).to_owned())
             .collect(),
+        learned: if with_matches {
+            learned_reasons(snap, d)
+        } else {
+            Vec::new()
+        },
         search: d.search.as_ref().map(|s| s.text.clone()),
         engine: d.search.as_ref().map(|s| s.engine.name()),
         rule,

@@ -62,6 +62,7 @@ pub mod psl;
 pub mod search;
 mod snapshot;
 pub mod squid;
+pub mod train;
 pub mod url;
 
 pub use category::{CategoryId, CategorySet};

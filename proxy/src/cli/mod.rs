@@ -6,6 +6,7 @@ pub mod eval_searches;
 pub mod explain;
 pub mod report;
 pub mod squid_helper;
+pub mod train_themes;
 
 use std::io::Write;
 

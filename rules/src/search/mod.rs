@@ -9,13 +9,15 @@
 //! ```
 
 mod extract;
+mod model;
 mod normalize;
 mod slips;
 mod themes;
 
 pub use extract::{extract_from, extract_query, Engine, RawQuery};
+pub use model::{for_each_text_feature, FeatureKind, MAX_FEATURES};
 pub use normalize::{decode_component, normalize, Normalized};
 pub use themes::{
-    ComboPart, PhraseId, ThemeHits, ThemeId, ThemeMatcher, ThemeMatcherBuilder, ThemeSet, LOWER,
-    PLAN,
+    ComboPart, PhraseId, ThemeHits, ThemeId, ThemeMatcher, ThemeMatcherBuilder, ThemeSet, LEARNED,
+    LOWER, PLAN,
 };

@@ -26,6 +26,7 @@
 //! class once it has many, and [`MAX_EXCEPTIONS`] exceptions, so a long query of repeated
 //! words costs bounded time.
 
+use super::model::{FeatureKind, LearnedModel, LearnedModelBuilder};
 use super::normalize::{normalize, Normalized};
 use super::slips::Slips;
 use crate::lists::phrases::WeightedPart;
@@ -137,6 +138,10 @@ fn room_for(classes: &ClassHits, class: u16) -> bool {
             && classes.iter().filter(|h| h.class == class).count() < MAX_HITS_PER_CLASS)
 }
 
+/// The language recorded for a learned feature's phrase: a decision's term with it came
+/// from the learned weights, not a list.
+pub const LEARNED: &str = "learned";
+
 /// The classes context is read from.
 pub const LOWER: &str = "lower";
 pub const PLAN: &str = "plan";
@@ -168,6 +173,7 @@ pub struct ThemeMatcherBuilder {
     known: Vec<String>,
     /// Class names to their ids.
     class_index: std::collections::HashMap<String, u16, foldhash::fast::RandomState>,
+    model: LearnedModelBuilder,
 }
 
 impl ThemeMatcherBuilder {
@@ -182,6 +188,19 @@ impl ThemeMatcherBuilder {
         self.themes.push(name.to_owned());
         self.thresholds.push(50);
         Ok(ThemeId((self.themes.len() - 1) as u8))
+    }
+
+    /// A theme already added, by name.
+    pub fn theme_id(&self, name: &str) -> Option<ThemeId> {
+        self.themes
+            .iter()
+            .position(|t| t == name)
+            .map(|i| ThemeId(i as u8))
+    }
+
+    /// Whether a word class has been named (by a class line or a combination).
+    pub fn has_class(&self, name: &str) -> bool {
+        self.class_index.contains_key(name)
     }
 
     /// Sets the score at which a theme's combinations and weighted entries fire (e2guardian's
@@ -415,6 +434,73 @@ impl ThemeMatcherBuilder {
         words
     }
 
+    /// A learned weight: `theme`'s weight for a feature (its text as written in the
+    /// weights file, normalised here as a search is).
+    pub fn learned(
+        &mut self,
+        kind: FeatureKind,
+        text: &str,
+        theme: ThemeId,
+        weight: f32,
+    ) -> Result<(), String> {
+        if !weight.is_finite() {
+            return Err(format!("{weight}: not a number"));
+        }
+        let (key_text, shown) = match kind {
+            FeatureKind::Class => {
+                if text.is_empty() || text.contains(char::is_whitespace) {
+                    return Err(format!("{text:?}: a class name is one word"));
+                }
+                (text.to_owned(), format!("{{{text}}}"))
+            }
+            _ => {
+                let n = normalize(text).loose;
+                let words = n.split(' ').count();
+                let fits = match kind {
+                    FeatureKind::Pair => words == 2,
+                    _ => words == 1,
+                };
+                if n.is_empty() || !fits {
+                    return Err(format!(
+                        "{text:?}: a {} feature is {} after normalisation",
+                        kind.name(),
+                        if kind == FeatureKind::Pair {
+                            "two words"
+                        } else {
+                            "one word"
+                        }
+                    ));
+                }
+                let shown = if kind == FeatureKind::Start {
+                    format!("{n}…")
+                } else {
+                    n.clone()
+                };
+                (n, shown)
+            }
+        };
+        let lang = std::mem::replace(&mut self.lang, LEARNED.to_owned());
+        let phrase = self.add_phrase(Some(theme), &shown);
+        self.lang = lang;
+        self.model.weight(
+            super::model::feature_key(kind, &key_text),
+            theme,
+            weight,
+            phrase,
+        );
+        Ok(())
+    }
+
+    /// A learned theme's bias (its score before any feature).
+    pub fn learned_bias(&mut self, theme: ThemeId, value: f32) {
+        self.model.bias(theme, value);
+    }
+
+    /// The learned score at which a theme fires (0, even odds, unless set).
+    pub fn learned_threshold(&mut self, theme: ThemeId, value: f32) {
+        self.model.threshold(theme, value);
+    }
+
     pub fn build(mut self) -> Result<ThemeMatcher, String> {
         // An exception matters in the strict pass only where a strict pattern could lie
         // inside it; the rest would only slow that pass down.
@@ -524,6 +610,7 @@ impl ThemeMatcherBuilder {
         }
         let (loose_texts, loose_kinds) = FormKinds::group(std::mem::take(&mut self.loose));
         let (strict_texts, strict_kinds) = FormKinds::group(std::mem::take(&mut self.strict));
+        let model = std::mem::take(&mut self.model).build(self.themes.len(), &self.classes);
         Ok(ThemeMatcher {
             loose_ac: automaton(&loose_texts)?,
             strict_ac: automaton(&strict_texts)?,
@@ -541,6 +628,8 @@ impl ThemeMatcherBuilder {
             lower,
             plan,
             slips,
+            model,
+            class_names: self.classes,
         })
     }
 }
@@ -596,6 +685,9 @@ pub struct ThemeMatcher {
     lower: u16,
     plan: u16,
     slips: Slips,
+    model: LearnedModel,
+    /// Word class names by id.
+    class_names: Vec<String>,
 }
 
 /// A class word found: its class, its word (for the explanation) and the words it spans.
@@ -733,6 +825,7 @@ impl ThemeMatcher {
                 .map(|v| 24 + v.len() * 4)
                 .sum::<usize>()
             + self.slips.heap_bytes()
+            + self.model.heap_bytes()
     }
 
     /// Matches normalised text.
@@ -740,6 +833,65 @@ impl ThemeMatcher {
         let mut hits = ThemeHits::default();
         let corrected = self.correct_slips(&text.loose, &mut hits);
         let loose = corrected.as_deref().unwrap_or(&text.loose);
+        let (parts, classes) = self.read_lists(text, loose, &mut hits);
+        self.score(&parts, &classes, &mut hits);
+        let learned = self
+            .model
+            .fire(loose, uncancelled(&classes), &mut hits.terms);
+        hits.themes.0 |= learned.0;
+        hits.terms.sort_unstable();
+        hits.terms.dedup();
+        if !hits.themes.is_empty() {
+            self.read_context(&classes, &mut hits);
+        }
+        hits
+    }
+
+    /// What the learned weights read from a search: its words as the lists read them
+    /// (slips corrected) and the names of its words' classes (for training).
+    pub fn learned_input(&self, text: &Normalized) -> (String, Vec<&str>) {
+        let mut hits = ThemeHits::default();
+        let corrected = self.correct_slips(&text.loose, &mut hits);
+        let loose = corrected.as_deref().unwrap_or(&text.loose);
+        let (_, classes) = self.read_lists(text, loose, &mut hits);
+        let mut names: Vec<&str> = Vec::new();
+        for class in uncancelled(&classes) {
+            if let Some(name) = self.class_names.get(usize::from(class)) {
+                if !names.contains(&name.as_str()) {
+                    names.push(name);
+                }
+            }
+        }
+        (loose.to_owned(), names)
+    }
+
+    /// Why the learned weights scored `theme` as they did for a search: each feature's
+    /// phrase and weight, strongest first, the total and the threshold (for `explain`).
+    pub fn learned_reasons(
+        &self,
+        text: &Normalized,
+        theme: ThemeId,
+    ) -> (Vec<(PhraseId, f32)>, f32, f32) {
+        let mut hits = ThemeHits::default();
+        let corrected = self.correct_slips(&text.loose, &mut hits);
+        let loose = corrected.as_deref().unwrap_or(&text.loose);
+        let (_, classes) = self.read_lists(text, loose, &mut hits);
+        self.model.reasons(loose, uncancelled(&classes), theme)
+    }
+
+    /// Whether learned weights are loaded, and how many.
+    pub fn learned_weights(&self) -> usize {
+        self.model.len()
+    }
+
+    /// Both automata over the search: phrases fire into `hits`; weighted parts and class
+    /// words are returned.
+    fn read_lists(
+        &self,
+        text: &Normalized,
+        loose: &str,
+        hits: &mut ThemeHits,
+    ) -> (Parts, ClassHits) {
         let mut parts = Parts::new();
         let mut classes = ClassHits::new();
         let mut found = FormHits::default();
@@ -796,7 +948,7 @@ impl ThemeMatcher {
             for &(phrase, start, end) in &found.phrases {
                 let theme = self.phrases.get(phrase.0 as usize).and_then(|p| p.theme);
                 if !theme.is_some_and(|t| covering(start, end).contains(t)) {
-                    self.add_term(&mut hits, phrase);
+                    self.add_term(hits, phrase);
                 }
             }
             // Both forms have the same words, so class hits from either share positions.
@@ -806,13 +958,7 @@ impl ThemeMatcher {
                 }
             }
         }
-        self.score(&parts, &classes, &mut hits);
-        hits.terms.sort_unstable();
-        hits.terms.dedup();
-        if !hits.themes.is_empty() {
-            self.read_context(&classes, &mut hits);
-        }
-        hits
+        (parts, classes)
     }
 
     /// The loose text with slips read as the listed word, if any word was one.
@@ -953,6 +1099,14 @@ impl ThemeMatcher {
             hits.lowered = ThemeSet(hits.themes.0 & !self.never_lowered.0);
         }
     }
+}
+
+/// The classes of the words no shared exception covers.
+fn uncancelled(classes: &[ClassHit]) -> impl Iterator<Item = u16> + '_ {
+    classes
+        .iter()
+        .filter(|h| h.cancelled.0 != u64::MAX)
+        .map(|h| h.class)
 }
 
 /// The classes a search's words belong to: a bit each, for the first [`Present::EXACT`]

@@ -1,0 +1,205 @@
+//! Learning the theme model's weights from labelled searches (`gatehouse train-themes`): one
+//! logistic model per theme over the features the matcher reads from a search (its words,
+//! neighbouring pairs, word beginnings and the lists' word classes, see
+//! [`crate::search::FeatureKind`]), written as the tab-separated weights file the policy
+//! loads from `themes/_model/`.
+//!
+//! A search labelled `alert` or `lowered` for a theme is an example of that theme (context
+//! lowering is the lists' job, not the weights'); every other search is a counter-example.
+//! Training is deterministic: the same lists and searches give the same file.
+
+use crate::labelled::{Expect, LabelledSearch};
+use crate::search::{normalize, FeatureKind, ThemeMatcher};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// How the weights are learned.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Passes over the searches.
+    pub epochs: usize,
+    /// Weight decay per update (L2), which keeps rare features' weights small.
+    pub l2: f32,
+    /// A feature is kept only if at least this many searches have it.
+    pub min_count: usize,
+    /// Step size (AdaGrad).
+    pub rate: f32,
+    /// Weights smaller than this are left out of the file.
+    pub prune: f32,
+    /// The score a theme needs to fire (0 is even odds).
+    pub threshold: f32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            epochs: 30,
+            l2: 1e-4,
+            min_count: 2,
+            rate: 0.3,
+            prune: 0.05,
+            threshold: 0.0,
+        }
+    }
+}
+
+/// What training produced.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    /// The weights file.
+    pub text: String,
+    pub searches: usize,
+    pub features: usize,
+    pub weights: usize,
+    /// Searches whose theme this policy does not have (not used).
+    pub unknown_theme: usize,
+}
+
+/// A feature as it appears in the weights file: its kind and text.
+type Feature = (FeatureKind, String);
+
+/// Learns weights for every theme of `matcher` from `set`; `about` heads the file.
+pub fn train(
+    matcher: &ThemeMatcher,
+    set: &[LabelledSearch],
+    opts: &Options,
+    about: &str,
+) -> Trained {
+    let themes = matcher.theme_names();
+    // Each search's distinct features, and its theme.
+    let mut read: Vec<(Vec<Feature>, Option<usize>)> = Vec::with_capacity(set.len());
+    let mut unknown_theme = 0;
+    for s in set {
+        let label = match s.expect {
+            Expect::Quiet | Expect::Lowered => None,
+            Expect::Alert => match themes.iter().position(|t| *t == s.theme) {
+                Some(t) => Some(t),
+                None => {
+                    unknown_theme += 1;
+                    continue;
+                }
+            },
+        };
+        let (text, classes) = matcher.learned_input(&normalize(&s.query));
+        let mut features: Vec<Feature> = classes
+            .iter()
+            .map(|c| (FeatureKind::Class, (*c).to_owned()))
+            .collect();
+        crate::search::for_each_text_feature(&text, |k, f| features.push((k, f.to_owned())));
+        features.sort();
+        features.dedup();
+        read.push((features, label));
+    }
+    // Features seen in enough searches, numbered in a fixed order.
+    let mut counts: BTreeMap<&Feature, usize> = BTreeMap::new();
+    for (features, _) in &read {
+        for f in features {
+            *counts.entry(f).or_default() += 1;
+        }
+    }
+    let vocabulary: Vec<Feature> = counts
+        .into_iter()
+        .filter(|&(_, n)| n >= opts.min_count)
+        .map(|(f, _)| f.clone())
+        .collect();
+    let index: BTreeMap<&Feature, u32> = vocabulary
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f, i as u32))
+        .collect();
+    let examples: Vec<(Vec<u32>, Option<usize>)> = read
+        .iter()
+        .map(|(features, label)| {
+            (
+                features
+                    .iter()
+                    .filter_map(|f| index.get(f).copied())
+                    .collect(),
+                *label,
+            )
+        })
+        .collect();
+    let mut text = String::new();
+    for line in about.lines() {
+        let _ = writeln!(text, "# {line}");
+    }
+    let _ = writeln!(
+        text,
+        "# {} searches, {} features, {} passes, L2 {}, features in at least {} searches.\n# Columns: bias|threshold THEME VALUE, or KIND FEATURE THEME WEIGHT (kind word, pair, start or class; features as normalised).",
+        examples.len(),
+        vocabulary.len(),
+        opts.epochs,
+        opts.l2,
+        opts.min_count
+    );
+    let mut weights = 0;
+    for (t, name) in themes.iter().enumerate() {
+        if !examples.iter().any(|(_, l)| *l == Some(t)) {
+            continue;
+        }
+        let (bias, w) = fit(&examples, t, vocabulary.len(), opts);
+        let mut kept: Vec<(usize, f32)> = w
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, v)| v.abs() >= opts.prune)
+            .collect();
+        kept.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let _ = writeln!(text, "# --- {name}");
+        let _ = writeln!(text, "bias\t{name}\t{bias:.3}");
+        if opts.threshold != 0.0 {
+            let _ = writeln!(text, "threshold\t{name}\t{:.3}", opts.threshold);
+        }
+        for (f, v) in kept {
+            let (kind, feature) = &vocabulary[f];
+            let _ = writeln!(text, "{}\t{feature}\t{name}\t{v:.3}", kind.name());
+            weights += 1;
+        }
+    }
+    Trained {
+        text,
+        searches: examples.len(),
+        features: vocabulary.len(),
+        weights,
+        unknown_theme,
+    }
+}
+
+/// One theme's logistic model by stochastic gradient descent with AdaGrad steps, the
+/// searches visited in a fixed pseudo-random order each pass.
+fn fit(
+    examples: &[(Vec<u32>, Option<usize>)],
+    theme: usize,
+    features: usize,
+    opts: &Options,
+) -> (f32, Vec<f32>) {
+    let mut w = vec![0f32; features];
+    let mut g2 = vec![1e-8f32; features];
+    let (mut bias, mut bias_g2) = (0f32, 1e-8f32);
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15 ^ theme as u64;
+    for _ in 0..opts.epochs {
+        // Fisher-Yates with xorshift: the same order on every machine.
+        for i in (1..order.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            order.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+        for &e in &order {
+            let (fs, label) = &examples[e];
+            let y = if *label == Some(theme) { 1.0 } else { 0.0 };
+            let z = bias + fs.iter().map(|&f| w[f as usize]).sum::<f32>();
+            let g = 1.0 / (1.0 + (-z).exp()) - y;
+            bias_g2 += g * g;
+            bias -= opts.rate * g / bias_g2.sqrt();
+            for &f in fs {
+                let f = f as usize;
+                let grad = g + opts.l2 * w[f];
+                g2[f] += grad * grad;
+                w[f] -= opts.rate * grad / g2[f].sqrt();
+            }
+        }
+    }
+    (bias, w)
+}
