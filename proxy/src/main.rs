@@ -114,9 +114,15 @@ enum Command {
         /// Passes over the searches.
         #[arg(long, default_value_t = 30)]
         epochs: usize,
-        /// Weight decay (L2).
-        #[arg(long, default_value_t = 1e-4)]
+        /// L1 penalty (higher: fewer features carry weight).
+        #[arg(long, default_value_t = 1.0)]
+        l1: f32,
+        /// L2 penalty (higher: smaller weights).
+        #[arg(long, default_value_t = 1.0)]
         l2: f32,
+        /// Step size.
+        #[arg(long, default_value_t = 0.1)]
+        rate: f32,
         /// Keep features seen in at least this many searches.
         #[arg(long, default_value_t = 2)]
         min_count: usize,
@@ -223,7 +229,9 @@ fn main() -> ExitCode {
             config,
             out,
             epochs,
+            l1,
             l2,
+            rate,
             min_count,
             threshold,
             sets,
@@ -232,7 +240,9 @@ fn main() -> ExitCode {
             out: &out,
             options: gatehouse_rules::train::Options {
                 epochs,
+                l1,
                 l2,
+                rate,
                 min_count,
                 threshold,
                 ..Default::default()

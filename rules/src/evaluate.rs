@@ -102,6 +102,8 @@ pub struct Decision {
     /// Themes whose hits the search's context (study, news, help-seeking) lowered to a
     /// sensitive log: no alert, no block.
     pub lowered: ThemeSet,
+    /// Themes the learned weights fired (their features are among `terms`).
+    pub learned: ThemeSet,
     pub terms: Vec<PhraseId>,
     /// The context words that lowered the hits, or the first-person words that kept them.
     pub context: Vec<PhraseId>,
@@ -125,6 +127,7 @@ impl Decision {
             categories: CategorySet::EMPTY,
             themes: ThemeSet::default(),
             lowered: ThemeSet::default(),
+            learned: ThemeSet::default(),
             terms: Vec::new(),
             context: Vec::new(),
             slips: Vec::new(),
@@ -279,6 +282,7 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
         categories,
         themes: hits.themes,
         lowered: hits.lowered,
+        learned: hits.learned,
         terms: hits.terms,
         context: hits.context,
         slips: hits.slips,

@@ -49,35 +49,24 @@ pub struct LearnedReason {
     pub fires_at: f32,
 }
 
-/// The learned reasons for the themes of a decision that the weights fired (a term of the
-/// theme is a learned feature).
+/// The learned reasons for the themes of a decision that the weights fired.
 fn learned_reasons(snap: &Snapshot, d: &Decision) -> Vec<LearnedReason> {
     let Some(search) = &d.search else {
         return Vec::new();
     };
-    let learned_themes: Vec<_> = d
-        .themes
-        .iter()
-        .filter(|&t| {
-            d.terms.iter().any(|&p| {
-                snap.themes.phrase_theme(p) == Some(t)
-                    && snap.themes.phrase_language(p) == crate::search::LEARNED
-            })
-        })
-        .collect();
-    if learned_themes.is_empty() {
+    if d.learned.is_empty() {
         return Vec::new();
     }
     let text = crate::search::normalize(&search.text);
-    learned_themes
-        .into_iter()
+    d.learned
+        .iter()
         .map(|t| {
             let (weights, score, fires_at) = snap.themes.learned_reasons(&text, t);
             LearnedReason {
                 theme: snap.themes.theme_name(t).to_owned(),
                 weights: weights
                     .iter()
-                    .map(|&(p, w)| format!("{}: {w:+.2}", snap.themes.phrase_text(p)))
+                    .map(|(f, w)| format!("{f}: {w:+.2}"))
                     .collect(),
                 score,
                 fires_at,
@@ -231,20 +220,27 @@ pub fn reason(snap: &Snapshot, d: &Decision, role: &str, host: &str) -> String {
         }
         Rule::Theme { theme } => {
             let query = d.search.as_ref().map_or("", |s| s.text.as_str());
-            let term = d
+            let listed = d
                 .terms
                 .iter()
-                .find(|&&p| snap.themes.phrase_theme(p) == Some(theme))
-                .map(|&p| snap.themes.phrase_text(p))
-                .unwrap_or("");
-            let lang = d
-                .terms
-                .iter()
-                .find(|&&p| snap.themes.phrase_theme(p) == Some(theme))
-                .map(|&p| snap.themes.phrase_language(p))
-                .filter(|l| !l.is_empty())
-                .map(|l| format!(", {l}"))
-                .unwrap_or_default();
+                .find(|&&p| snap.themes.phrase_theme(p) == Some(theme));
+            // A hit of the learned weights alone is named by its strongest features.
+            let (term, lang) = match listed {
+                Some(&p) => (
+                    snap.themes.phrase_text(p).to_owned(),
+                    Some(snap.themes.phrase_language(p)).filter(|l| !l.is_empty()),
+                ),
+                None => (
+                    d.terms
+                        .iter()
+                        .filter(|&&p| snap.themes.phrase_language(p) == crate::search::LEARNED)
+                        .map(|&p| snap.themes.phrase_text(p))
+                        .collect::<Vec<_>>()
+                        .join(" + "),
+                    Some(crate::search::LEARNED).filter(|_| d.learned.contains(theme)),
+                ),
+            };
+            let lang = lang.map(|l| format!(", {l}")).unwrap_or_default();
             let mut text = format!(
                 "{verb} for {role}: the search \"{query}\" matches the {} theme (\"{term}\"{lang}).",
                 snap.themes.theme_name(theme)

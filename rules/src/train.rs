@@ -18,7 +18,9 @@ use std::fmt::Write as _;
 pub struct Options {
     /// Passes over the searches.
     pub epochs: usize,
-    /// Weight decay per update (L2), which keeps rare features' weights small.
+    /// L1 penalty: features with too little evidence for a theme get no weight for it.
+    pub l1: f32,
+    /// L2 penalty, which keeps rare features' weights small.
     pub l2: f32,
     /// A feature is kept only if at least this many searches have it.
     pub min_count: usize,
@@ -33,11 +35,12 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            epochs: 30,
-            l2: 1e-4,
+            epochs: 20,
+            l1: 1.0,
+            l2: 1.0,
             min_count: 2,
-            rate: 0.3,
-            prune: 0.05,
+            rate: 0.1,
+            prune: 0.01,
             threshold: 0.0,
         }
     }
@@ -85,7 +88,14 @@ pub fn train(
             .iter()
             .map(|c| (FeatureKind::Class, (*c).to_owned()))
             .collect();
-        crate::search::for_each_text_feature(&text, |k, f| features.push((k, f.to_owned())));
+        crate::search::for_each_text_feature(&text, |k, a, b| {
+            let f = if b.is_empty() {
+                a.to_owned()
+            } else {
+                format!("{a} {b}")
+            };
+            features.push((k, f));
+        });
         features.sort();
         features.dedup();
         read.push((features, label));
@@ -125,10 +135,11 @@ pub fn train(
     }
     let _ = writeln!(
         text,
-        "# {} searches, {} features, {} passes, L2 {}, features in at least {} searches.\n# Columns: bias|threshold THEME VALUE, or KIND FEATURE THEME WEIGHT (kind word, pair, start or class; features as normalised).",
+        "# {} searches, {} features, {} passes, L1 {}, L2 {}, features in at least {} searches.\n# Columns: bias|threshold THEME VALUE, or KIND FEATURE THEME WEIGHT (kind word, pair, start or class; features as normalised).",
         examples.len(),
         vocabulary.len(),
         opts.epochs,
+        opts.l1,
         opts.l2,
         opts.min_count
     );
@@ -165,19 +176,31 @@ pub fn train(
     }
 }
 
-/// One theme's logistic model by stochastic gradient descent with AdaGrad steps, the
-/// searches visited in a fixed pseudo-random order each pass.
+/// One theme's logistic model, learned by FTRL-Proximal (per-feature adaptive steps with
+/// L1 and L2 penalties: most features get no weight for a theme at all), the searches
+/// visited in a fixed pseudo-random order each pass.
 fn fit(
     examples: &[(Vec<u32>, Option<usize>)],
     theme: usize,
     features: usize,
     opts: &Options,
 ) -> (f32, Vec<f32>) {
-    let mut w = vec![0f32; features];
-    let mut g2 = vec![1e-8f32; features];
-    let (mut bias, mut bias_g2) = (0f32, 1e-8f32);
+    const BETA: f64 = 1.0;
+    // Per feature (the last slot is the bias, which has no penalty).
+    let mut z = vec![0f64; features + 1];
+    let mut n = vec![0f64; features + 1];
+    let weight = |z: f64, n: f64, l1: f64, l2: f64| -> f64 {
+        if z.abs() <= l1 {
+            0.0
+        } else {
+            -(z - l1 * z.signum()) / ((BETA + n.sqrt()) / f64::from(opts.rate) + l2)
+        }
+    };
+    let (l1, l2) = (f64::from(opts.l1), f64::from(opts.l2));
+    let bias = features;
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15 ^ theme as u64;
+    let mut w: Vec<f64> = Vec::new();
     for _ in 0..opts.epochs {
         // Fisher-Yates with xorshift: the same order on every machine.
         for i in (1..order.len()).rev() {
@@ -189,17 +212,26 @@ fn fit(
         for &e in &order {
             let (fs, label) = &examples[e];
             let y = if *label == Some(theme) { 1.0 } else { 0.0 };
-            let z = bias + fs.iter().map(|&f| w[f as usize]).sum::<f32>();
-            let g = 1.0 / (1.0 + (-z).exp()) - y;
-            bias_g2 += g * g;
-            bias -= opts.rate * g / bias_g2.sqrt();
-            for &f in fs {
-                let f = f as usize;
-                let grad = g + opts.l2 * w[f];
-                g2[f] += grad * grad;
-                w[f] -= opts.rate * grad / g2[f].sqrt();
+            w.clear();
+            w.push(weight(z[bias], n[bias], 0.0, 0.0));
+            w.extend(
+                fs.iter()
+                    .map(|&f| weight(z[f as usize], n[f as usize], l1, l2)),
+            );
+            let score: f64 = w.iter().sum();
+            let g = 1.0 / (1.0 + (-score).exp()) - y;
+            for (i, &wi) in std::iter::once(bias)
+                .chain(fs.iter().map(|&f| f as usize))
+                .zip(&w)
+            {
+                let sigma = ((n[i] + g * g).sqrt() - n[i].sqrt()) / f64::from(opts.rate);
+                z[i] += g - sigma * wi;
+                n[i] += g * g;
             }
         }
     }
-    (bias, w)
+    let out = (0..features)
+        .map(|f| weight(z[f], n[f], l1, l2) as f32)
+        .collect();
+    (weight(z[bias], n[bias], 0.0, 0.0) as f32, out)
 }

@@ -20,9 +20,6 @@ use std::collections::HashMap;
 /// a 64 KiB query costs bounded time).
 pub const MAX_FEATURES: usize = 96;
 
-/// Weights are kept as integers: thousandths.
-const SCALE: f32 = 1000.0;
-
 /// What a feature is made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FeatureKind {
@@ -73,81 +70,97 @@ const START_LETTERS: usize = 5;
 const START_MIN: usize = 7;
 
 /// Calls `each` with every word, pair and word-beginning feature of a normalised text (its
-/// words separated by single spaces), in order, repeats included.
-pub fn for_each_text_feature(text: &str, mut each: impl FnMut(FeatureKind, &str)) {
-    let mut previous: Option<(usize, usize)> = None;
-    let mut offset = 0;
+/// words separated by single spaces), in order, repeats included: a feature is one or two
+/// texts (`how` + `many`).
+pub fn for_each_text_feature(text: &str, mut each: impl FnMut(FeatureKind, &str, &str)) {
+    let mut before = "";
     for word in text.split(' ') {
-        let start = offset;
-        offset += word.len() + 1;
         if word.is_empty() {
             continue;
         }
-        each(FeatureKind::Word, word);
-        if let Some((s, _)) = previous {
-            if let Some(pair) = text.get(s..start + word.len()) {
-                each(FeatureKind::Pair, pair);
-            }
+        each(FeatureKind::Word, word, "");
+        if !before.is_empty() {
+            each(FeatureKind::Pair, before, word);
         }
-        previous = Some((start, word.len()));
+        before = word;
         if word.chars().count() >= START_MIN {
             if let Some((cut, _)) = word.char_indices().nth(START_LETTERS) {
-                each(FeatureKind::Start, &word[..cut]);
+                each(FeatureKind::Start, &word[..cut], "");
             }
         }
     }
 }
 
-/// The key of a feature in the table (FNV-1a over its kind and text).
-pub fn feature_key(kind: FeatureKind, text: &str) -> u64 {
+/// The key of a feature in the table (FNV-1a over its kind and text, two texts joined by
+/// a space).
+pub fn feature_key(kind: FeatureKind, first: &str, second: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in std::iter::once(&kind.tag()).chain(text.as_bytes()) {
+    let space: &[u8] = if second.is_empty() { b"" } else { b" " };
+    for &b in std::iter::once(&kind.tag())
+        .chain(first.as_bytes())
+        .chain(space)
+        .chain(second.as_bytes())
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
 }
 
-/// One theme's weight for a feature, and the phrase that names it in a decision.
-#[derive(Clone, Copy, Debug)]
-struct Weight {
-    theme: ThemeId,
-    points: i32,
-    phrase: PhraseId,
-}
-
-/// The compiled weights. Immutable; shared by every request.
+/// The compiled weights. Immutable; shared by every request. Laid out flat: a feature is
+/// a row of one byte per modelled theme (a weight in steps of [`STEP`]), so scoring a
+/// feature is one vector add.
 #[derive(Clone, Debug, Default)]
 pub struct LearnedModel {
-    /// Feature key to its range of `weights`.
-    table: HashMap<u64, (u32, u32), foldhash::fast::RandomState>,
-    weights: Vec<Weight>,
-    /// Per theme: bias and threshold (thousandths); themes without weights are not scored.
+    /// A bit per [`PRESENT_BITS`] slot, set for the slot of every weighted feature's key: most
+    /// of a search's features (pairs above all) have no weight and are turned away here,
+    /// in 32 KiB that stay in cache, before the table is looked at.
+    present: Vec<u64>,
+    /// Feature key to the feature's number.
+    table: HashMap<u64, u32, foldhash::fast::RandomState>,
+    /// The themes with weights, one column each.
+    columns: Vec<ThemeId>,
+    /// Per feature number, a row of `columns.len()` weights in steps.
+    rows: Vec<i8>,
+    /// Per feature number: where its display text ends in `texts`.
+    text_ends: Vec<u32>,
+    texts: String,
+    /// A feature's phrase id in a decision is this plus its number.
+    phrase_base: u32,
+    /// Per column: bias and threshold, in steps.
     bias: Vec<i32>,
     threshold: Vec<i32>,
-    modelled: ThemeSet,
-    /// Per word class id: its feature key.
-    class_keys: Vec<u64>,
+    /// Per word class id: its feature number, or [`NO_FEATURE`].
+    class_features: Vec<u32>,
+}
+
+/// The unit of a stored weight: a feature's weight is a whole number of steps between
+/// -127 and 127 (-6.35 to 6.35); the rounding moves a search's score by far less than
+/// the model's own uncertainty.
+pub const STEP: f32 = 0.05;
+
+const NO_FEATURE: u32 = u32::MAX;
+
+/// Slots of the presence bitmap (a power of two).
+const PRESENT_BITS: usize = 1 << 18;
+
+/// A key's slot in the presence bitmap (its high bits, mixed).
+fn present_slot(key: u64) -> usize {
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - 18)) as usize
 }
 
 /// Collects weights while a policy is read.
 #[derive(Debug, Default)]
 pub struct LearnedModelBuilder {
-    entries: Vec<(u64, Weight)>,
+    /// (key, theme, weight, display text)
+    entries: Vec<(u64, ThemeId, f32, String)>,
     bias: Vec<(ThemeId, f32)>,
     threshold: Vec<(ThemeId, f32)>,
 }
 
 impl LearnedModelBuilder {
-    pub fn weight(&mut self, key: u64, theme: ThemeId, weight: f32, phrase: PhraseId) {
-        self.entries.push((
-            key,
-            Weight {
-                theme,
-                points: scaled(weight),
-                phrase,
-            },
-        ));
+    pub fn weight(&mut self, key: u64, theme: ThemeId, weight: f32, shown: String) {
+        self.entries.push((key, theme, weight, shown));
     }
     pub fn bias(&mut self, theme: ThemeId, value: f32) {
         self.bias.push((theme, value));
@@ -156,98 +169,149 @@ impl LearnedModelBuilder {
         self.threshold.push((theme, value));
     }
 
-    /// `classes` are the word classes' names by id.
-    pub fn build(mut self, themes: usize, classes: &[String]) -> LearnedModel {
+    /// `classes` are the word classes' names by id; `phrase_base` the first phrase id
+    /// after the lists' own.
+    pub fn build(self, classes: &[String], phrase_base: u32) -> LearnedModel {
         let mut model = LearnedModel {
-            bias: vec![0; themes],
-            threshold: vec![0; themes],
-            class_keys: classes
-                .iter()
-                .map(|c| feature_key(FeatureKind::Class, c))
-                .collect(),
+            phrase_base,
             ..LearnedModel::default()
         };
         if self.entries.is_empty() {
             return model;
         }
-        // Later lines replace earlier ones for the same theme.
+        let mut columns: Vec<ThemeId> = self.entries.iter().map(|e| e.1).collect();
+        columns.sort_unstable();
+        columns.dedup();
+        let column = |t: ThemeId| columns.iter().position(|&c| c == t);
+        let width = columns.len();
+        model.bias = vec![0; width];
+        model.threshold = vec![0; width];
+        // Later lines replace earlier ones.
         for (theme, v) in self.bias {
-            if let Some(b) = model.bias.get_mut(theme.0 as usize) {
-                *b = scaled(v);
+            if let Some(c) = column(theme) {
+                model.bias[c] = steps(v);
             }
         }
         for (theme, v) in self.threshold {
-            if let Some(t) = model.threshold.get_mut(theme.0 as usize) {
-                *t = scaled(v);
+            if let Some(c) = column(theme) {
+                model.threshold[c] = steps(v);
             }
         }
-        self.entries.sort_by_key(|(key, w)| (*key, w.theme));
-        self.entries
-            .dedup_by(|later, earlier| later.0 == earlier.0 && later.1.theme == earlier.1.theme);
-        for (key, w) in self.entries {
-            model.modelled.insert(w.theme);
-            let at = model.weights.len() as u32;
-            model.weights.push(w);
-            model
-                .table
-                .entry(key)
-                .and_modify(|r| r.1 = at + 1)
-                .or_insert((at, at + 1));
+        model.present = vec![0; PRESENT_BITS / 64];
+        for (key, theme, weight, shown) in self.entries {
+            let n = match model.table.get(&key) {
+                Some(&n) => n as usize,
+                None => {
+                    let n = model.text_ends.len();
+                    model.table.insert(key, n as u32);
+                    let slot = present_slot(key);
+                    if let Some(word) = model.present.get_mut(slot / 64) {
+                        *word |= 1 << (slot % 64);
+                    }
+                    model.rows.extend(std::iter::repeat_n(0, width));
+                    model.texts.push_str(&shown);
+                    model.text_ends.push(model.texts.len() as u32);
+                    n
+                }
+            };
+            if let Some(c) = column(theme) {
+                model.rows[n * width + c] = steps(weight).clamp(-127, 127) as i8;
+            }
         }
+        model.table.shrink_to_fit();
+        model.class_features = classes
+            .iter()
+            .map(|c| {
+                let key = feature_key(FeatureKind::Class, c, "");
+                model.table.get(&key).copied().unwrap_or(NO_FEATURE)
+            })
+            .collect();
+        model.columns = columns;
         model
     }
 }
 
-fn scaled(v: f32) -> i32 {
-    let v = (v * SCALE).round();
+/// A weight in whole steps.
+fn steps(v: f32) -> i32 {
+    let v = (v / STEP).round();
     if v.is_finite() {
-        v.clamp(-1.0e9, 1.0e9) as i32
+        v.clamp(-1.0e6, 1.0e6) as i32
     } else {
         0
     }
 }
 
-/// The distinct feature keys of one search, in the order first seen.
-type Keys = SmallVec<[u64; MAX_FEATURES]>;
+/// The distinct feature numbers of one search, in the order first seen.
+type Found = SmallVec<[u32; MAX_FEATURES]>;
 
 impl LearnedModel {
     pub fn is_empty(&self) -> bool {
-        self.weights.is_empty()
+        self.columns.is_empty()
     }
 
-    /// Number of (feature, theme) weights.
+    /// Number of non-zero (feature, theme) weights.
     pub fn len(&self) -> usize {
-        self.weights.len()
+        self.rows.iter().filter(|&&w| w != 0).count()
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.table.capacity() * (8 + 8 + 1)
-            + self.weights.capacity() * std::mem::size_of::<Weight>()
+        self.present.capacity() * 8
+            + self.table.capacity() * (8 + 4 + 1)
+            + self.rows.capacity()
+            + self.text_ends.capacity() * 4
+            + self.texts.capacity()
             + (self.bias.capacity() + self.threshold.capacity()) * 4
-            + self.class_keys.capacity() * 8
+            + self.class_features.capacity() * 4
     }
 
-    fn keys(&self, text: &str, classes: impl Iterator<Item = u16>) -> Keys {
-        let mut keys = Keys::new();
-        let mut add = |key: u64| {
-            if keys.len() < MAX_FEATURES && !keys.contains(&key) {
-                keys.push(key);
-            }
+    /// The display text of a learned feature's phrase id, if it is one.
+    pub fn phrase_text(&self, phrase: PhraseId) -> Option<&str> {
+        let n = phrase.0.checked_sub(self.phrase_base)? as usize;
+        let end = *self.text_ends.get(n)? as usize;
+        let start = if n == 0 {
+            0
+        } else {
+            *self.text_ends.get(n - 1)? as usize
         };
+        self.texts.get(start..end)
+    }
+
+    /// The weighted features a search has (numbers, each once): its words, pairs and
+    /// beginnings (at most [`MAX_FEATURES`] looked up), then its distinct word classes.
+    fn found(&self, text: &str, classes: impl Iterator<Item = u16>) -> Found {
+        let mut found = Found::new();
+        let mut looked = 0usize;
+        for_each_text_feature(text, |kind, a, b| {
+            if looked >= MAX_FEATURES {
+                return;
+            }
+            looked += 1;
+            let key = feature_key(kind, a, b);
+            let slot = present_slot(key);
+            let maybe = self
+                .present
+                .get(slot / 64)
+                .is_some_and(|w| w & (1 << (slot % 64)) != 0);
+            if let Some(&n) = maybe.then(|| self.table.get(&key)).flatten() {
+                if !found.contains(&n) {
+                    found.push(n);
+                }
+            }
+        });
         for class in classes {
-            if let Some(&k) = self.class_keys.get(usize::from(class)) {
-                add(k);
+            match self.class_features.get(usize::from(class)) {
+                Some(&n) if n != NO_FEATURE && !found.contains(&n) => found.push(n),
+                _ => {}
             }
         }
-        for_each_text_feature(text, |kind, f| add(feature_key(kind, f)));
-        keys
+        found
     }
 
-    fn weights_of(&self, key: u64) -> &[Weight] {
-        self.table
-            .get(&key)
-            .and_then(|&(a, b)| self.weights.get(a as usize..b as usize))
-            .unwrap_or_default()
+    /// A feature's row: its weight for each column.
+    fn row(&self, n: u32) -> &[i8] {
+        let width = self.columns.len();
+        let at = n as usize * width;
+        self.rows.get(at..at + width).unwrap_or_default()
     }
 
     /// The themes the weights fire for a search (its normalised, slip-corrected text and
@@ -262,62 +326,72 @@ impl LearnedModel {
         if self.is_empty() {
             return ThemeSet::default();
         }
-        let keys = self.keys(text, classes);
+        let found = self.found(text, classes);
         let mut scores = [0i32; MAX_THEMES];
+        let scores = &mut scores[..self.columns.len().min(MAX_THEMES)];
         for (s, &b) in scores.iter_mut().zip(&self.bias) {
             *s = b;
         }
-        for &key in &keys {
-            for w in self.weights_of(key) {
-                let s = &mut scores[usize::from(w.theme.0) % MAX_THEMES];
-                *s = s.saturating_add(w.points);
+        for &n in &found {
+            for (s, &w) in scores.iter_mut().zip(self.row(n)) {
+                *s += i32::from(w);
             }
         }
         let mut fired = ThemeSet::default();
-        for theme in self.modelled.iter() {
-            let t = usize::from(theme.0);
-            let threshold = self.threshold.get(t).copied().unwrap_or(i32::MAX);
-            if scores[t] >= threshold {
-                fired.insert(theme);
+        for (c, (&score, &threshold)) in scores.iter().zip(&self.threshold).enumerate() {
+            if score < threshold {
+                continue;
             }
-        }
-        // A hit is rare: its reasons are found by a second look at its features.
-        for theme in fired.iter() {
-            let mut top: [(i32, Option<PhraseId>); 3] = [(0, None); 3];
-            for &key in &keys {
-                for w in self.weights_of(key).iter().filter(|w| w.theme == theme) {
-                    if let Some(slot) = top.iter().position(|&(p, _)| w.points > p) {
-                        top[slot..].rotate_right(1);
-                        top[slot] = (w.points, Some(w.phrase));
-                    }
+            let Some(&theme) = self.columns.get(c) else {
+                continue;
+            };
+            fired.insert(theme);
+            // A hit is rare: its reasons are found by a second look at its features.
+            let mut top: [(i8, Option<u32>); 3] = [(0, None); 3];
+            for &n in &found {
+                let w = self.row(n).get(c).copied().unwrap_or(0);
+                if let Some(slot) = top.iter().position(|&(p, _)| w > p) {
+                    top[slot..].rotate_right(1);
+                    top[slot] = (w, Some(n));
                 }
             }
-            terms.extend(top.iter().filter_map(|&(_, p)| p));
+            terms.extend(
+                top.iter()
+                    .filter_map(|&(_, n)| n)
+                    .map(|n| PhraseId(self.phrase_base.saturating_add(n))),
+            );
         }
         fired
     }
 
-    /// Every feature of a search with a weight for `theme`, strongest first: (phrase,
-    /// weight), and the theme's total and threshold (for `explain`).
+    /// Every feature of a search with a weight for `theme`, strongest first: (display
+    /// text, weight), and the theme's total and threshold (for `explain`).
     pub fn reasons(
         &self,
         text: &str,
         classes: impl Iterator<Item = u16>,
         theme: ThemeId,
-    ) -> (Vec<(PhraseId, f32)>, f32, f32) {
-        let keys = self.keys(text, classes);
-        let t = usize::from(theme.0);
-        let mut total = self.bias.get(t).copied().unwrap_or(0);
+    ) -> (Vec<(String, f32)>, f32, f32) {
+        let Some(c) = self.columns.iter().position(|&t| t == theme) else {
+            return (Vec::new(), 0.0, 0.0);
+        };
+        let found = self.found(text, classes);
+        let mut total = self.bias.get(c).copied().unwrap_or(0);
         let mut out = Vec::new();
-        for &key in &keys {
-            for w in self.weights_of(key).iter().filter(|w| w.theme == theme) {
-                total = total.saturating_add(w.points);
-                out.push((w.phrase, w.points as f32 / SCALE));
+        for &n in &found {
+            let w = self.row(n).get(c).copied().unwrap_or(0);
+            if w == 0 {
+                continue;
             }
+            total += i32::from(w);
+            let shown = self
+                .phrase_text(PhraseId(self.phrase_base.saturating_add(n)))
+                .unwrap_or("?");
+            out.push((shown.to_owned(), f32::from(w) * STEP));
         }
         out.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let threshold = self.threshold.get(t).copied().unwrap_or(0);
-        (out, total as f32 / SCALE, threshold as f32 / SCALE)
+        let threshold = self.threshold.get(c).copied().unwrap_or(0);
+        (out, total as f32 * STEP, threshold as f32 * STEP)
     }
 }
 
@@ -327,7 +401,16 @@ mod tests {
 
     fn features(text: &str) -> Vec<(FeatureKind, String)> {
         let mut out = Vec::new();
-        for_each_text_feature(text, |k, f| out.push((k, f.to_owned())));
+        for_each_text_feature(text, |k, a, b| {
+            out.push((
+                k,
+                if b.is_empty() {
+                    a.to_owned()
+                } else {
+                    format!("{a} {b}")
+                },
+            ))
+        });
         out
     }
 
@@ -349,6 +432,11 @@ mod tests {
         assert_eq!(features("zabójstwo")[1], (Start, "zabój".into()));
         assert!(features("").is_empty());
         assert_eq!(features("  a ").len(), 1);
+        // A pair's key is the key of its text.
+        assert_eq!(
+            feature_key(Pair, "how", "many"),
+            feature_key(Pair, "how many", "")
+        );
     }
 
     #[test]
@@ -356,31 +444,26 @@ mod tests {
         let mut b = LearnedModelBuilder::default();
         let t = ThemeId(1);
         b.bias(t, -2.0);
-        b.weight(feature_key(FeatureKind::Word, "pils"), t, 1.5, PhraseId(7));
-        b.weight(
-            feature_key(FeatureKind::Pair, "how many"),
-            t,
-            1.0,
-            PhraseId(8),
-        );
-        b.weight(
-            feature_key(FeatureKind::Class, "medicine"),
-            t,
-            0.2,
-            PhraseId(9),
-        );
-        b.weight(
-            feature_key(FeatureKind::Word, "vitamin"),
-            t,
-            -3.0,
-            PhraseId(10),
-        );
-        let m = b.build(2, &["lower".into(), "medicine".into()]);
+        let mut add = |kind, text: &str, w| {
+            let (first, second) = text.split_once(' ').unwrap_or((text, ""));
+            b.weight(feature_key(kind, first, second), t, w, text.to_owned());
+        };
+        add(FeatureKind::Word, "pils", 1.5);
+        add(FeatureKind::Pair, "how many", 1.0);
+        add(FeatureKind::Class, "medicine", 0.2);
+        add(FeatureKind::Word, "vitamin", -3.0);
+        // A later line for the same feature and theme replaces the earlier one; a weight
+        // is kept to within a step, at most 127 steps.
+        add(FeatureKind::Word, "vitamin", -4.01);
+        let m = b.build(&["lower".into(), "medicine".into()], 100);
+        assert_eq!(m.len(), 4);
         let mut terms = Vec::new();
         assert!(m
             .fire("how many pils", [1u16].into_iter(), &mut terms)
             .contains(t));
-        assert_eq!(terms, vec![PhraseId(7), PhraseId(8), PhraseId(9)]);
+        let shown: Vec<&str> = terms.iter().filter_map(|&p| m.phrase_text(p)).collect();
+        assert_eq!(shown, vec!["pils", "how many", "medicine"]);
+        assert!(terms.iter().all(|p| p.0 >= 100));
         terms.clear();
         // A repeated word counts once.
         assert!(m
@@ -391,6 +474,43 @@ mod tests {
             .is_empty());
         let (reasons, total, threshold) = m.reasons("how many pils", [1u16].into_iter(), t);
         assert_eq!(reasons.len(), 3);
-        assert!((total - 0.7).abs() < 1e-6 && threshold == 0.0);
+        assert!((total - 0.7).abs() < 1e-4 && threshold == 0.0);
+        let (reasons, ..) = m.reasons("vitamin", std::iter::empty(), t);
+        assert_eq!(reasons.len(), 1);
+        assert!((reasons[0].1 + 4.0).abs() < 1e-4, "{reasons:?}");
+        b_clamp();
+        assert_eq!(m.phrase_text(PhraseId(99)), None);
+    }
+
+    fn b_clamp() {
+        let mut b = LearnedModelBuilder::default();
+        b.weight(
+            feature_key(FeatureKind::Word, "x", ""),
+            ThemeId(0),
+            99.0,
+            "x".into(),
+        );
+        let m = b.build(&[], 0);
+        let (reasons, ..) = m.reasons("x", std::iter::empty(), ThemeId(0));
+        assert!((reasons[0].1 - 127.0 * STEP).abs() < 1e-4, "{reasons:?}");
+    }
+
+    #[test]
+    fn a_long_search_is_read_up_to_the_feature_limit() {
+        let mut b = LearnedModelBuilder::default();
+        let t = ThemeId(0);
+        b.bias(t, -1.0);
+        b.weight(
+            feature_key(FeatureKind::Word, "last", ""),
+            t,
+            5.0,
+            "last".into(),
+        );
+        let m = b.build(&[], 0);
+        let mut terms = Vec::new();
+        assert!(m.fire("last", std::iter::empty(), &mut terms).contains(t));
+        // Each word is a word and a pair feature: past the limit nothing more is looked up.
+        let long = format!("{} last", vec!["w"; MAX_FEATURES].join(" "));
+        assert!(m.fire(&long, std::iter::empty(), &mut terms).is_empty());
     }
 }

@@ -65,13 +65,80 @@ impl ThemeSet {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct PhraseId(pub u32);
 
-#[derive(Clone, Debug)]
+/// Eight bytes: the texts live end to end in one string, the languages in a short table.
+#[derive(Clone, Copy, Debug)]
 struct Phrase {
     /// `None` for a word of a class or a context word (it fires nothing by itself).
     theme: Option<ThemeId>,
-    text: String,
-    /// The language of the file it came from (`en`, `pl`, ...), empty if unknown.
-    lang: String,
+    /// The language of the file it came from (`en`, `pl`, ...; index into `Phrases::langs`,
+    /// whose first entry is the empty "unknown").
+    lang: u8,
+    /// Where its text ends in `Phrases::texts` (it starts where the one before ends).
+    end: u32,
+}
+
+/// Every phrase's theme, text and language, compactly (tens of thousands of them).
+#[derive(Clone, Debug)]
+struct Phrases {
+    list: Vec<Phrase>,
+    texts: String,
+    langs: Vec<String>,
+}
+
+impl Default for Phrases {
+    fn default() -> Phrases {
+        Phrases {
+            list: Vec::new(),
+            texts: String::new(),
+            langs: vec![String::new()],
+        }
+    }
+}
+
+impl Phrases {
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+    fn push(&mut self, theme: Option<ThemeId>, lang: u8, text: &str) -> PhraseId {
+        let id = PhraseId(self.list.len() as u32);
+        self.texts.push_str(text);
+        self.list.push(Phrase {
+            theme,
+            lang,
+            end: self.texts.len() as u32,
+        });
+        id
+    }
+    /// The index of a language, added if new (at most 255 languages; more read as unknown).
+    fn lang_index(&mut self, lang: &str) -> u8 {
+        if let Some(i) = self.langs.iter().position(|l| l == lang) {
+            return i as u8;
+        }
+        if self.langs.len() > usize::from(u8::MAX) {
+            return 0;
+        }
+        self.langs.push(lang.to_owned());
+        (self.langs.len() - 1) as u8
+    }
+    fn theme(&self, id: PhraseId) -> Option<ThemeId> {
+        self.list.get(id.0 as usize).and_then(|p| p.theme)
+    }
+    fn text(&self, id: PhraseId) -> Option<&str> {
+        let i = id.0 as usize;
+        let end = self.list.get(i)?.end as usize;
+        let start = match i.checked_sub(1) {
+            Some(before) => self.list.get(before)?.end as usize,
+            None => 0,
+        };
+        self.texts.get(start..end)
+    }
+    fn lang(&self, id: PhraseId) -> Option<&str> {
+        let p = self.list.get(id.0 as usize)?;
+        self.langs.get(usize::from(p.lang)).map(String::as_str)
+    }
+    fn heap_bytes(&self) -> usize {
+        self.list.capacity() * std::mem::size_of::<Phrase>() + self.texts.capacity()
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -161,14 +228,14 @@ pub struct ThemeMatcherBuilder {
     thresholds: Vec<i32>,
     never_lowered: ThemeSet,
     help: ThemeSet,
-    phrases: Vec<Phrase>,
+    phrases: Phrases,
     groups: Vec<Group>,
     classes: Vec<String>,
     combinations: Vec<Combination>,
     loose: Vec<(String, Kind)>,
     strict: Vec<(String, Kind)>,
-    /// The language of the file being read.
-    lang: String,
+    /// The language of the file being read (an index into the phrases' languages).
+    lang: u8,
     /// Real words (loose form) read as themselves, not as slips.
     known: Vec<String>,
     /// Class names to their ids.
@@ -223,17 +290,11 @@ impl ThemeMatcherBuilder {
 
     /// The language of the lines that follow (the file's name: `en`, `pl`, ...).
     pub fn set_language(&mut self, lang: &str) {
-        lang.clone_into(&mut self.lang);
+        self.lang = self.phrases.lang_index(lang);
     }
 
     fn add_phrase(&mut self, theme: Option<ThemeId>, text: &str) -> PhraseId {
-        let id = PhraseId(self.phrases.len() as u32);
-        self.phrases.push(Phrase {
-            theme,
-            text: text.trim().to_owned(),
-            lang: self.lang.clone(),
-        });
-        id
+        self.phrases.push(theme, self.lang, text.trim())
     }
 
     /// A real word of some language: never read as a slip of a listed word (unless it is
@@ -455,20 +516,13 @@ impl ThemeMatcherBuilder {
             }
             _ => {
                 let n = normalize(text).loose;
+                let two = kind == FeatureKind::Pair;
                 let words = n.split(' ').count();
-                let fits = match kind {
-                    FeatureKind::Pair => words == 2,
-                    _ => words == 1,
-                };
-                if n.is_empty() || !fits {
+                if n.is_empty() || words != if two { 2 } else { 1 } {
                     return Err(format!(
                         "{text:?}: a {} feature is {} after normalisation",
                         kind.name(),
-                        if kind == FeatureKind::Pair {
-                            "two words"
-                        } else {
-                            "one word"
-                        }
+                        if two { "two words" } else { "one word" }
                     ));
                 }
                 let shown = if kind == FeatureKind::Start {
@@ -479,15 +533,9 @@ impl ThemeMatcherBuilder {
                 (n, shown)
             }
         };
-        let lang = std::mem::replace(&mut self.lang, LEARNED.to_owned());
-        let phrase = self.add_phrase(Some(theme), &shown);
-        self.lang = lang;
-        self.model.weight(
-            super::model::feature_key(kind, &key_text),
-            theme,
-            weight,
-            phrase,
-        );
+        let (first, second) = key_text.split_once(' ').unwrap_or((&key_text, ""));
+        let key = super::model::feature_key(kind, first, second);
+        self.model.weight(key, theme, weight, shown);
         Ok(())
     }
 
@@ -547,8 +595,8 @@ impl ThemeMatcherBuilder {
         // from an everyday English word (`werther`, `weather`) must not capture it.
         let english = |id: &PhraseId| {
             self.phrases
-                .get(id.0 as usize)
-                .is_some_and(|p| p.lang.is_empty() || p.lang == "en")
+                .lang(*id)
+                .is_some_and(|l| l.is_empty() || l == "en")
         };
         let mut slips = Slips::build(
             self.loose
@@ -582,11 +630,7 @@ impl ThemeMatcherBuilder {
                 k.theme == c.theme && k.near == c.near && other == key
             });
             // On a tie the English file's copy is kept, so `explain` names English.
-            let english = |c: &Combination| {
-                self.phrases
-                    .get(c.phrase.0 as usize)
-                    .is_some_and(|p| p.lang == "en")
-            };
+            let english = |c: &Combination| self.phrases.lang(c.phrase) == Some("en");
             match same {
                 Some(k) if k.points > c.points || (k.points == c.points && !english(&c)) => {}
                 Some(k) => *k = c,
@@ -610,7 +654,7 @@ impl ThemeMatcherBuilder {
         }
         let (loose_texts, loose_kinds) = FormKinds::group(std::mem::take(&mut self.loose));
         let (strict_texts, strict_kinds) = FormKinds::group(std::mem::take(&mut self.strict));
-        let model = std::mem::take(&mut self.model).build(self.themes.len(), &self.classes);
+        let model = std::mem::take(&mut self.model).build(&self.classes, self.phrases.len() as u32);
         Ok(ThemeMatcher {
             loose_ac: automaton(&loose_texts)?,
             strict_ac: automaton(&strict_texts)?,
@@ -656,6 +700,8 @@ pub struct ThemeHits {
     pub themes: ThemeSet,
     /// Themes whose hits the context lowered (a subset of `themes`).
     pub lowered: ThemeSet,
+    /// Themes the learned weights fired (with or without a listed phrase).
+    pub learned: ThemeSet,
     /// The phrases, combinations or weighted entries that matched, each once, in id order.
     pub terms: Vec<PhraseId>,
     /// The context words that lowered the hits, or the first-person words that kept them.
@@ -677,7 +723,7 @@ pub struct ThemeMatcher {
     thresholds: Vec<i32>,
     never_lowered: ThemeSet,
     help: ThemeSet,
-    phrases: Vec<Phrase>,
+    phrases: Phrases,
     groups: Vec<Group>,
     combinations: Vec<Combination>,
     /// Combinations by their rarest class.
@@ -773,21 +819,25 @@ impl ThemeMatcher {
     /// The phrase as written in its list (a combination as its parts joined by `+`).
     pub fn phrase_text(&self, id: PhraseId) -> &str {
         self.phrases
-            .get(id.0 as usize)
-            .map_or("?", |p| p.text.as_str())
+            .text(id)
+            .or_else(|| self.model.phrase_text(id))
+            .unwrap_or("?")
     }
-    /// The language of the file the phrase came from.
+    /// The language of the file the phrase came from ([`LEARNED`] for a learned feature).
     pub fn phrase_language(&self, id: PhraseId) -> &str {
-        self.phrases
-            .get(id.0 as usize)
-            .map_or("", |p| p.lang.as_str())
+        match self.phrases.lang(id) {
+            Some(l) => l,
+            None if self.model.phrase_text(id).is_some() => LEARNED,
+            None => "",
+        }
     }
     pub fn phrase_theme(&self, id: PhraseId) -> Option<ThemeId> {
-        self.phrases.get(id.0 as usize).and_then(|p| p.theme)
+        self.phrases.theme(id)
     }
     /// Number of phrases, combinations and weighted entries per theme.
     pub fn phrase_count(&self, theme: ThemeId) -> usize {
         self.phrases
+            .list
             .iter()
             .filter(|p| p.theme == Some(theme))
             .count()
@@ -804,11 +854,7 @@ impl ThemeMatcher {
     pub fn heap_bytes(&self) -> usize {
         let ac = |a: &Option<AhoCorasick>| a.as_ref().map_or(0, AhoCorasick::memory_usage);
         let kinds = self.loose.heap_bytes() + self.strict.heap_bytes();
-        let phrases: usize = self
-            .phrases
-            .iter()
-            .map(|p| std::mem::size_of::<Phrase>() + p.text.len() + p.lang.len())
-            .sum();
+        let phrases = self.phrases.heap_bytes();
         let combinations: usize = self
             .combinations
             .iter()
@@ -834,11 +880,10 @@ impl ThemeMatcher {
         let corrected = self.correct_slips(&text.loose, &mut hits);
         let loose = corrected.as_deref().unwrap_or(&text.loose);
         let (parts, classes) = self.read_lists(text, loose, &mut hits);
-        self.score(&parts, &classes, &mut hits);
-        let learned = self
-            .model
-            .fire(loose, uncancelled(&classes), &mut hits.terms);
-        hits.themes.0 |= learned.0;
+        let present = Present::of(&classes);
+        self.score(&parts, &classes, &present, &mut hits);
+        hits.learned = self.model.fire(loose, present.iter(), &mut hits.terms);
+        hits.themes.0 |= hits.learned.0;
         hits.terms.sort_unstable();
         hits.terms.dedup();
         if !hits.themes.is_empty() {
@@ -854,14 +899,10 @@ impl ThemeMatcher {
         let corrected = self.correct_slips(&text.loose, &mut hits);
         let loose = corrected.as_deref().unwrap_or(&text.loose);
         let (_, classes) = self.read_lists(text, loose, &mut hits);
-        let mut names: Vec<&str> = Vec::new();
-        for class in uncancelled(&classes) {
-            if let Some(name) = self.class_names.get(usize::from(class)) {
-                if !names.contains(&name.as_str()) {
-                    names.push(name);
-                }
-            }
-        }
+        let names = Present::of(&classes)
+            .iter()
+            .filter_map(|c| self.class_names.get(usize::from(c)).map(String::as_str))
+            .collect();
         (loose.to_owned(), names)
     }
 
@@ -871,12 +912,13 @@ impl ThemeMatcher {
         &self,
         text: &Normalized,
         theme: ThemeId,
-    ) -> (Vec<(PhraseId, f32)>, f32, f32) {
+    ) -> (Vec<(String, f32)>, f32, f32) {
         let mut hits = ThemeHits::default();
         let corrected = self.correct_slips(&text.loose, &mut hits);
         let loose = corrected.as_deref().unwrap_or(&text.loose);
         let (_, classes) = self.read_lists(text, loose, &mut hits);
-        self.model.reasons(loose, uncancelled(&classes), theme)
+        self.model
+            .reasons(loose, Present::of(&classes).iter(), theme)
     }
 
     /// Whether learned weights are loaded, and how many.
@@ -946,7 +988,7 @@ impl ThemeMatcher {
                 set
             };
             for &(phrase, start, end) in &found.phrases {
-                let theme = self.phrases.get(phrase.0 as usize).and_then(|p| p.theme);
+                let theme = self.phrases.theme(phrase);
                 if !theme.is_some_and(|t| covering(start, end).contains(t)) {
                     self.add_term(hits, phrase);
                 }
@@ -998,14 +1040,20 @@ impl ThemeMatcher {
     }
 
     fn add_term(&self, hits: &mut ThemeHits, phrase: PhraseId) {
-        if let Some(theme) = self.phrases.get(phrase.0 as usize).and_then(|p| p.theme) {
+        if let Some(theme) = self.phrases.theme(phrase) {
             hits.themes.insert(theme);
             hits.terms.push(phrase);
         }
     }
 
     /// Combinations and weighted entries: points per theme, fired at the threshold.
-    fn score(&self, parts: &[(u32, u8)], classes: &[ClassHit], hits: &mut ThemeHits) {
+    fn score(
+        &self,
+        parts: &[(u32, u8)],
+        classes: &[ClassHit],
+        present: &Present,
+        hits: &mut ThemeHits,
+    ) {
         let mut scores = [0i32; MAX_THEMES];
         let mut complete: SmallVec<[(ThemeId, PhraseId, i32); 8]> = SmallVec::new();
         if !parts.is_empty() {
@@ -1026,10 +1074,6 @@ impl ThemeMatcher {
                     complete.push((g.theme, g.phrase, g.points));
                 }
             }
-        }
-        let mut present = Present::default();
-        for h in classes {
-            present.insert(h.class);
         }
         // The combinations indexed under a class the search has.
         let mut read_class = |class: u16| {
@@ -1101,14 +1145,6 @@ impl ThemeMatcher {
     }
 }
 
-/// The classes of the words no shared exception covers.
-fn uncancelled(classes: &[ClassHit]) -> impl Iterator<Item = u16> + '_ {
-    classes
-        .iter()
-        .filter(|h| h.cancelled.0 != u64::MAX)
-        .map(|h| h.class)
-}
-
 /// The classes a search's words belong to: a bit each, for the first [`Present::EXACT`]
 /// classes (a class beyond them may be present).
 struct Present {
@@ -1125,6 +1161,22 @@ impl Default for Present {
 
 impl Present {
     const EXACT: usize = 8192;
+
+    fn of(classes: &[ClassHit]) -> Present {
+        let mut present = Present::default();
+        for h in classes {
+            present.insert(h.class);
+        }
+        present
+    }
+
+    /// The classes present in the exact range, in order.
+    fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.bits.iter().enumerate().flat_map(|(w, &bits)| {
+            crate::category::set_bits(u128::from(bits))
+                .map(move |b| (w * 64 + usize::from(b)) as u16)
+        })
+    }
 
     fn insert(&mut self, class: u16) {
         if let Some(w) = self.bits.get_mut(usize::from(class) / 64) {
