@@ -304,6 +304,114 @@ fn eval_searches_scores_a_labelled_set_and_names_a_bad_line() {
 }
 
 // ---------------------------------------------------------------------------------------
+// gatehouse train-themes
+
+#[test]
+fn train_themes_learns_weights_the_policy_then_uses_and_explain_names() {
+    let ws = Workspace::new();
+    ws.write("lists/themes/gambling/en.txt", b"online casino\n");
+    ws.write(
+        "lists/themes/_context/en.txt",
+        b"@lower: essay\n@plan: i, me, my\n",
+    );
+    let config = ws.write(
+        "gatehouse.toml",
+        b"lists_dir = \"lists\"\n[school]\nname = \"T\"\ntimezone = \"UTC\"\n\
+          [themes.gambling]\n[roles.pupil]\ndefault = \"allow\"\n\
+          themes = { gambling = { action = \"log\", alert = \"low\" } }\n",
+    );
+    let mut set = String::from("# labelled by the school\n");
+    for q in [
+        "acca tips for saturday",
+        "best acca tonight",
+        "acca builder odds",
+        "cash out my acca",
+        "free bet acca",
+        "acca insurance offer",
+    ] {
+        set.push_str(&format!("en\tgambling\talert\t{q}\tgatehouse\n"));
+    }
+    for q in [
+        "saturday football scores",
+        "tips for revision",
+        "best pizza tonight",
+        "cash machine near me",
+        "free maths worksheets",
+        "insurance definition",
+        "builder apprenticeship",
+        "odds and evens game",
+    ] {
+        set.push_str(&format!("en\t-\tquiet\t{q}\tgatehouse\n"));
+    }
+    let set = ws.write("set/mine.tsv", set.as_bytes());
+    let config = config.to_str().unwrap();
+    let weights = ws.path("lists/themes/_model/weights.tsv");
+    // Before training, the lists alone: `acca` is not listed.
+    let url = "https://www.google.com/search?q=acca+for+the+weekend";
+    let out = run(&["explain", "--role", "pupil", "--config", config, url], "");
+    assert!(stdout(&out).contains("\"themes\": []"), "{}", stdout(&out));
+    let out = run(
+        &[
+            "train-themes",
+            "--config",
+            config,
+            "--out",
+            weights.to_str().unwrap(),
+            // A small set needs a smaller L1 penalty than the default's.
+            "--l1",
+            "0.5",
+            set.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("14 searches, ") && stdout(&out).contains("weights written to"),
+        "{}",
+        stdout(&out)
+    );
+    let text = std::fs::read_to_string(&weights).unwrap();
+    assert!(text.starts_with("# Gatehouse theme model"), "{text}");
+    // Features are written as the lists read them (doubled letters folded).
+    assert!(text.contains("word\taca\tgambling\t"), "{text}");
+    // The policy reads the weights: an unlisted search with the learned word now fires,
+    // and explain says which weights did it.
+    let out = run(&["explain", "--role", "pupil", "--config", config, url], "");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["themes"], serde_json::json!(["gambling"]), "{json}");
+    assert_eq!(json["learned"][0]["theme"], "gambling", "{json}");
+    let weights_said = json["learned"][0]["weights"].to_string();
+    assert!(weights_said.contains("aca: +"), "{weights_said}");
+    assert!(
+        json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("(\"aca\", learned)"),
+        "{json}"
+    );
+    // A set with no search of the policy's themes learns nothing, and says so.
+    let other = ws.write("other.tsv", b"en\tsuicide\talert\tkms\tslang\n");
+    let out = run(
+        &[
+            "train-themes",
+            "--config",
+            config,
+            "--out",
+            ws.path("other-weights.tsv").to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no weights were learned"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ws.path("other-weights.tsv").exists());
+}
+
+// ---------------------------------------------------------------------------------------
 // gatehouse explain: the decisions the issue names.
 
 #[test]

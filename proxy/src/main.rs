@@ -24,6 +24,7 @@ mod users;
 mod warn;
 
 use clap::{Parser, Subcommand};
+use gatehouse_rules::train::Options;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -112,23 +113,28 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Passes over the searches.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = Options::default().epochs)]
         epochs: usize,
-        /// L1 penalty (higher: fewer features carry weight).
-        #[arg(long, default_value_t = 1.0)]
+        /// L1 penalty (higher: fewer features carry weight; a set of a few hundred
+        /// searches wants well under 1).
+        #[arg(long, default_value_t = Options::default().l1)]
         l1: f32,
         /// L2 penalty (higher: smaller weights).
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = Options::default().l2)]
         l2: f32,
         /// Step size.
-        #[arg(long, default_value_t = 0.1)]
+        #[arg(long, default_value_t = Options::default().rate)]
         rate: f32,
         /// Keep features seen in at least this many searches.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = Options::default().min_count)]
         min_count: usize,
         /// The score a theme needs to fire (0 is even odds; higher alerts less).
-        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        #[arg(long, default_value_t = Options::default().threshold, allow_negative_numbers = true)]
         threshold: f32,
+        /// An evaluation set (file or folder) whose searches are left out of training, so
+        /// that it stays unseen (repeatable).
+        #[arg(long)]
+        exclude: Vec<PathBuf>,
         #[arg(required = true)]
         sets: Vec<PathBuf>,
     },
@@ -234,11 +240,12 @@ fn main() -> ExitCode {
             rate,
             min_count,
             threshold,
+            exclude,
             sets,
         } => cli::train_themes::run(cli::train_themes::Request {
             config: config.as_deref(),
             out: &out,
-            options: gatehouse_rules::train::Options {
+            options: Options {
                 epochs,
                 l1,
                 l2,
@@ -248,6 +255,7 @@ fn main() -> ExitCode {
                 ..Default::default()
             },
             sets: &sets,
+            exclude: &exclude,
         }),
         Command::Explain {
             config,

@@ -175,6 +175,9 @@ pub struct Score {
     pub total: Tally,
     /// English searches of the high-severity themes (see [`score`]).
     pub high_en: Tally,
+    /// The searches labelled `quiet` alone (ordinary searches: the false-alert
+    /// measure; `total` also counts `lowered` ones).
+    pub quiet_only: Tally,
     /// Alert searches whose theme did not fire: place, theme, query, themes that fired.
     pub misses: Vec<String>,
     /// Lowered or quiet searches on which a theme fired.
@@ -242,6 +245,9 @@ pub fn score(snap: &Snapshot, role: RoleId, set: &[LabelledSearch], high: &[Stri
         s.total.add(alert, right);
         if alert && c.lang == "en" && high.contains(&c.theme) {
             s.high_en.add(alert, right);
+        }
+        if c.expect == Expect::Quiet {
+            s.quiet_only.add(alert, right);
         }
         match (alert, right) {
             (true, false) => s.misses.push(format!(
@@ -318,13 +324,15 @@ impl Score {
         }
         let _ = writeln!(
             out,
-            "\nAll: recall {} of {} searches; high-severity English themes {} of {}; false alerts {} of {} quiet or lowered searches.",
+            "\nAll: recall {} of {} searches; high-severity English themes {} of {}; false alerts {} of {} quiet or lowered searches ({} of {} quiet ones).",
             pct(self.total.recall()),
             self.total.alerts,
             pct(self.high_en.recall()),
             self.high_en.alerts,
             pct(self.total.false_rate()),
-            self.total.quiet
+            self.total.quiet,
+            pct(self.quiet_only.false_rate()),
+            self.quiet_only.quiet
         );
         out
     }

@@ -36,12 +36,12 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             epochs: 20,
-            l1: 1.0,
+            l1: 8.0,
             l2: 1.0,
             min_count: 2,
-            rate: 0.1,
+            rate: 0.6,
             prune: 0.01,
-            threshold: 0.0,
+            threshold: 1.5,
         }
     }
 }
@@ -56,19 +56,27 @@ pub struct Trained {
     pub weights: usize,
     /// Searches whose theme this policy does not have (not used).
     pub unknown_theme: usize,
+    /// Searches left out because an evaluation set holds the same search.
+    pub held_out: usize,
 }
 
 /// A feature as it appears in the weights file: its kind and text.
 type Feature = (FeatureKind, String);
 
-/// Learns weights for every theme of `matcher` from `set`; `about` heads the file.
+/// Learns weights for every theme of `matcher` from `set`, leaving out every search that
+/// `held_out` also holds (as normalised, so an evaluation set stays unseen); `about` heads
+/// the file.
 pub fn train(
     matcher: &ThemeMatcher,
     set: &[LabelledSearch],
+    held_out: &[LabelledSearch],
     opts: &Options,
     about: &str,
 ) -> Trained {
     let themes = matcher.theme_names();
+    let unseen: std::collections::BTreeSet<String> =
+        held_out.iter().map(|s| normalize(&s.query).loose).collect();
+    let mut left_out = 0;
     // Each search's distinct features, and its theme.
     let mut read: Vec<(Vec<Feature>, Option<usize>)> = Vec::with_capacity(set.len());
     let mut unknown_theme = 0;
@@ -83,7 +91,12 @@ pub fn train(
                 }
             },
         };
-        let (text, classes) = matcher.learned_input(&normalize(&s.query));
+        let normalized = normalize(&s.query);
+        if unseen.contains(&normalized.loose) {
+            left_out += 1;
+            continue;
+        }
+        let (text, classes) = matcher.learned_input(&normalized);
         let mut features: Vec<Feature> = classes
             .iter()
             .map(|c| (FeatureKind::Class, (*c).to_owned()))
@@ -173,6 +186,7 @@ pub fn train(
         features: vocabulary.len(),
         weights,
         unknown_theme,
+        held_out: left_out,
     }
 }
 

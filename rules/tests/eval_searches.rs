@@ -37,6 +37,12 @@ fn held_out() -> Vec<LabelledSearch> {
     read_set(&[root().join("eval/searches/heldout")]).unwrap()
 }
 
+/// The second held-out set (`eval/searches/heldout2/*.tsv`), written before the learned
+/// weights were trained.
+fn held_out_2() -> Vec<LabelledSearch> {
+    read_set(&[root().join("eval/searches/heldout2")]).unwrap()
+}
+
 /// The set sent as a pupil's searches; the high-severity themes are the shipped policy's
 /// (for the baseline too).
 fn pupil_score(snap: &Snapshot, set: &[LabelledSearch]) -> Score {
@@ -84,7 +90,12 @@ fn shipped_on(set: &str, cases: &[LabelledSearch], floors: &Floors) {
     );
     assert!(
         s.total.false_rate() <= floors.false_alerts,
-        "{set}: false alerts"
+        "{set}: false alerts on quiet and lowered searches"
+    );
+    // The issue's own measure: ordinary (quiet) searches that alert, at most 2 %.
+    assert!(
+        s.quiet_only.false_rate() <= 0.02,
+        "{set}: false alerts on quiet searches"
     );
 }
 
@@ -111,16 +122,74 @@ fn the_shipped_themes_on_the_held_out_set() {
     shipped_on("held-out", &held_out(), &floors);
 }
 
-// Floors: the figures reached on 2 December, rounded down (issue 11's targets, 95 % on
-// the high-severity English themes, 90 % elsewhere and at most 2 % false alerts, are met
-// on neither set yet: benches/README.md §9).
-// Development: 98.9 %, 99.4 %, 0.1 %. Held-out: 58.3 %, 58.2 %, 1.5 %.
+/// The second held-out set, written before the learned weights were trained and never
+/// used to train or tune them.
+#[test]
+fn the_shipped_themes_on_the_second_held_out_set() {
+    let floors = Floors {
+        high_en: HELD_OUT_2_HIGH_EN,
+        all: HELD_OUT_2_ALL,
+        false_alerts: HELD_OUT_2_FALSE,
+    };
+    shipped_on("held-out-2", &held_out_2(), &floors);
+}
+
+/// The shipped weights (`lists/themes/_model/weights.tsv`) are what `gatehouse
+/// train-themes` learns from the shipped training and development sets with the shipped
+/// lists: nobody edited them by hand, and the lists' classes they name are still there.
+/// (Equal to within rounding: the exponential of another C library may differ in the
+/// last bit.)
+#[test]
+fn the_shipped_weights_are_what_training_on_the_shipped_sets_gives() {
+    use gatehouse_rules::train::{train, Options};
+    let snap = shipped();
+    let set = read_set(&[
+        root().join("eval/searches/train"),
+        root().join("eval/searches"),
+    ])
+    .unwrap();
+    let unseen: Vec<LabelledSearch> = held_out().into_iter().chain(held_out_2()).collect();
+    let trained = train(snap.themes(), &set, &unseen, &Options::default(), "");
+    let weights = |text: &str| -> std::collections::BTreeMap<String, f64> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let (key, value) = l.rsplit_once('\t')?;
+                Some((key.to_owned(), value.parse().ok()?))
+            })
+            .collect()
+    };
+    let shipped = std::fs::read_to_string(root().join("lists/themes/_model/weights.tsv")).unwrap();
+    let (ours, theirs) = (weights(&trained.text), weights(&shipped));
+    assert!(theirs.len() > 1000, "{} weights shipped", theirs.len());
+    let differ = ours
+        .iter()
+        .filter(|(k, v)| theirs.get(*k).is_none_or(|t| (t - *v).abs() > 0.01))
+        .count()
+        + theirs.keys().filter(|k| !ours.contains_key(*k)).count();
+    assert!(
+        differ * 1000 <= theirs.len(),
+        "{differ} of {} weights differ from a fresh training: run `gatehouse train-themes --config deploy/gatehouse.toml --out lists/themes/_model/weights.tsv --exclude eval/searches/heldout --exclude eval/searches/heldout2 eval/searches/train eval/searches`",
+        theirs.len()
+    );
+}
+
+// Floors: the figures reached on 2 December with the learned weights, rounded down.
+// Issue 11's targets are 95 % on the high-severity English themes, 90 % elsewhere and at
+// most 2 % false alerts on quiet searches (asserted above for every set). Quiet and lowered
+// together are held to the floors below. Figures (high-severity English, all, false alerts
+// on quiet and lowered): development 99.1 %, 99.6 %, 0.1 % (the lists were tuned on it and
+// the weights learned from it); held-out 83.3 %, 81.9 %, 2.2 %; held-out 2 92.4 %, 91.4 %,
+// 1.4 % (benches/README.md §9).
 const DEV_HIGH_EN: f64 = 0.97;
 const DEV_ALL: f64 = 0.97;
 const DEV_FALSE: f64 = 0.01;
-const HELD_OUT_HIGH_EN: f64 = 0.55;
-const HELD_OUT_ALL: f64 = 0.55;
-const HELD_OUT_FALSE: f64 = 0.02;
+const HELD_OUT_HIGH_EN: f64 = 0.80;
+const HELD_OUT_ALL: f64 = 0.80;
+const HELD_OUT_FALSE: f64 = 0.025;
+const HELD_OUT_2_HIGH_EN: f64 = 0.90;
+const HELD_OUT_2_ALL: f64 = 0.89;
+const HELD_OUT_2_FALSE: f64 = 0.02;
 
 /// e2guardian's own weighted phrase lists scored on the same set, as the baseline (only
 /// where the shared data is present: `../shared/data/phrases/e2guardian`).
@@ -161,7 +230,11 @@ fn e2guardian_weighted_lists_on_the_labelled_searches() {
     std::fs::write(&path, &toml).unwrap();
     let file = ConfigFile::load(&path).unwrap();
     let snap = compile(&file).unwrap().snapshot;
-    for (set, cases) in [("development", cases()), ("held-out", held_out())] {
+    for (set, cases) in [
+        ("development", cases()),
+        ("held-out", held_out()),
+        ("held-out-2", held_out_2()),
+    ] {
         let s = pupil_score(&snap, &cases);
         let report = s.table(&format!(
             "e2guardian 5.3 weighted phrase lists (threshold 50), {set}"

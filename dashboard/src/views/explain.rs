@@ -81,6 +81,17 @@ pub async fn page(
                     body.push_str(&row("Search", esc(search)));
                     body.push_str(&row("Themes", esc(&e.themes.join(", "))));
                     body.push_str(&row("Matched terms", esc(&e.terms.join(", "))));
+                    for l in &e.learned {
+                        body.push_str(&row(
+                            &esc(&format!("Learned weights ({})", l.theme)),
+                            esc(&format!(
+                                "{} = {:.2}, fires at {:.2}",
+                                l.weights.join(", "),
+                                l.score,
+                                l.fires_at
+                            )),
+                        ));
+                    }
                 }
                 body.push_str(&row(
                     "Alert",

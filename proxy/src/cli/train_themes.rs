@@ -12,6 +12,8 @@ pub struct Request<'a> {
     pub out: &'a Path,
     pub options: Options,
     pub sets: &'a [PathBuf],
+    /// Evaluation sets whose searches are not learned from.
+    pub exclude: &'a [PathBuf],
 }
 
 pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
@@ -26,6 +28,13 @@ pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let held_out = match read_set(req.exclude) {
+        Ok(set) => set,
+        Err(e) => {
+            super::eprint(&format!("error: --exclude: {e}"));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let snap = match super::load_policy(req.config) {
         Ok((_, control)) => control.live().load(),
         Err(e) => {
@@ -33,12 +42,25 @@ pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let sets: Vec<String> = req.sets.iter().map(|p| p.display().to_string()).collect();
-    let about = format!(
-        "Gatehouse theme model: weights learned by `gatehouse train-themes` from {}.\nRetrain after changing the lists' word classes; the policy reads every .tsv file of themes/_model/.",
-        sets.join(", ")
+    let names = |paths: &[PathBuf]| -> String {
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut about = format!(
+        "Gatehouse theme model: weights learned by `gatehouse train-themes` from {}.",
+        names(req.sets)
     );
-    let trained = train(snap.themes(), &set, &req.options, &about);
+    if !req.exclude.is_empty() {
+        about.push_str(&format!(
+            "\nSearches also in {} were left out (they stay unseen).",
+            names(req.exclude)
+        ));
+    }
+    about.push_str("\nRetrain after changing the lists' word classes; the policy reads every .tsv file of themes/_model/.");
+    let trained = train(snap.themes(), &set, &held_out, &req.options, &about);
     if trained.weights == 0 {
         super::eprint(
             "error: no weights were learned (no search is labelled with a theme of this policy)",
@@ -58,13 +80,11 @@ pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
         trained.features,
         trained.weights,
         req.out.display(),
-        if trained.unknown_theme > 0 {
-            format!(
-                " ({} searches of themes this policy does not have were not used)",
-                trained.unknown_theme
-            )
-        } else {
-            String::new()
+        match (trained.unknown_theme, trained.held_out) {
+            (0, 0) => String::new(),
+            (u, h) => format!(
+                " ({u} searches of themes this policy does not have and {h} also in --exclude sets were not used)"
+            ),
         }
     ));
     Ok(ExitCode::SUCCESS)
