@@ -1,10 +1,12 @@
 //! Search-text normalisation and the theme matcher on arbitrary bytes, decoded as a query
 //! component is: normalising never panics, is idempotent on both forms, and the matcher
-//! (with combinations, context, exceptions and slips) never panics on what it gives.
+//! (with combinations, context, exceptions, slips and learned weights) never panics on
+//! what it gives.
 #![no_main]
 
 use gatehouse_rules::search::{
-    decode_component, normalize, ComboPart, ThemeMatcher, ThemeMatcherBuilder, LOWER, PLAN,
+    decode_component, normalize, ComboPart, FeatureKind, ThemeMatcher, ThemeMatcherBuilder,
+    LOWER, PLAN,
 };
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
@@ -28,6 +30,12 @@ fn matcher() -> &'static ThemeMatcher {
         b.class_word(PLAN, "i want to", false).expect("class");
         let c = ComboPart::Class;
         b.combination(t, &[c("medicine"), c("die")], 60, 6).expect("combination");
+        b.learned_bias(t, -1.0);
+        b.learned(FeatureKind::Word, "unalive", t, 2.0).expect("word");
+        b.learned(FeatureKind::Pair, "how many", t, 0.8).expect("pair");
+        b.learned(FeatureKind::Start, "overd", t, 0.7).expect("start");
+        b.learned(FeatureKind::Class, "medicine", t, 0.5).expect("class");
+        b.learned(FeatureKind::Word, "vitamin", t, -2.0).expect("word");
         b.build().expect("build")
     })
 }
