@@ -1,15 +1,16 @@
 //! The shipped themes scored on the labelled search sets: each search is sent as a pupil's
 //! Google search through the shipped policy, and recall, precision and false alerts are
-//! counted per theme and per language. Two sets: the development set (`eval/searches/`),
-//! which the lists were tuned on, and the held-out set (`eval/searches/heldout/`), written
-//! before the tuning and never used for it, whose figures are the honest ones. The tables
-//! are printed (`cargo test -p gatehouse-rules --test eval_searches -- --nocapture`) and
-//! written to `target/eval-searches-*.md`.
+//! counted per theme and per language. Four sets: the development set (`eval/searches/`),
+//! which the lists were tuned on and the learned weights trained on, and three held-out
+//! sets (`eval/searches/heldout*/`), written before the tuning or training they measure and
+//! never used for it, whose figures are the honest ones. The tables are printed (`cargo
+//! test -p gatehouse-rules --test eval_searches -- --nocapture`) and written to
+//! `target/eval-searches-*.md`.
 //!
 //! Issue 11's targets are recall of at least 95 % on the high-severity English themes and
-//! 90 % elsewhere, with at most 2 % false alerts on the quiet and lowered searches. The
-//! assertions below hold the figures reached so far, so nothing slips back; where a floor
-//! is below its target, `benches/README.md` says so.
+//! 90 % elsewhere, with at most 2 % false alerts on the quiet searches. The assertions below
+//! hold the figures reached so far, so nothing slips back; where a floor is below its
+//! target, `benches/README.md` says so.
 
 #![allow(
     clippy::unwrap_used,
@@ -41,6 +42,12 @@ fn held_out() -> Vec<LabelledSearch> {
 /// weights were trained.
 fn held_out_2() -> Vec<LabelledSearch> {
     read_set(&[root().join("eval/searches/heldout2")]).unwrap()
+}
+
+/// The third held-out set (`eval/searches/heldout3/*.tsv`), written before the sixth
+/// training round.
+fn held_out_3() -> Vec<LabelledSearch> {
+    read_set(&[root().join("eval/searches/heldout3")]).unwrap()
 }
 
 /// The set sent as a pupil's searches; the high-severity themes are the shipped policy's
@@ -134,6 +141,18 @@ fn the_shipped_themes_on_the_second_held_out_set() {
     shipped_on("held-out-2", &held_out_2(), &floors);
 }
 
+/// The third held-out set, written before the last training round and never used to train
+/// or tune anything.
+#[test]
+fn the_shipped_themes_on_the_third_held_out_set() {
+    let floors = Floors {
+        high_en: HELD_OUT_3_HIGH_EN,
+        all: HELD_OUT_3_ALL,
+        false_alerts: HELD_OUT_3_FALSE,
+    };
+    shipped_on("held-out-3", &held_out_3(), &floors);
+}
+
 /// The shipped weights (`lists/themes/_model/weights.tsv`) are what `gatehouse
 /// train-themes` learns from the shipped training and development sets with the shipped
 /// lists: nobody edited them by hand, and the lists' classes they name are still there.
@@ -148,7 +167,11 @@ fn the_shipped_weights_are_what_training_on_the_shipped_sets_gives() {
         root().join("eval/searches"),
     ])
     .unwrap();
-    let unseen: Vec<LabelledSearch> = held_out().into_iter().chain(held_out_2()).collect();
+    let unseen: Vec<LabelledSearch> = held_out()
+        .into_iter()
+        .chain(held_out_2())
+        .chain(held_out_3())
+        .collect();
     let trained = train(snap.themes(), &set, &unseen, &Options::default(), "");
     let weights = |text: &str| -> std::collections::BTreeMap<String, f64> {
         text.lines()
@@ -169,7 +192,7 @@ fn the_shipped_weights_are_what_training_on_the_shipped_sets_gives() {
         + theirs.keys().filter(|k| !ours.contains_key(*k)).count();
     assert!(
         differ * 1000 <= theirs.len(),
-        "{differ} of {} weights differ from a fresh training: run `gatehouse train-themes --config deploy/gatehouse.toml --out lists/themes/_model/weights.tsv --exclude eval/searches/heldout --exclude eval/searches/heldout2 eval/searches/train eval/searches`",
+        "{differ} of {} weights differ from a fresh training: run `gatehouse train-themes --config deploy/gatehouse.toml --out lists/themes/_model/weights.tsv --exclude eval/searches/heldout --exclude eval/searches/heldout2 --exclude eval/searches/heldout3 eval/searches/train eval/searches`",
         theirs.len()
     );
 }
@@ -179,8 +202,8 @@ fn the_shipped_weights_are_what_training_on_the_shipped_sets_gives() {
 // most 2 % false alerts on quiet searches (asserted above for every set). Quiet and lowered
 // together are held to the floors below. Figures (high-severity English, all, false alerts
 // on quiet and lowered): development 99.1 %, 99.6 %, 0.1 % (the lists were tuned on it and
-// the weights learned from it); held-out 83.3 %, 81.9 %, 2.2 %; held-out 2 92.4 %, 91.4 %,
-// 1.4 % (benches/README.md §9).
+// the weights learned from it); held-out 83.3 %, 82.2 %, 2.2 %; held-out 2 93.3 %, 91.9 %,
+// 1.4 %; held-out 3 91.4 %, 88.7 %, 1.7 % (benches/README.md §9).
 const DEV_HIGH_EN: f64 = 0.97;
 const DEV_ALL: f64 = 0.97;
 const DEV_FALSE: f64 = 0.01;
@@ -188,8 +211,11 @@ const HELD_OUT_HIGH_EN: f64 = 0.80;
 const HELD_OUT_ALL: f64 = 0.80;
 const HELD_OUT_FALSE: f64 = 0.025;
 const HELD_OUT_2_HIGH_EN: f64 = 0.90;
-const HELD_OUT_2_ALL: f64 = 0.89;
+const HELD_OUT_2_ALL: f64 = 0.90;
 const HELD_OUT_2_FALSE: f64 = 0.02;
+const HELD_OUT_3_HIGH_EN: f64 = 0.88;
+const HELD_OUT_3_ALL: f64 = 0.86;
+const HELD_OUT_3_FALSE: f64 = 0.02;
 
 /// e2guardian's own weighted phrase lists scored on the same set, as the baseline (only
 /// where the shared data is present: `../shared/data/phrases/e2guardian`).
@@ -234,6 +260,7 @@ fn e2guardian_weighted_lists_on_the_labelled_searches() {
         ("development", cases()),
         ("held-out", held_out()),
         ("held-out-2", held_out_2()),
+        ("held-out-3", held_out_3()),
     ] {
         let s = pupil_score(&snap, &cases);
         let report = s.table(&format!(
