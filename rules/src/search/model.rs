@@ -94,13 +94,16 @@ pub fn for_each_text_feature(text: &str, mut each: impl FnMut(FeatureKind, &str,
 /// The key of a feature in the table (FNV-1a over its kind and text, two texts joined by
 /// a space).
 pub fn feature_key(kind: FeatureKind, first: &str, second: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let space: &[u8] = if second.is_empty() { b"" } else { b" " };
-    for &b in std::iter::once(&kind.tag())
-        .chain(first.as_bytes())
-        .chain(space)
-        .chain(second.as_bytes())
-    {
+    let mut h = fnv(0xcbf2_9ce4_8422_2325, &[kind.tag()]);
+    h = fnv(h, first.as_bytes());
+    if !second.is_empty() {
+        h = fnv(fnv(h, b" "), second.as_bytes());
+    }
+    h
+}
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -241,8 +244,9 @@ fn steps(v: f32) -> i32 {
     }
 }
 
-/// The distinct feature numbers of one search, in the order first seen.
-type Found = SmallVec<[u32; MAX_FEATURES]>;
+/// The distinct feature numbers of one search, in the order first seen (held inline: the
+/// text's features and a few dozen classes).
+type Found = SmallVec<[u32; 192]>;
 
 impl LearnedModel {
     pub fn is_empty(&self) -> bool {
@@ -277,7 +281,8 @@ impl LearnedModel {
     }
 
     /// The weighted features a search has (numbers, each once): its words, pairs and
-    /// beginnings (at most [`MAX_FEATURES`] looked up), then its distinct word classes.
+    /// beginnings (at most [`MAX_FEATURES`] looked up), then its word classes (`classes`
+    /// yields each class once).
     fn found(&self, text: &str, classes: impl Iterator<Item = u16>) -> Found {
         let mut found = Found::new();
         let mut looked = 0usize;
@@ -298,9 +303,11 @@ impl LearnedModel {
                 }
             }
         });
+        // Distinct classes are distinct features (their keys differ from every word's), so
+        // they need no check against what was found: a search can have dozens of classes.
         for class in classes {
             match self.class_features.get(usize::from(class)) {
-                Some(&n) if n != NO_FEATURE && !found.contains(&n) => found.push(n),
+                Some(&n) if n != NO_FEATURE => found.push(n),
                 _ => {}
             }
         }

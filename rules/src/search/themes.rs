@@ -1093,21 +1093,8 @@ impl ThemeMatcher {
                 }
             }
         };
-        // Each class once: those in the bitset in order, then any beyond it.
-        for (w, &bits) in present.bits.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                let class = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                read_class(class as u16);
-            }
-        }
-        for (i, hit) in classes.iter().enumerate() {
-            if usize::from(hit.class) >= Present::EXACT
-                && !classes[..i].iter().any(|h| h.class == hit.class)
-            {
-                read_class(hit.class);
-            }
+        for class in present.iter() {
+            read_class(class);
         }
         for (theme, phrase, points) in complete {
             let threshold = self
@@ -1146,41 +1133,44 @@ impl ThemeMatcher {
 }
 
 /// The classes a search's words belong to: a bit each, for the first [`Present::EXACT`]
-/// classes (a class beyond them may be present).
+/// classes (a class beyond them may be present), and each class once in the order first
+/// found (a search has a few dozen: they are read from the list, not from the bits).
 struct Present {
     bits: [u64; Present::EXACT / 64],
-}
-
-impl Default for Present {
-    fn default() -> Present {
-        Present {
-            bits: [0; Present::EXACT / 64],
-        }
-    }
+    distinct: SmallVec<[u16; 64]>,
 }
 
 impl Present {
     const EXACT: usize = 8192;
 
     fn of(classes: &[ClassHit]) -> Present {
-        let mut present = Present::default();
+        let mut present = Present {
+            bits: [0; Present::EXACT / 64],
+            distinct: SmallVec::new(),
+        };
         for h in classes {
             present.insert(h.class);
         }
         present
     }
 
-    /// The classes present in the exact range, in order.
+    /// Every class present, once each, in the order first found.
     fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        self.bits.iter().enumerate().flat_map(|(w, &bits)| {
-            crate::category::set_bits(u128::from(bits))
-                .map(move |b| (w * 64 + usize::from(b)) as u16)
-        })
+        self.distinct.iter().copied()
     }
 
     fn insert(&mut self, class: u16) {
-        if let Some(w) = self.bits.get_mut(usize::from(class) / 64) {
-            *w |= 1 << (class % 64);
+        let new = match self.bits.get_mut(usize::from(class) / 64) {
+            Some(w) => {
+                let bit = 1 << (class % 64);
+                let new = *w & bit == 0;
+                *w |= bit;
+                new
+            }
+            None => !self.distinct.contains(&class),
+        };
+        if new {
+            self.distinct.push(class);
         }
     }
 
