@@ -409,6 +409,47 @@ fn train_themes_learns_weights_the_policy_then_uses_and_explain_names() {
         stderr(&out)
     );
     assert!(!ws.path("other-weights.tsv").exists());
+    // The weights are readable by the proxy's own user, whoever trained them.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&weights).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "{mode:o}");
+    // Nonsense options and a folder for --out are refused, naming them; nothing is written.
+    let set = set.to_str().unwrap();
+    let folder = ws.path("lists/themes/_model");
+    for (args, said) in [
+        (vec!["--threshold", "nan"], "--threshold NaN: not a number"),
+        (
+            vec!["--rate", "0"],
+            "--rate 0: the step size is more than 0",
+        ),
+        (vec!["--l1=-5"], "--l1 and --l2 are 0 or more"),
+        (vec!["--epochs", "0"], "--epochs 0"),
+    ] {
+        let mut all = vec!["train-themes", "--config", config, "--out", "x.tsv"];
+        all.extend(args);
+        all.push(set);
+        let out = run(&all, "");
+        assert_eq!(out.status.code(), Some(1), "{all:?}");
+        assert!(stderr(&out).contains(said), "{all:?}: {}", stderr(&out));
+    }
+    let out = run(
+        &[
+            "train-themes",
+            "--config",
+            config,
+            "--out",
+            folder.to_str().unwrap(),
+            set,
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("a folder; name the weights file"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ws.path("lists/themes/_model.tsv.partial").exists());
 }
 
 // ---------------------------------------------------------------------------------------

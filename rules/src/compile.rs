@@ -860,10 +860,12 @@ fn load_model_file(
         path: path.to_owned(),
         source,
     })?;
-    let decoded = decode(&bytes);
+    // Written by `train-themes` as UTF-8: a stray byte spoils its line, never the file
+    // (read as another encoding, every non-English feature would be lost).
+    let text = String::from_utf8_lossy(&bytes);
     let mut rep = FileReport::new(path.to_owned(), ListFormat::Domains, "learned".into());
     rep.format = "learned-weights".into();
-    rep.warnings.extend(decoded.warning);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut not_here: std::collections::BTreeSet<String> = Default::default();
     let number = |v: &str| {
         v.trim()
@@ -872,8 +874,12 @@ fn load_model_file(
             .filter(|v| v.is_finite())
             .ok_or_else(|| format!("{v:?} is not a number"))
     };
-    for (i, line) in decoded.text.lines().enumerate() {
+    for (i, line) in text.lines().enumerate() {
         if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if line.contains('\u{fffd}') {
+            rep.skip(i + 1, "not UTF-8".to_owned());
             continue;
         }
         let fields: Vec<&str> = line.split('\t').collect();

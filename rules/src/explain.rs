@@ -230,15 +230,21 @@ pub fn reason(snap: &Snapshot, d: &Decision, role: &str, host: &str) -> String {
                     snap.themes.phrase_text(p).to_owned(),
                     Some(snap.themes.phrase_language(p)).filter(|l| !l.is_empty()),
                 ),
-                None => (
-                    d.terms
-                        .iter()
-                        .filter(|&&p| snap.themes.phrase_language(p) == crate::search::LEARNED)
-                        .map(|&p| snap.themes.phrase_text(p))
-                        .collect::<Vec<_>>()
-                        .join(" + "),
-                    Some(crate::search::LEARNED).filter(|_| d.learned.contains(theme)),
-                ),
+                // A hit of the learned weights alone: named by this theme's strongest
+                // features in the search (a decision's learned terms may be another's).
+                None if d.learned.contains(theme) => {
+                    let (weights, _, _) = snap
+                        .themes
+                        .learned_reasons(&crate::search::normalize(query), theme);
+                    let strongest: Vec<String> = weights
+                        .into_iter()
+                        .filter(|(_, w)| *w > 0.0)
+                        .take(3)
+                        .map(|(f, _)| f)
+                        .collect();
+                    (strongest.join(" + "), Some(crate::search::LEARNED))
+                }
+                None => (String::new(), None),
             };
             let lang = lang.map(|l| format!(", {l}")).unwrap_or_default();
             let mut text = format!(

@@ -9,7 +9,7 @@
 //! Training is deterministic: the same lists and searches give the same file.
 
 use crate::labelled::{Expect, LabelledSearch};
-use crate::search::{normalize, FeatureKind, ThemeMatcher};
+use crate::search::{normalize, FeatureKind, ThemeMatcher, LOWER};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -74,6 +74,16 @@ pub fn train(
     about: &str,
 ) -> Trained {
     let themes = matcher.theme_names();
+    // Whether a word is a context (`lower`) word of the lists, remembered per word.
+    let mut context_words: std::collections::HashMap<String, bool> = Default::default();
+    let mut context_word = |word: &str| -> bool {
+        if let Some(&known) = context_words.get(word) {
+            return known;
+        }
+        let known = matcher.learned_input(&normalize(word)).1.contains(&LOWER);
+        context_words.insert(word.to_owned(), known);
+        known
+    };
     let unseen: std::collections::BTreeSet<String> =
         held_out.iter().map(|s| normalize(&s.query).loose).collect();
     let mut left_out = 0;
@@ -81,9 +91,13 @@ pub fn train(
     let mut read: Vec<(Vec<Feature>, Option<usize>)> = Vec::with_capacity(set.len());
     let mut unknown_theme = 0;
     for s in set {
+        // A lowered search is an example of its theme: whether the context lowers it is the
+        // lists' rule (which a first-person word and a disclosure override), never the
+        // weights'. Learned as a counter-example, a study word would pull a pupil's own
+        // disclosure under the threshold.
         let label = match s.expect {
-            Expect::Quiet | Expect::Lowered => None,
-            Expect::Alert => match themes.iter().position(|t| *t == s.theme) {
+            Expect::Quiet => None,
+            Expect::Alert | Expect::Lowered => match themes.iter().position(|t| *t == s.theme) {
                 Some(t) => Some(t),
                 None => {
                     unknown_theme += 1;
@@ -97,11 +111,28 @@ pub fn train(
             continue;
         }
         let (text, classes) = matcher.learned_input(&normalized);
+        // Context words carry no weight: whether study or help-seeking lowers a hit is the
+        // context rule's decision (which a first-person word and a disclosure override).
+        // Weighted, `gcse` would pull a pupil's own disclosure under the threshold.
         let mut features: Vec<Feature> = classes
             .iter()
+            .filter(|&&c| c != LOWER)
             .map(|c| (FeatureKind::Class, (*c).to_owned()))
             .collect();
-        crate::search::for_each_text_feature(&text, |k, a, b| {
+        let mut last_was_context = false;
+        crate::search::for_each_distinct_feature(&text, |k, a, b, _| {
+            let context = match k {
+                FeatureKind::Word => {
+                    last_was_context = context_word(a);
+                    last_was_context
+                }
+                FeatureKind::Start => last_was_context,
+                FeatureKind::Pair => context_word(a) || context_word(b),
+                FeatureKind::Class => false,
+            };
+            if context {
+                return;
+            }
             let f = if b.is_empty() {
                 a.to_owned()
             } else {

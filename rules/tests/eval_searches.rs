@@ -197,25 +197,78 @@ fn the_shipped_weights_are_what_training_on_the_shipped_sets_gives() {
     );
 }
 
+/// The shipped weights load whole (no line skipped: a class a combination writes as a
+/// literal, `'way out'`, is a class too).
+#[test]
+fn the_shipped_weights_load_without_a_skipped_line() {
+    let file = ConfigFile::load(&root().join("deploy/gatehouse.toml")).unwrap();
+    let compiled = compile(&file).unwrap();
+    let rep = compiled
+        .report
+        .files
+        .iter()
+        .find(|f| f.format == "learned-weights")
+        .expect("the weights file is read");
+    assert!(rep.entries > 10_000, "{rep:?}");
+    assert_eq!(rep.skipped, 0, "{:?}", rep.problems);
+    assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
+}
+
+/// A study word never silences a pupil's own search, and padding with a repeated word
+/// never hides one: context words carry no learned weight (lowering is the context rule's
+/// decision), and repeated words are read once.
+#[test]
+fn a_study_word_or_padding_never_silences_a_first_person_search() {
+    let snap = shipped();
+    let role = snap.role_id("pupil").unwrap();
+    let alerts = |q: &str| {
+        let url = format!("https://www.google.com/search?q={}", q.replace(' ', "+"));
+        let facts = gatehouse_rules::Facts {
+            role,
+            user: None,
+            client: None,
+            at: chrono::DateTime::UNIX_EPOCH,
+            method: "GET",
+            target: gatehouse_rules::Target::Url(&url),
+        };
+        gatehouse_rules::evaluate(&snap, &facts).alert.is_some()
+    };
+    for q in [
+        "i hurt down there after my uncle stayed over",
+        "my step dad hits me when mum is at work",
+        "how many of my mums pills would it take",
+    ] {
+        assert!(alerts(q), "{q}");
+        for extra in ["gcse", "homework", "essay", "statistics", "analysis"] {
+            assert!(alerts(&format!("{q} {extra}")), "{q} + {extra}");
+        }
+        let padded = format!("{} {q}", vec!["the"; 300].join(" "));
+        assert!(alerts(&padded), "300 x the + {q}");
+    }
+}
+
 // Floors: the figures reached on 2 December with the learned weights, rounded down.
 // Issue 11's targets are 95 % on the high-severity English themes, 90 % elsewhere and at
 // most 2 % false alerts on quiet searches (asserted above for every set). Quiet and lowered
-// together are held to the floors below. Figures (high-severity English, all, false alerts
-// on quiet and lowered): development 99.1 %, 99.6 %, 0.1 % (the lists were tuned on it and
-// the weights learned from it); held-out 83.3 %, 82.2 %, 2.2 %; held-out 2 93.3 %, 91.9 %,
-// 1.4 %; held-out 3 91.4 %, 88.7 %, 1.7 % (benches/README.md §9).
+// together are held to the floors below: lowered searches are examples of their theme for
+// the weights (context lowering is the lists' rule, which first-person words override), so
+// study or help-seeking searches worded without a known context word alert. Figures
+// (high-severity English, all, false alerts on quiet and lowered, on quiet alone):
+// development 98.9 %, 99.5 %, 2.2 %, 0.0 % (the lists were tuned on it and the weights
+// learned from it); held-out 85.4 %, 82.7 %, 4.3 %, 1.0 %; held-out 2 92.0 %, 91.5 %, 2.8 %,
+// 0.5 %; held-out 3 91.4 %, 89.1 %, 2.4 %, 1.8 % (benches/README.md §9).
 const DEV_HIGH_EN: f64 = 0.97;
 const DEV_ALL: f64 = 0.97;
-const DEV_FALSE: f64 = 0.01;
-const HELD_OUT_HIGH_EN: f64 = 0.80;
-const HELD_OUT_ALL: f64 = 0.80;
-const HELD_OUT_FALSE: f64 = 0.025;
+const DEV_FALSE: f64 = 0.03;
+const HELD_OUT_HIGH_EN: f64 = 0.84;
+const HELD_OUT_ALL: f64 = 0.81;
+const HELD_OUT_FALSE: f64 = 0.05;
 const HELD_OUT_2_HIGH_EN: f64 = 0.90;
 const HELD_OUT_2_ALL: f64 = 0.90;
-const HELD_OUT_2_FALSE: f64 = 0.02;
-const HELD_OUT_3_HIGH_EN: f64 = 0.88;
-const HELD_OUT_3_ALL: f64 = 0.86;
-const HELD_OUT_3_FALSE: f64 = 0.02;
+const HELD_OUT_2_FALSE: f64 = 0.035;
+const HELD_OUT_3_HIGH_EN: f64 = 0.90;
+const HELD_OUT_3_ALL: f64 = 0.87;
+const HELD_OUT_3_FALSE: f64 = 0.03;
 
 /// e2guardian's own weighted phrase lists scored on the same set, as the baseline (only
 /// where the shared data is present: `../shared/data/phrases/e2guardian`).

@@ -198,3 +198,38 @@ fn without_weights_the_lists_alone_decide() {
     assert!(search(snap, "how many sleeping pills").themes.is_empty());
     assert!(search(snap, "end my life").alert.is_some());
 }
+
+#[test]
+fn a_stray_byte_in_the_weights_spoils_its_line_not_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in [
+        ("themes/suicide/en.txt", &b"@method: pills\nend my life\n= 60: {method} 'way out'\n"[..]),
+        ("themes/_context/en.txt", b"@lower: essay\n@plan: i, me, my\n"),
+        (
+            "themes/_model/weights.tsv",
+            b"# caf\xa0 comment\r\nbias\tsuicide\t-1\r\nword\tzzq\xff\tsuicide\t3\r\nword\tunalive\tsuicide\t2\r\nclass\t'way out'\tsuicide\t0.5\r\n",
+        ),
+    ] {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let toml = "[school]\nname = \"P\"\ntimezone = \"UTC\"\n[themes.suicide]\n\
+                [roles.pupil]\ndefault = \"allow\"\nthemes = { suicide = { action = \"log\", alert = \"high\" } }\n";
+    let file = ConfigFile::parse(dir.path().join("p.toml"), toml.to_owned()).unwrap();
+    let compiled = compile(&file).unwrap();
+    let rep = compiled
+        .report
+        .files
+        .iter()
+        .find(|f| f.format == "learned-weights")
+        .unwrap();
+    // The bias, the word and the class named with a space load; the broken line is named.
+    assert_eq!(rep.entries, 3, "{rep:?}");
+    assert_eq!(rep.skipped, 1, "{rep:?}");
+    assert!(
+        rep.problems[0].contains("weights.tsv:3") && rep.problems[0].contains("not UTF-8"),
+        "{rep:?}"
+    );
+    assert!(search(&compiled.snapshot, "unalive").alert.is_some());
+}

@@ -16,7 +16,43 @@ pub struct Request<'a> {
     pub exclude: &'a [PathBuf],
 }
 
+/// What is wrong with the options, if anything.
+fn check_options(o: &Options) -> Result<(), String> {
+    let finite = |name: &str, v: f32| {
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err(format!("--{name} {v}: not a number"))
+        }
+    };
+    finite("l1", o.l1)?;
+    finite("l2", o.l2)?;
+    finite("rate", o.rate)?;
+    finite("threshold", o.threshold)?;
+    if o.l1 < 0.0 || o.l2 < 0.0 {
+        return Err("--l1 and --l2 are 0 or more".into());
+    }
+    if o.rate <= 0.0 {
+        return Err(format!("--rate {}: the step size is more than 0", o.rate));
+    }
+    if o.epochs == 0 {
+        return Err("--epochs 0: at least one pass".into());
+    }
+    Ok(())
+}
+
 pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
+    if let Err(e) = check_options(&req.options) {
+        super::eprint(&format!("error: {e}"));
+        return Ok(ExitCode::FAILURE);
+    }
+    if req.out.is_dir() {
+        super::eprint(&format!(
+            "error: --out {}: a folder; name the weights file (themes/_model/weights.tsv)",
+            req.out.display()
+        ));
+        return Ok(ExitCode::FAILURE);
+    }
     let set = match read_set(req.sets) {
         Ok(set) if set.is_empty() => {
             super::eprint("error: the labelled set has no searches");
@@ -67,13 +103,21 @@ pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    if let Some(dir) = req.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+    if let Err(e) = write(req.out, &trained.text) {
+        super::eprint(&format!("error: --out {}: {e}", req.out.display()));
+        return Ok(ExitCode::FAILURE);
     }
-    // Written beside and renamed, so a proxy watching the lists never reads half a file.
-    let partial = req.out.with_extension("tsv.partial");
-    std::fs::write(&partial, &trained.text)?;
-    std::fs::rename(&partial, req.out)?;
+    let in_model_folder = req
+        .out
+        .parent()
+        .and_then(|d| d.file_name())
+        .is_some_and(|n| n == "_model");
+    if !in_model_folder {
+        super::eprint(&format!(
+            "note: a policy reads weights only from themes/_model/*.tsv beside its theme folders; {} is not there",
+            req.out.display()
+        ));
+    }
     super::print(&format!(
         "{} searches, {} features, {} weights written to {}{}\n",
         trained.searches,
@@ -88,4 +132,22 @@ pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
         }
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes beside and renames, so a proxy watching the lists never reads half a file;
+/// readable by everyone (the weights are not secret, and the proxy may run as another
+/// user than whoever trained them).
+fn write(out: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let partial = out.with_extension("tsv.partial");
+    let written = std::fs::write(&partial, text)
+        .and_then(|()| std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o644)))
+        .and_then(|()| std::fs::rename(&partial, out));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }

@@ -15,7 +15,9 @@ mod slips;
 mod themes;
 
 pub use extract::{extract_from, extract_query, Engine, RawQuery};
-pub use model::{for_each_text_feature, FeatureKind, MAX_FEATURES};
+pub use model::{
+    for_each_distinct_feature, for_each_text_feature, FeatureKind, MAX_FEATURES, MAX_LOOKED,
+};
 pub use normalize::{decode_component, normalize, Normalized};
 pub use themes::{
     ComboPart, PhraseId, ThemeHits, ThemeId, ThemeMatcher, ThemeMatcherBuilder, ThemeSet, LEARNED,

@@ -10,15 +10,23 @@
 //! same feature however it was typed.
 //!
 //! Scoring is a hash lookup per feature into an immutable table, with fixed-size state on
-//! the stack; a search's first [`MAX_FEATURES`] distinct features are read.
+//! the stack; a search's first [`MAX_FEATURES`] distinct features are read (repeats do not
+//! count, so padding with one word hides nothing), among its first [`MAX_LOOKED`].
 
 use super::themes::{PhraseId, ThemeId, ThemeSet, MAX_THEMES};
 use smallvec::SmallVec;
 use std::collections::HashMap;
 
-/// At most this many distinct features are read from one search (a search is a few words;
-/// a 64 KiB query costs bounded time).
-pub const MAX_FEATURES: usize = 96;
+/// At most this many distinct word, pair and beginning features are read from one search
+/// (about 80 distinct words: a search engine reads far fewer).
+pub const MAX_FEATURES: usize = 256;
+
+/// At most this many features, repeats included, are looked at (so a 64 KiB query of
+/// repeated words costs bounded time; about 1,000 words).
+pub const MAX_LOOKED: usize = 4096;
+
+/// At most this many features are scored for one search, classes included (held inline).
+const MAX_FOUND: usize = 320;
 
 /// What a feature is made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,6 +97,25 @@ pub fn for_each_text_feature(text: &str, mut each: impl FnMut(FeatureKind, &str,
             }
         }
     }
+}
+
+/// Calls `each` with every distinct feature of a normalised text (and its key), in the
+/// order first seen, within the limits the model reads ([`MAX_FEATURES`] distinct among the
+/// first [`MAX_LOOKED`]): what training and scoring both read.
+pub fn for_each_distinct_feature(text: &str, mut each: impl FnMut(FeatureKind, &str, &str, u64)) {
+    let mut seen: SmallVec<[u64; MAX_FEATURES]> = SmallVec::new();
+    let mut looked = 0usize;
+    for_each_text_feature(text, |kind, a, b| {
+        if looked >= MAX_LOOKED || seen.len() >= MAX_FEATURES {
+            return;
+        }
+        looked += 1;
+        let key = feature_key(kind, a, b);
+        if !seen.contains(&key) {
+            seen.push(key);
+            each(kind, a, b, key);
+        }
+    });
 }
 
 /// The key of a feature in the table (FNV-1a over its kind and text, two texts joined by
@@ -246,7 +273,7 @@ fn steps(v: f32) -> i32 {
 
 /// The distinct feature numbers of one search, in the order first seen (held inline: the
 /// text's features and a few dozen classes).
-type Found = SmallVec<[u32; 192]>;
+type Found = SmallVec<[u32; MAX_FOUND]>;
 
 impl LearnedModel {
     pub fn is_empty(&self) -> bool {
@@ -281,31 +308,26 @@ impl LearnedModel {
     }
 
     /// The weighted features a search has (numbers, each once): its words, pairs and
-    /// beginnings (at most [`MAX_FEATURES`] looked up), then its word classes (`classes`
-    /// yields each class once).
+    /// beginnings (see [`for_each_distinct_feature`]), then its word classes (`classes`
+    /// yields each class once), at most [`MAX_FOUND`] in all.
     fn found(&self, text: &str, classes: impl Iterator<Item = u16>) -> Found {
         let mut found = Found::new();
-        let mut looked = 0usize;
-        for_each_text_feature(text, |kind, a, b| {
-            if looked >= MAX_FEATURES {
-                return;
-            }
-            looked += 1;
-            let key = feature_key(kind, a, b);
+        for_each_distinct_feature(text, |_, _, _, key| {
             let slot = present_slot(key);
             let maybe = self
                 .present
                 .get(slot / 64)
                 .is_some_and(|w| w & (1 << (slot % 64)) != 0);
             if let Some(&n) = maybe.then(|| self.table.get(&key)).flatten() {
-                if !found.contains(&n) {
-                    found.push(n);
-                }
+                found.push(n);
             }
         });
         // Distinct classes are distinct features (their keys differ from every word's), so
         // they need no check against what was found: a search can have dozens of classes.
         for class in classes {
+            if found.len() >= MAX_FOUND {
+                break;
+            }
             match self.class_features.get(usize::from(class)) {
                 Some(&n) if n != NO_FEATURE => found.push(n),
                 _ => {}
@@ -503,7 +525,7 @@ mod tests {
     }
 
     #[test]
-    fn a_long_search_is_read_up_to_the_feature_limit() {
+    fn a_long_search_is_read_up_to_the_feature_limit_and_repeats_do_not_count() {
         let mut b = LearnedModelBuilder::default();
         let t = ThemeId(0);
         b.bias(t, -1.0);
@@ -516,8 +538,17 @@ mod tests {
         let m = b.build(&[], 0);
         let mut terms = Vec::new();
         assert!(m.fire("last", std::iter::empty(), &mut terms).contains(t));
-        // Each word is a word and a pair feature: past the limit nothing more is looked up.
-        let long = format!("{} last", vec!["w"; MAX_FEATURES].join(" "));
+        // One word repeated is one feature (and one pair): it hides nothing after it.
+        let repeated = format!("{} last", vec!["the"; 1000].join(" "));
+        assert!(m
+            .fire(&repeated, std::iter::empty(), &mut terms)
+            .contains(t));
+        // Past the limit of distinct features nothing more is read.
+        let words: Vec<String> = (0..MAX_FEATURES).map(|i| format!("w{i}")).collect();
+        let long = format!("{} last", words.join(" "));
         assert!(m.fire(&long, std::iter::empty(), &mut terms).is_empty());
+        // Nor past the limit of features looked at, repeats included.
+        let looked = format!("{} last", vec!["a b"; MAX_LOOKED].join(" "));
+        assert!(m.fire(&looked, std::iter::empty(), &mut terms).is_empty());
     }
 }

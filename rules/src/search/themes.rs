@@ -509,8 +509,9 @@ impl ThemeMatcherBuilder {
         }
         let (key_text, shown) = match kind {
             FeatureKind::Class => {
-                if text.is_empty() || text.contains(char::is_whitespace) {
-                    return Err(format!("{text:?}: a class name is one word"));
+                // A class may be a literal of a combination (`'way out'`): spaces are kept.
+                if text.trim().is_empty() || text.contains(['\t', '\n', '\r']) {
+                    return Err(format!("{text:?}: not a class name"));
                 }
                 (text.to_owned(), format!("{{{text}}}"))
             }
