@@ -30,6 +30,8 @@ pub struct Options {
     pub prune: f32,
     /// The score a theme needs to fire (0 is even odds).
     pub threshold: f32,
+    /// Padded copies learned of each example of a theme (an everyday word added).
+    pub padded: usize,
 }
 
 impl Default for Options {
@@ -38,13 +40,16 @@ impl Default for Options {
             epochs: 20,
             l1: 8.0,
             l2: 1.0,
-            min_count: 2,
+            min_count: 4,
             rate: 0.6,
             prune: 0.01,
             threshold: 1.5,
+            padded: PADDED,
         }
     }
 }
+
+const PADDED: usize = 2;
 
 /// What training produced.
 #[derive(Clone, Debug)]
@@ -87,33 +92,21 @@ pub fn train(
     let unseen: std::collections::BTreeSet<String> =
         held_out.iter().map(|s| normalize(&s.query).loose).collect();
     let mut left_out = 0;
-    // Each search's distinct features, and its theme.
-    let mut read: Vec<(Vec<Feature>, Option<usize>)> = Vec::with_capacity(set.len());
-    let mut unknown_theme = 0;
-    for s in set {
-        // A lowered search is an example of its theme: whether the context lowers it is the
-        // lists' rule (which a first-person word and a disclosure override), never the
-        // weights'. Learned as a counter-example, a study word would pull a pupil's own
-        // disclosure under the threshold.
-        let label = match s.expect {
-            Expect::Quiet => None,
-            Expect::Alert | Expect::Lowered => match themes.iter().position(|t| *t == s.theme) {
-                Some(t) => Some(t),
-                None => {
-                    unknown_theme += 1;
-                    continue;
-                }
-            },
-        };
-        let normalized = normalize(&s.query);
-        if unseen.contains(&normalized.loose) {
-            left_out += 1;
-            continue;
-        }
-        let (text, classes) = matcher.learned_input(&normalized);
-        // Context words carry no weight: whether study or help-seeking lowers a hit is the
-        // context rule's decision (which a first-person word and a disclosure override).
-        // Weighted, `gcse` would pull a pupil's own disclosure under the threshold.
+    // The words of the ordinary searches, for padded copies.
+    let mut padding: Vec<&str> = set
+        .iter()
+        .filter(|s| s.expect == Expect::Quiet)
+        .flat_map(|s| s.query.split_whitespace())
+        .collect();
+    padding.sort_unstable();
+    padding.dedup();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    // A search's distinct features (context words carry no weight: whether study or
+    // help-seeking lowers a hit is the context rule's decision, which a first-person word
+    // and a disclosure override; weighted, `gcse` would pull a pupil's own disclosure
+    // under the threshold).
+    let mut features_of = |normalized: &crate::search::Normalized| -> Vec<Feature> {
+        let (text, classes) = matcher.learned_input(normalized);
         let mut features: Vec<Feature> = classes
             .iter()
             .filter(|&&c| c != LOWER)
@@ -142,7 +135,48 @@ pub fn train(
         });
         features.sort();
         features.dedup();
-        read.push((features, label));
+        features
+    };
+    // Each search's distinct features, and its theme.
+    let mut read: Vec<(Vec<Feature>, Option<usize>)> = Vec::with_capacity(set.len());
+    let mut unknown_theme = 0;
+    for s in set {
+        // A lowered search is an example of its theme: whether the context lowers it is the
+        // lists' rule (which a first-person word and a disclosure override), never the
+        // weights'. Learned as a counter-example, a study word would pull a pupil's own
+        // disclosure under the threshold.
+        let label = match s.expect {
+            Expect::Quiet => None,
+            Expect::Alert | Expect::Lowered => match themes.iter().position(|t| *t == s.theme) {
+                Some(t) => Some(t),
+                None => {
+                    unknown_theme += 1;
+                    continue;
+                }
+            },
+        };
+        let normalized = normalize(&s.query);
+        if unseen.contains(&normalized.loose) {
+            left_out += 1;
+            continue;
+        }
+        read.push((features_of(&normalized), label));
+        // Padded copies of an example: the same search with everyday words added before or
+        // after it, so the words of ordinary searches do not learn to cancel a theme.
+        if label.is_some() && !padding.is_empty() {
+            for copy in 0..opts.padded {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let word = padding[(seed % padding.len() as u64) as usize];
+                let query = if copy % 2 == 0 {
+                    format!("{} {word}", s.query)
+                } else {
+                    format!("{word} {}", s.query)
+                };
+                read.push((features_of(&normalize(&query)), label));
+            }
+        }
     }
     // Features seen in enough searches, numbered in a fixed order.
     let mut counts: BTreeMap<&Feature, usize> = BTreeMap::new();
