@@ -101,6 +101,7 @@ pub fn train(
     padding.sort_unstable();
     padding.dedup();
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut padded_copies = 0usize;
     // A search's distinct features (context words carry no weight: whether study or
     // help-seeking lowers a hit is the context rule's decision, which a first-person word
     // and a disclosure override; weighted, `gcse` would pull a pupil's own disclosure
@@ -175,6 +176,7 @@ pub fn train(
                     format!("{word} {}", s.query)
                 };
                 read.push((features_of(&normalize(&query)), label));
+                padded_copies += 1;
             }
         }
     }
@@ -213,8 +215,9 @@ pub fn train(
     }
     let _ = writeln!(
         text,
-        "# {} searches, {} features, {} passes, L1 {}, L2 {}, features in at least {} searches.\n# Columns: bias|threshold THEME VALUE, or KIND FEATURE THEME WEIGHT (kind word, pair, start or class; features as normalised).",
-        examples.len(),
+        "# {} searches and {} padded copies, {} features, {} passes, L1 {}, L2 {}, features in at least {} searches.\n# Columns: bias|threshold THEME VALUE, or KIND FEATURE THEME WEIGHT (kind word, pair, start or class; features as normalised).",
+        examples.len() - padded_copies,
+        padded_copies,
         vocabulary.len(),
         opts.epochs,
         opts.l1,
@@ -247,7 +250,7 @@ pub fn train(
     }
     Trained {
         text,
-        searches: examples.len(),
+        searches: examples.len() - padded_copies,
         features: vocabulary.len(),
         weights,
         unknown_theme,
