@@ -720,7 +720,7 @@ fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Res
         // Learned weights (`themes/_model/*.tsv`), read after every class is known.
         let model = parent.join("_model");
         if model.is_dir() {
-            for f in model_files(&model)? {
+            for f in files_ending(&model, "tsv")? {
                 load_model_file(&f, &mut b, report)?;
             }
         }
@@ -752,6 +752,11 @@ fn compile_themes(file: &ConfigFile, dir: &Path, report: &mut LoadReport) -> Res
 
 /// The `.txt` files of a theme folder, by name (so the order of a reload is the same).
 fn theme_files(folder: &Path) -> Result<Vec<std::path::PathBuf>> {
+    files_ending(folder, "txt")
+}
+
+/// The files of a folder with the extension `ext`, by name.
+fn files_ending(folder: &Path, ext: &str) -> Result<Vec<std::path::PathBuf>> {
     let io = |source| RulesError::Io {
         path: folder.to_owned(),
         source,
@@ -759,7 +764,7 @@ fn theme_files(folder: &Path) -> Result<Vec<std::path::PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(folder).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        if path.extension().is_some_and(|e| e == "txt") && path.is_file() {
+        if path.extension().is_some_and(|e| e == ext) && path.is_file() {
             files.push(path);
         }
     }
@@ -827,23 +832,6 @@ fn load_theme_file(
     }
     report.files.push(rep);
     Ok(())
-}
-
-/// The `.tsv` files of the learned-weights folder, by name.
-fn model_files(folder: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let io = |source| RulesError::Io {
-        path: folder.to_owned(),
-        source,
-    };
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(folder).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        if path.extension().is_some_and(|e| e == "tsv") && path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 /// Loads learned weights (written by `gatehouse train-themes`): tab-separated lines
