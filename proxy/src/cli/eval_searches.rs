@@ -2,7 +2,7 @@
 //! the DSL can see what a change to the lists catches, misses and raises falsely before it
 //! goes live.
 
-use gatehouse_rules::labelled::{high_severity, read_set, score};
+use gatehouse_rules::labelled::{high_severity, score};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,21 +15,10 @@ pub struct Request<'a> {
 }
 
 pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
-    let set = match read_set(req.sets) {
-        Ok(set) if set.is_empty() => {
-            super::eprint("error: the labelled set has no searches");
-            return Ok(ExitCode::FAILURE);
-        }
-        Ok(set) => set,
-        Err(e) => {
-            super::eprint(&format!("error: {e}"));
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let snap = match super::load_policy(req.config) {
-        Ok((_, control)) => control.live().load(),
-        Err(e) => {
-            super::eprint(&format!("error: {e}\nThe policy was not loaded."));
+    let (set, snap) = match super::labelled_and_policy(req.sets, req.config) {
+        Ok(read) => read,
+        Err(message) => {
+            super::eprint(&message);
             return Ok(ExitCode::FAILURE);
         }
     };

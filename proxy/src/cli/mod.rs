@@ -43,6 +43,30 @@ pub fn load_policy(
 }
 
 /// The role `--role` names, or the message that says it is not one (naming the roles).
+/// A labelled search set (files or folders) and the policy to score or train on, or the
+/// message that says which could not be read.
+pub fn labelled_and_policy(
+    sets: &[std::path::PathBuf],
+    config: Option<&std::path::Path>,
+) -> Result<
+    (
+        Vec<gatehouse_rules::labelled::LabelledSearch>,
+        std::sync::Arc<gatehouse_rules::Snapshot>,
+    ),
+    String,
+> {
+    let set = match gatehouse_rules::labelled::read_set(sets) {
+        Ok(set) if set.is_empty() => return Err("error: the labelled set has no searches".into()),
+        Ok(set) => set,
+        Err(e) => return Err(format!("error: {e}")),
+    };
+    let snap = match load_policy(config) {
+        Ok((_, control)) => control.live().load(),
+        Err(e) => return Err(format!("error: {e}\nThe policy was not loaded.")),
+    };
+    Ok((set, snap))
+}
+
 pub fn role_arg(
     snap: &gatehouse_rules::Snapshot,
     name: &str,

@@ -53,17 +53,6 @@ pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
         ));
         return Ok(ExitCode::FAILURE);
     }
-    let set = match read_set(req.sets) {
-        Ok(set) if set.is_empty() => {
-            super::eprint("error: the labelled set has no searches");
-            return Ok(ExitCode::FAILURE);
-        }
-        Ok(set) => set,
-        Err(e) => {
-            super::eprint(&format!("error: {e}"));
-            return Ok(ExitCode::FAILURE);
-        }
-    };
     let held_out = match read_set(req.exclude) {
         Ok(set) => set,
         Err(e) => {
@@ -71,10 +60,10 @@ pub fn run(req: Request<'_>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let snap = match super::load_policy(req.config) {
-        Ok((_, control)) => control.live().load(),
-        Err(e) => {
-            super::eprint(&format!("error: {e}\nThe policy was not loaded."));
+    let (set, snap) = match super::labelled_and_policy(req.sets, req.config) {
+        Ok(read) => read,
+        Err(message) => {
+            super::eprint(&message);
             return Ok(ExitCode::FAILURE);
         }
     };
