@@ -281,7 +281,8 @@ impl LearnedModel {
     }
 
     /// Number of non-zero (feature, theme) weights.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.rows.iter().filter(|&&w| w != 0).count()
     }
 

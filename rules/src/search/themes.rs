@@ -893,18 +893,25 @@ impl ThemeMatcher {
         hits
     }
 
-    /// What the learned weights read from a search: its words as the lists read them
-    /// (slips corrected) and the names of its words' classes (for training).
-    pub fn learned_input(&self, text: &Normalized) -> (String, Vec<&str>) {
+    /// A search as the learned weights read it: its words as the lists read them (slips
+    /// corrected) and its words' classes.
+    fn learned_read(&self, text: &Normalized) -> (String, Present) {
         let mut hits = ThemeHits::default();
         let corrected = self.correct_slips(&text.loose, &mut hits);
         let loose = corrected.as_deref().unwrap_or(&text.loose);
         let (_, classes) = self.read_lists(text, loose, &mut hits);
-        let names = Present::of(&classes)
+        (loose.to_owned(), Present::of(&classes))
+    }
+
+    /// What the learned weights read from a search: its words and the names of its words'
+    /// classes (for training).
+    pub fn learned_input(&self, text: &Normalized) -> (String, Vec<&str>) {
+        let (loose, present) = self.learned_read(text);
+        let names = present
             .iter()
             .filter_map(|c| self.class_names.get(usize::from(c)).map(String::as_str))
             .collect();
-        (loose.to_owned(), names)
+        (loose, names)
     }
 
     /// Why the learned weights scored `theme` as they did for a search: each feature's
@@ -914,17 +921,8 @@ impl ThemeMatcher {
         text: &Normalized,
         theme: ThemeId,
     ) -> (Vec<(String, f32)>, f32, f32) {
-        let mut hits = ThemeHits::default();
-        let corrected = self.correct_slips(&text.loose, &mut hits);
-        let loose = corrected.as_deref().unwrap_or(&text.loose);
-        let (_, classes) = self.read_lists(text, loose, &mut hits);
-        self.model
-            .reasons(loose, Present::of(&classes).iter(), theme)
-    }
-
-    /// Whether learned weights are loaded, and how many.
-    pub fn learned_weights(&self) -> usize {
-        self.model.len()
+        let (loose, present) = self.learned_read(text);
+        self.model.reasons(&loose, present.iter(), theme)
     }
 
     /// Both automata over the search: phrases fire into `hits`; weighted parts and class
