@@ -164,6 +164,43 @@ enum Kind {
     },
 }
 
+impl Kind {
+    /// Whether a match of this kind records the same hit as one of `other` at the same
+    /// place (a class word, weighted part or exception written twice).
+    fn same_hit(&self, other: &Kind) -> bool {
+        match (self, other) {
+            (
+                Kind::Class {
+                    class: a,
+                    prefix: p,
+                    ..
+                },
+                Kind::Class {
+                    class: b,
+                    prefix: q,
+                    ..
+                },
+            ) => a == b && p == q,
+            (
+                Kind::Part {
+                    group: a,
+                    bit: x,
+                    word_start: s1,
+                    word_end: e1,
+                },
+                Kind::Part {
+                    group: b,
+                    bit: y,
+                    word_start: s2,
+                    word_end: e2,
+                },
+            ) => a == b && x == y && s1 == s2 && e1 == e2,
+            (Kind::Exception(a), Kind::Exception(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Group {
     theme: ThemeId,
@@ -772,6 +809,13 @@ impl FormKinds {
                 let at = form.kinds.len() as u32;
                 form.ranges.push((at, at));
             }
+            // A word listed in one class by several files (every language's copy of a
+            // class) is one hit of that class: the first file's word is the one named.
+            let from = form.ranges.last().map_or(0, |r| r.0 as usize);
+            let kinds_of_text = form.kinds.get(from..).unwrap_or_default();
+            if kinds_of_text.iter().any(|k| k.same_hit(&kind)) {
+                continue;
+            }
             form.kinds.push(kind);
             if let Some(r) = form.ranges.last_mut() {
                 r.1 += 1;
@@ -802,7 +846,7 @@ struct FormHits {
 
 /// Weighted-entry parts found: (group, part bit).
 type Parts = SmallVec<[(u32, u8); 8]>;
-type ClassHits = SmallVec<[ClassHit; 16]>;
+type ClassHits = SmallVec<[ClassHit; 48]>;
 
 impl ThemeMatcher {
     pub fn theme_names(&self) -> &[String] {
@@ -1323,6 +1367,33 @@ mod tests {
         b.weighted(w, &[p("xxx", false, false)], 30).unwrap();
         b.weighted(w, &[p("education", false, false)], -25).unwrap();
         b.build().unwrap()
+    }
+
+    #[test]
+    fn a_class_word_written_by_several_files_is_one_hit() {
+        let mut b = ThemeMatcherBuilder::default();
+        let t = b.theme("filter-bypass").unwrap();
+        b.set_language("en");
+        b.class_word("tool", "vpn", false).unwrap();
+        b.class_word("tool", "vpn", true).unwrap();
+        b.set_language("pl");
+        b.class_word("tool", "vpn", false).unwrap();
+        b.class_word("other", "vpn", false).unwrap();
+        b.combination(
+            t,
+            &[ComboPart::Class("tool"), ComboPart::Literal("get")],
+            10,
+            3,
+        )
+        .unwrap();
+        b.set_threshold(t, 10);
+        let m = b.build().unwrap();
+        // The automaton's patterns are `get` and `vpn`, in that order.
+        let kinds = m.loose.of(1);
+        // Whole word and running-on, once each, and the other class.
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        let hits = m.find(&normalize("get vpn"));
+        assert!(hits.themes.contains(t));
     }
 
     fn themes(m: &ThemeMatcher, text: &str) -> Vec<String> {
