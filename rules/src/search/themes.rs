@@ -166,7 +166,8 @@ enum Kind {
 
 impl Kind {
     /// Whether a match of this kind records the same hit as one of `other` at the same
-    /// place (a class word, weighted part or exception written twice).
+    /// place (a class word or an exception written twice; a weighted entry's parts are
+    /// distinct by construction).
     fn same_hit(&self, other: &Kind) -> bool {
         match (self, other) {
             (
@@ -181,20 +182,6 @@ impl Kind {
                     ..
                 },
             ) => a == b && p == q,
-            (
-                Kind::Part {
-                    group: a,
-                    bit: x,
-                    word_start: s1,
-                    word_end: e1,
-                },
-                Kind::Part {
-                    group: b,
-                    bit: y,
-                    word_start: s2,
-                    word_end: e2,
-                },
-            ) => a == b && x == y && s1 == s2 && e1 == e2,
             (Kind::Exception(a), Kind::Exception(b)) => a == b,
             _ => false,
         }
