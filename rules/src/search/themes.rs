@@ -30,8 +30,9 @@ use super::model::{FeatureKind, LearnedModel, LearnedModelBuilder};
 use super::normalize::{normalize, Normalized};
 use super::slips::Slips;
 use crate::lists::phrases::WeightedPart;
-use aho_corasick::automaton::OverlappingState;
-use aho_corasick::{AhoCorasick, Anchored, Input, Match, MatchKind, StartKind};
+use aho_corasick::automaton::{Automaton, OverlappingState};
+use aho_corasick::nfa::contiguous::NFA;
+use aho_corasick::{Anchored, Input, MatchKind};
 use serde::Serialize;
 use smallvec::SmallVec;
 
@@ -598,18 +599,14 @@ impl ThemeMatcherBuilder {
                 }
             )
         });
-        let start_kind = if at_word_starts {
-            StartKind::Anchored
-        } else {
-            StartKind::Unanchored
-        };
-        let automaton = |patterns: &[String]| -> Result<Option<AhoCorasick>, String> {
+        // The automata are walked directly (a contiguous NFA: compact, and no search
+        // set-up per word start).
+        let automaton = |patterns: &[String]| -> Result<Option<NFA>, String> {
             if patterns.is_empty() {
                 return Ok(None);
             }
-            AhoCorasick::builder()
+            NFA::builder()
                 .match_kind(MatchKind::Standard)
-                .start_kind(start_kind)
                 .build(patterns)
                 .map(Some)
                 .map_err(|e| e.to_string())
@@ -738,8 +735,8 @@ pub struct ThemeHits {
 /// The compiled matcher. Immutable; shared by every request.
 #[derive(Clone, Debug, Default)]
 pub struct ThemeMatcher {
-    loose_ac: Option<AhoCorasick>,
-    strict_ac: Option<AhoCorasick>,
+    loose_ac: Option<NFA>,
+    strict_ac: Option<NFA>,
     /// Matches need only be looked for where words start (an anchored search from each).
     at_word_starts: bool,
     loose: FormKinds,
@@ -884,7 +881,7 @@ impl ThemeMatcher {
     }
     /// Heap bytes of the compiled matcher (automata, slip index, tables), approximate.
     pub fn heap_bytes(&self) -> usize {
-        let ac = |a: &Option<AhoCorasick>| a.as_ref().map_or(0, AhoCorasick::memory_usage);
+        let ac = |a: &Option<NFA>| a.as_ref().map_or(0, NFA::memory_usage);
         let kinds = self.loose.heap_bytes() + self.strict.heap_bytes();
         let phrases = self.phrases.heap_bytes();
         let combinations: usize = self
@@ -988,11 +985,11 @@ impl ThemeMatcher {
                 n = n.saturating_add(u16::from(b == b' '));
             }
             words_before.push(n);
-            let mut each = |m: Match| {
+            let mut each = |pattern: usize, start: usize, end: usize| {
                 scan(
                     text,
                     &words_before,
-                    m,
+                    (pattern, start, end),
                     kinds,
                     &mut found,
                     &mut parts,
@@ -1002,7 +999,7 @@ impl ThemeMatcher {
             if self.at_word_starts {
                 for_each_at_word_starts(ac, text, &mut each);
             } else {
-                ac.find_overlapping_iter(text).for_each(&mut each);
+                for_each_anywhere(ac, text, &mut each);
             }
             // The themes whose exceptions cover a span (all bits for a shared exception).
             let covering = |start: usize, end: usize| {
@@ -1241,19 +1238,30 @@ fn combination_present(combo: &Combination, hits: &[ClassHit]) -> bool {
     })
 }
 
-/// Every match that starts where a word starts: an anchored overlapping search from each
-/// word's first byte (the automaton's steps are only those of patterns that start there).
-fn for_each_at_word_starts(ac: &AhoCorasick, text: &[u8], each: &mut impl FnMut(Match)) {
+/// Every match found walking from where a word starts, as (pattern, start, end) in the
+/// order they end: the automaton walked from each word's first byte, following only the
+/// transitions of patterns that start there (no failure transitions), until no pattern can
+/// go on (what an anchored overlapping search reports, without its set-up per word).
+fn for_each_at_word_starts(ac: &NFA, text: &[u8], each: &mut impl FnMut(usize, usize, usize)) {
+    let Ok(start_state) = ac.start_state(Anchored::Yes) else {
+        return;
+    };
     let mut start = 0;
     while start < text.len() {
-        let input = Input::new(text)
-            .span(start..text.len())
-            .anchored(Anchored::Yes);
-        let mut state = OverlappingState::start();
-        while let Ok(()) = ac.try_find_overlapping(input.clone(), &mut state) {
-            match state.get_match() {
-                Some(m) => each(m),
-                None => break,
+        let mut state = start_state;
+        for (at, &byte) in text.iter().enumerate().skip(start) {
+            state = ac.next_state(Anchored::Yes, state, byte);
+            if ac.is_dead(state) {
+                break;
+            }
+            if ac.is_match(state) {
+                // A state's matches include patterns that are suffixes of the path (they
+                // start later than `start`): each match starts its own length back.
+                for i in 0..ac.match_len(state) {
+                    let pattern = ac.match_pattern(state, i);
+                    let end = at + 1;
+                    each(pattern.as_usize(), end - ac.pattern_len(pattern), end);
+                }
             }
         }
         match text[start..].iter().position(|&b| b == b' ') {
@@ -1263,11 +1271,23 @@ fn for_each_at_word_starts(ac: &AhoCorasick, text: &[u8], each: &mut impl FnMut(
     }
 }
 
+/// Every match anywhere in the text (e2guardian's weighted parts may start inside a word).
+fn for_each_anywhere(ac: &NFA, text: &[u8], each: &mut impl FnMut(usize, usize, usize)) {
+    let input = Input::new(text);
+    let mut state = OverlappingState::start();
+    while let Ok(()) = ac.try_find_overlapping(&input, &mut state) {
+        match state.get_match() {
+            Some(m) => each(m.pattern().as_usize(), m.start(), m.end()),
+            None => break,
+        }
+    }
+}
+
 /// Records one match of a pattern, if it lies on word boundaries as its kind needs.
 fn scan(
     text: &[u8],
     words_before: &[u16],
-    m: Match,
+    (pattern, s, e): (usize, usize, usize),
     kinds: &FormKinds,
     out: &mut FormHits,
     parts: &mut Parts,
@@ -1276,8 +1296,7 @@ fn scan(
     let at_start = |s: usize| s == 0 || text[s - 1] == b' ';
     let at_end = |e: usize| e == text.len() || text[e] == b' ';
     let word_at = |offset: usize| -> u16 { words_before.get(offset).copied().unwrap_or(u16::MAX) };
-    for kind in kinds.of(m.pattern().as_usize()) {
-        let (s, e) = (m.start(), m.end());
+    for kind in kinds.of(pattern) {
         match Some(kind) {
             Some(Kind::Phrase { phrase, prefix }) if at_start(s) && (*prefix || at_end(e)) => {
                 out.phrases.push((*phrase, s, e));
