@@ -311,8 +311,7 @@ impl LearnedModel {
     /// The weighted features a search has (numbers, each once): its words, pairs and
     /// beginnings (see [`for_each_distinct_feature`]), then its word classes (`classes`
     /// yields each class once), at most [`MAX_FOUND`] in all.
-    fn found(&self, text: &str, classes: impl Iterator<Item = u16>) -> Found {
-        let mut found = Found::new();
+    fn found(&self, text: &str, classes: impl Iterator<Item = u16>, found: &mut Found) {
         for_each_distinct_feature(text, |_, _, _, key| {
             let slot = present_slot(key);
             let maybe = self
@@ -334,7 +333,6 @@ impl LearnedModel {
                 _ => {}
             }
         }
-        found
     }
 
     /// A feature's row: its weight for each column.
@@ -356,7 +354,8 @@ impl LearnedModel {
         if self.is_empty() {
             return ThemeSet::default();
         }
-        let found = self.found(text, classes);
+        let mut found = Found::new();
+        self.found(text, classes, &mut found);
         let mut scores = [0i32; MAX_THEMES];
         let scores = &mut scores[..self.columns.len().min(MAX_THEMES)];
         for (s, &b) in scores.iter_mut().zip(&self.bias) {
@@ -405,7 +404,8 @@ impl LearnedModel {
         let Some(c) = self.columns.iter().position(|&t| t == theme) else {
             return (Vec::new(), 0.0, 0.0);
         };
-        let found = self.found(text, classes);
+        let mut found = Found::new();
+        self.found(text, classes, &mut found);
         let mut total = self.bias.get(c).copied().unwrap_or(0);
         let mut out = Vec::new();
         for &n in &found {

@@ -908,7 +908,9 @@ impl ThemeMatcher {
         let mut hits = ThemeHits::default();
         let corrected = self.correct_slips(&text.loose, &mut hits);
         let loose = corrected.as_deref().unwrap_or(&text.loose);
-        let (parts, classes) = self.read_lists(text, loose, &mut hits);
+        let mut parts = Parts::new();
+        let mut classes = ClassHits::new();
+        self.read_lists(text, loose, &mut hits, &mut parts, &mut classes);
         let present = Present::of(&classes);
         self.score(&parts, &classes, &present, &mut hits);
         hits.learned = self.model.fire(loose, present.iter(), &mut hits.terms);
@@ -927,7 +929,8 @@ impl ThemeMatcher {
         let mut hits = ThemeHits::default();
         let corrected = self.correct_slips(&text.loose, &mut hits);
         let loose = corrected.as_deref().unwrap_or(&text.loose);
-        let (_, classes) = self.read_lists(text, loose, &mut hits);
+        let mut classes = ClassHits::new();
+        self.read_lists(text, loose, &mut hits, &mut Parts::new(), &mut classes);
         (loose.to_owned(), Present::of(&classes))
     }
 
@@ -954,15 +957,15 @@ impl ThemeMatcher {
     }
 
     /// Both automata over the search: phrases fire into `hits`; weighted parts and class
-    /// words are returned.
+    /// words are added to `parts` and `classes`.
     fn read_lists(
         &self,
         text: &Normalized,
         loose: &str,
         hits: &mut ThemeHits,
-    ) -> (Parts, ClassHits) {
-        let mut parts = Parts::new();
-        let mut classes = ClassHits::new();
+        parts: &mut Parts,
+        classes: &mut ClassHits,
+    ) {
         let mut found = FormHits::default();
         // Every strict pattern has a doubled letter: a search without one skips that pass.
         let strict = (text.strict != text.loose).then_some(text.strict.as_str());
@@ -979,12 +982,12 @@ impl ThemeMatcher {
             let text = form_text.as_bytes();
             // The number of the word each byte is in.
             let mut words_before: SmallVec<[u16; 256]> = SmallVec::new();
-            let mut n = 0u16;
-            for &b in text {
-                words_before.push(n);
-                n = n.saturating_add(u16::from(b == b' '));
-            }
-            words_before.push(n);
+            let mut spaces = 0u16;
+            // Per byte (and one past the end), the spaces before it: written in one pass.
+            words_before.extend(std::iter::once(b' ').chain(text.iter().copied()).map(|b| {
+                spaces = spaces.saturating_add(u16::from(b == b' '));
+                spaces - 1
+            }));
             let mut each = |pattern: usize, start: usize, end: usize| {
                 scan(
                     text,
@@ -992,8 +995,8 @@ impl ThemeMatcher {
                     (pattern, start, end),
                     kinds,
                     &mut found,
-                    &mut parts,
-                    &mut classes,
+                    parts,
+                    classes,
                 )
             };
             if self.at_word_starts {
@@ -1027,7 +1030,6 @@ impl ThemeMatcher {
                 }
             }
         }
-        (parts, classes)
     }
 
     /// The loose text with slips read as the listed word, if any word was one.
