@@ -569,6 +569,41 @@ fn fgm_lesson_planning_is_logged_for_staff_and_alerts_for_pupils() {
 }
 
 #[test]
+fn a_pupil_telling_of_a_friends_abuse_alerts_and_a_study_of_it_is_lowered() {
+    // A particular child harmed now is the DSL's concern today, though "my friend" is
+    // help-seeking context for other searches.
+    for q in [
+        "my+mates+stepdad+hits+her",
+        "my+best+friend+says+her+uncle+touches+her+what+do+i+do",
+        "girl+in+my+class+says+her+dad+doesnt+feed+her",
+    ] {
+        let v = pupil(&format!("https://www.google.com/search?q={q}"));
+        assert!(v["alert"].is_string(), "{q}: {v}");
+        assert!(
+            v["themes"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("abuse")),
+            "{q}: {v}"
+        );
+        assert_eq!(v["lowered"], serde_json::json!([]), "{q}: {v}");
+    }
+    // The same words as schoolwork are lowered, and a game is not abuse.
+    let v = pupil("https://www.google.com/search?q=signs+of+neglect+in+children+essay");
+    assert_eq!(v["alert"], Value::Null, "{v}");
+    let v = pupil(
+        "https://www.google.com/search?q=my+friends+dad+hit+her+by+accident+playing+football",
+    );
+    assert!(
+        !v["themes"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("abuse")),
+        "{v}"
+    );
+}
+
+#[test]
 fn help_seeking_searches_do_not_fire() {
     for q in [
         "suicide+prevention+charity",
