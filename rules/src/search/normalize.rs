@@ -96,7 +96,7 @@ pub fn normalize(text: &str) -> Normalized {
 fn normalize_ascii(text: &[u8]) -> Normalized {
     let word_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'$' | b'!');
     // Each word as read (leetspeak), with where it lies.
-    let mut read: Vec<u8> = Vec::with_capacity(text.len());
+    let mut read: AsciiWords = AsciiWords::new();
     let mut bounds: smallvec::SmallVec<[(usize, usize); 16]> = smallvec::SmallVec::new();
     let mut i = 0;
     while i < text.len() {
@@ -119,7 +119,7 @@ fn normalize_ascii(text: &[u8]) -> Normalized {
     let single = |w: &[u8]| w.first().is_some_and(|&f| w.iter().all(|&c| c == f));
     let mut out = Folded::with_capacity(read.len());
     let mut joined: smallvec::SmallVec<[u8; 32]> = smallvec::SmallVec::new();
-    let mut one: Vec<u8> = Vec::with_capacity(read.len());
+    let mut one: AsciiWords = AsciiWords::new();
     let mut k = 0;
     let mut plain_until = 0;
     while k < bounds.len() {
@@ -140,8 +140,10 @@ fn normalize_ascii(text: &[u8]) -> Normalized {
             if run >= 3 {
                 plain_until = k + run;
             }
-            joined.extend_from_slice(word(k));
+            // A word on its own was read above (reading it again changes nothing).
+            out.push_word(word(k).iter().map(|&b| char::from(b)));
             k += 1;
+            continue;
         }
         one.clear();
         push_word_ascii(&joined, &mut one);
@@ -150,8 +152,11 @@ fn normalize_ascii(text: &[u8]) -> Normalized {
     out.finish()
 }
 
+/// Words read from ASCII text, held inline (a search is short).
+type AsciiWords = smallvec::SmallVec<[u8; 256]>;
+
 /// [`push_word`] for a word of ASCII word bytes (letters, digits, `@`, `$`, `!`).
-fn push_word_ascii(word: &[u8], out: &mut Vec<u8>) {
+fn push_word_ascii(word: &[u8], out: &mut AsciiWords) {
     let has_letter = word.iter().any(u8::is_ascii_alphabetic);
     let before = out.len();
     if !out.is_empty() {
