@@ -589,8 +589,21 @@ fn a_pupil_telling_of_a_friends_abuse_alerts_and_a_study_of_it_is_lowered() {
         assert_eq!(v["lowered"], serde_json::json!([]), "{q}: {v}");
     }
     // The same words as schoolwork are lowered, and a game is not abuse.
-    let v = pupil("https://www.google.com/search?q=signs+of+neglect+in+children+essay");
-    assert_eq!(v["alert"], Value::Null, "{v}");
+    for q in [
+        "signs+of+neglect+in+children+essay",
+        "essay+on+domestic+abuse+why+does+she+stay+when+he+hits+her",
+    ] {
+        let v = pupil(&format!("https://www.google.com/search?q={q}"));
+        assert_eq!(v["alert"], Value::Null, "{q}: {v}");
+    }
+    let v = pupil("https://www.google.com/search?q=my+friend+says+her+stepdad+hit+her");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a particular child being harmed"),
+        "{v}"
+    );
     let v = pupil(
         "https://www.google.com/search?q=my+friends+dad+hit+her+by+accident+playing+football",
     );

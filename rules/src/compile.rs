@@ -819,10 +819,11 @@ fn load_theme_file(
                 Ok(Some(ThemeLine::Combination {
                     points,
                     near,
+                    kept,
                     parts,
                 })),
                 Some(t),
-            ) => b.combination(t, &parts, points, near),
+            ) => b.combination(t, &parts, points, near, kept),
             (Err(e), _) => Err(e),
         };
         match added {

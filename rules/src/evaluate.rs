@@ -102,6 +102,8 @@ pub struct Decision {
     /// Themes whose hits the search's context (study, news, help-seeking) lowered to a
     /// sensitive log: no alert, no block.
     pub lowered: ThemeSet,
+    /// Themes a `kept` combination fired, which context does not lower.
+    pub kept: ThemeSet,
     /// Themes the learned weights fired (their features are among `terms`).
     pub learned: ThemeSet,
     pub terms: Vec<PhraseId>,
@@ -127,6 +129,7 @@ impl Decision {
             categories: CategorySet::EMPTY,
             themes: ThemeSet::default(),
             lowered: ThemeSet::default(),
+            kept: ThemeSet::default(),
             learned: ThemeSet::default(),
             terms: Vec::new(),
             context: Vec::new(),
@@ -282,6 +285,7 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
         categories,
         themes: hits.themes,
         lowered: hits.lowered,
+        kept: hits.kept,
         learned: hits.learned,
         terms: hits.terms,
         context: hits.context,

@@ -263,6 +263,10 @@ pub fn reason(snap: &Snapshot, d: &Decision, role: &str, host: &str) -> String {
                 text.push_str(&format!(
                     " Lowered to a sensitive log: \"{context}\" reads as study, news or help-seeking."
                 ));
+            } else if d.kept.contains(theme) {
+                text.push_str(
+                    " Not lowered: it reads as a particular child being harmed, a concern for the safeguarding lead today.",
+                );
             } else if !context.is_empty() {
                 text.push_str(&format!(
                     " Not lowered: \"{context}\" reads as the person's own plan."

@@ -1,9 +1,9 @@
 //! The shipped themes scored on the labelled search sets: each search is sent as a pupil's
 //! Google search through the shipped policy, and recall, precision and false alerts are
-//! counted per theme and per language. Four sets: the development set (`eval/searches/`),
-//! which the lists were tuned on and the learned weights trained on, and three held-out
-//! sets (`eval/searches/heldout*/`), written before the tuning or training they measure and
-//! never used for it, whose figures are the honest ones. The tables are printed (`cargo
+//! counted per theme and per language: the development set (`eval/searches/`), which the
+//! lists were tuned on and the learned weights trained on, and the held-out sets
+//! (`eval/searches/heldout*/`, [`HELD_OUT`]), each written before the tuning or training
+//! it measures and never used for it, whose figures are the honest ones. The tables are printed (`cargo
 //! test -p gatehouse-rules --test eval_searches -- --nocapture`) and written to
 //! `target/eval-searches-*.md`.
 //!
@@ -33,39 +33,17 @@ fn cases() -> Vec<LabelledSearch> {
     read_set(&[root().join("eval/searches")]).unwrap()
 }
 
-/// The held-out set (`eval/searches/heldout/*.tsv`).
-fn held_out() -> Vec<LabelledSearch> {
-    read_set(&[root().join("eval/searches/heldout")]).unwrap()
+/// One held-out set (`eval/searches/<folder>/*.tsv`).
+fn held_out(folder: &str) -> Vec<LabelledSearch> {
+    read_set(&[root().join("eval/searches").join(folder)]).unwrap()
 }
 
-/// The second held-out set (`eval/searches/heldout2/*.tsv`), written before the learned
-/// weights were trained.
-fn held_out_2() -> Vec<LabelledSearch> {
-    read_set(&[root().join("eval/searches/heldout2")]).unwrap()
-}
-
-/// The third held-out set (`eval/searches/heldout3/*.tsv`), written before the sixth
-/// training round.
-fn held_out_3() -> Vec<LabelledSearch> {
-    read_set(&[root().join("eval/searches/heldout3")]).unwrap()
-}
-
-/// The fifth held-out set (`eval/searches/heldout5/*.tsv`), written after the seventh
-/// training round and scored once on its weights.
-fn held_out_5() -> Vec<LabelledSearch> {
-    read_set(&[root().join("eval/searches/heldout5")]).unwrap()
-}
-
-/// The sixth held-out set (`eval/searches/heldout6/*.tsv`), written before the eighth
-/// training round and scored once on its weights.
-fn held_out_6() -> Vec<LabelledSearch> {
-    read_set(&[root().join("eval/searches/heldout6")]).unwrap()
-}
-
-/// The fourth held-out set (`eval/searches/heldout4/*.tsv`), written before the seventh
-/// training round and scored once, as written, on the weights of the sixth.
-fn held_out_4() -> Vec<LabelledSearch> {
-    read_set(&[root().join("eval/searches/heldout4")]).unwrap()
+/// Every held-out set together.
+fn every_held_out() -> Vec<LabelledSearch> {
+    HELD_OUT
+        .iter()
+        .flat_map(|(_, folder, _)| held_out(folder))
+        .collect()
 }
 
 /// The set sent as a pupil's searches; the high-severity themes are the shipped policy's
@@ -126,19 +104,12 @@ fn shipped_on(set: &str, cases: &[LabelledSearch], floors: &Floors) {
 }
 
 /// The issue's own measure on the searches no tuning or training has used: ordinary
-/// (quiet) searches that alert, at most 2 %, over the six held-out sets together (each
+/// (quiet) searches that alert, at most 2 %, over the seven held-out sets together (each
 /// set alone is held to its own floor above).
 #[test]
 fn at_most_two_in_a_hundred_ordinary_searches_alert_on_the_held_out_sets() {
     let snap = shipped();
-    let all: Vec<LabelledSearch> = held_out()
-        .into_iter()
-        .chain(held_out_2())
-        .chain(held_out_3())
-        .chain(held_out_4())
-        .chain(held_out_5())
-        .chain(held_out_6())
-        .collect();
+    let all = every_held_out();
     let s = pupil_score(&snap, &all);
     println!(
         "{}",
@@ -151,91 +122,16 @@ fn at_most_two_in_a_hundred_ordinary_searches_alert_on_the_held_out_sets() {
 /// The development set: the lists were tuned on it, so its figures flatter them.
 #[test]
 fn the_shipped_themes_on_the_development_set() {
-    let floors = Floors {
-        high_en: DEV_HIGH_EN,
-        all: DEV_ALL,
-        false_alerts: DEV_FALSE,
-        quiet: DEV_QUIET,
-    };
-    shipped_on("development", &cases(), &floors);
+    shipped_on("development", &cases(), &DEV);
 }
 
-/// The held-out set (`eval/searches/heldout/`), written before the lists were tuned and
-/// never used to tune them: the honest figures.
+/// Every held-out set, each written before the tuning or training it measures and never
+/// used for it (a set whose figures aimed a later round says so in [`HELD_OUT`]).
 #[test]
-fn the_shipped_themes_on_the_held_out_set() {
-    let floors = Floors {
-        high_en: HELD_OUT_HIGH_EN,
-        all: HELD_OUT_ALL,
-        false_alerts: HELD_OUT_FALSE,
-        quiet: HELD_OUT_QUIET,
-    };
-    shipped_on("held-out", &held_out(), &floors);
-}
-
-/// The second held-out set, written before the learned weights were trained and never
-/// used to train or tune them.
-#[test]
-fn the_shipped_themes_on_the_second_held_out_set() {
-    let floors = Floors {
-        high_en: HELD_OUT_2_HIGH_EN,
-        all: HELD_OUT_2_ALL,
-        false_alerts: HELD_OUT_2_FALSE,
-        quiet: HELD_OUT_2_QUIET,
-    };
-    shipped_on("held-out-2", &held_out_2(), &floors);
-}
-
-/// The third held-out set, written before the last training round and never used to train
-/// or tune anything.
-#[test]
-fn the_shipped_themes_on_the_third_held_out_set() {
-    let floors = Floors {
-        high_en: HELD_OUT_3_HIGH_EN,
-        all: HELD_OUT_3_ALL,
-        false_alerts: HELD_OUT_3_FALSE,
-        quiet: HELD_OUT_3_QUIET,
-    };
-    shipped_on("held-out-3", &held_out_3(), &floors);
-}
-
-/// The fourth held-out set, written on the day of the sixth round's weights and never used
-/// to train or tune anything.
-#[test]
-fn the_shipped_themes_on_the_fourth_held_out_set() {
-    let floors = Floors {
-        high_en: HELD_OUT_4_HIGH_EN,
-        all: HELD_OUT_4_ALL,
-        false_alerts: HELD_OUT_4_FALSE,
-        quiet: HELD_OUT_4_QUIET,
-    };
-    shipped_on("held-out-4", &held_out_4(), &floors);
-}
-
-/// The fifth held-out set, written after the seventh training round and never used to
-/// train or tune anything.
-#[test]
-fn the_shipped_themes_on_the_fifth_held_out_set() {
-    let floors = Floors {
-        high_en: HELD_OUT_5_HIGH_EN,
-        all: HELD_OUT_5_ALL,
-        false_alerts: HELD_OUT_5_FALSE,
-        quiet: HELD_OUT_5_QUIET,
-    };
-    shipped_on("held-out-5", &held_out_5(), &floors);
-}
-
-/// The sixth held-out set, written before the eighth training round and never used to
-/// train or tune anything.
-#[test]
-fn the_shipped_themes_on_the_sixth_held_out_set() {
-    let floors = Floors {
-        high_en: HELD_OUT_6_HIGH_EN,
-        all: HELD_OUT_6_ALL,
-        false_alerts: HELD_OUT_6_FALSE,
-        quiet: HELD_OUT_6_QUIET,
-    };
-    shipped_on("held-out-6", &held_out_6(), &floors);
+fn the_shipped_themes_on_each_held_out_set() {
+    for (set, folder, floors) in HELD_OUT {
+        shipped_on(set, &held_out(folder), floors);
+    }
 }
 
 /// The shipped weights (`lists/themes/_model/weights.tsv`) are what `gatehouse
@@ -252,14 +148,7 @@ fn the_shipped_weights_are_what_training_on_the_shipped_sets_gives() {
         root().join("eval/searches"),
     ])
     .unwrap();
-    let unseen: Vec<LabelledSearch> = held_out()
-        .into_iter()
-        .chain(held_out_2())
-        .chain(held_out_3())
-        .chain(held_out_4())
-        .chain(held_out_5())
-        .chain(held_out_6())
-        .collect();
+    let unseen = every_held_out();
     let trained = train(snap.themes(), &set, &unseen, &Options::default(), "");
     let weights = |text: &str| -> std::collections::BTreeMap<String, f64> {
         text.lines()
@@ -280,7 +169,7 @@ fn the_shipped_weights_are_what_training_on_the_shipped_sets_gives() {
         + theirs.keys().filter(|k| !ours.contains_key(*k)).count();
     assert!(
         differ * 1000 <= theirs.len(),
-        "{differ} of {} weights differ from a fresh training: run `gatehouse train-themes --config deploy/gatehouse.toml --out lists/themes/_model/weights.tsv --exclude eval/searches/heldout --exclude eval/searches/heldout2 --exclude eval/searches/heldout3 --exclude eval/searches/heldout4 --exclude eval/searches/heldout5 --exclude eval/searches/heldout6 eval/searches/train eval/searches`",
+        "{differ} of {} weights differ from a fresh training: run `gatehouse train-themes --config deploy/gatehouse.toml --out lists/themes/_model/weights.tsv --exclude eval/searches/heldout --exclude eval/searches/heldout2 --exclude eval/searches/heldout3 --exclude eval/searches/heldout4 --exclude eval/searches/heldout5 --exclude eval/searches/heldout6 --exclude eval/searches/heldout7 eval/searches/train eval/searches`",
         theirs.len()
     );
 }
@@ -335,7 +224,7 @@ fn a_study_word_or_padding_never_silences_a_first_person_search() {
     }
 }
 
-// Floors: the figures reached with the learned weights of the eighth training round (3
+// Floors: the figures reached with the learned weights of the ninth training round (3
 // December), rounded down. Issue 11's targets are 95 % on the high-severity English themes,
 // 90 % elsewhere and at most 2 % false alerts on quiet searches (asserted over the held-out
 // sets together above; each set alone is held to its own figure). Quiet and lowered
@@ -343,40 +232,45 @@ fn a_study_word_or_padding_never_silences_a_first_person_search() {
 // the weights (context lowering is the lists' rule, which first-person words override), so
 // study or help-seeking searches worded without a known context word alert. Figures
 // (high-severity English, all, false alerts on quiet and lowered, on quiet alone):
-// development 99.1 %, 99.6 %, 2.2 %, 0.0 % (tuned and trained on); held-out 1 86.8 %,
-// 85.3 %, 4.8 %, 1.0 %; held-out 2 93.8 %, 92.8 %, 3.2 %, 1.1 %; held-out 3 95.1 %, 91.1 %,
-// 2.4 %, 1.8 %; held-out 4 88.0 %, 91.2 %, 2.5 %, 0.6 %; held-out 5 (its weakest theme,
-// abuse, was the eighth round's aim) 86.3 %, 87.2 %, 6.5 %, 1.6 %; held-out 6, written
-// before the eighth round and scored once on its weights, 91.2 %, 90.0 %, 2.8 %, 0.6 %
-// (benches/README.md §9).
-const DEV_HIGH_EN: f64 = 0.97;
-const DEV_ALL: f64 = 0.97;
-const DEV_FALSE: f64 = 0.03;
-const DEV_QUIET: f64 = 0.01;
-const HELD_OUT_HIGH_EN: f64 = 0.86;
-const HELD_OUT_ALL: f64 = 0.84;
-const HELD_OUT_FALSE: f64 = 0.05;
-const HELD_OUT_QUIET: f64 = 0.015;
-const HELD_OUT_2_HIGH_EN: f64 = 0.92;
-const HELD_OUT_2_ALL: f64 = 0.91;
-const HELD_OUT_2_FALSE: f64 = 0.035;
-const HELD_OUT_2_QUIET: f64 = 0.015;
-const HELD_OUT_3_HIGH_EN: f64 = 0.93;
-const HELD_OUT_3_ALL: f64 = 0.89;
-const HELD_OUT_3_FALSE: f64 = 0.03;
-const HELD_OUT_3_QUIET: f64 = 0.025;
-const HELD_OUT_4_HIGH_EN: f64 = 0.86;
-const HELD_OUT_4_ALL: f64 = 0.89;
-const HELD_OUT_4_FALSE: f64 = 0.03;
-const HELD_OUT_4_QUIET: f64 = 0.015;
-const HELD_OUT_5_HIGH_EN: f64 = 0.85;
-const HELD_OUT_5_ALL: f64 = 0.86;
-const HELD_OUT_5_FALSE: f64 = 0.07;
-const HELD_OUT_5_QUIET: f64 = 0.02;
-const HELD_OUT_6_HIGH_EN: f64 = 0.90;
-const HELD_OUT_6_ALL: f64 = 0.89;
-const HELD_OUT_6_FALSE: f64 = 0.03;
-const HELD_OUT_6_QUIET: f64 = 0.01;
+// development 99.1 %, 99.6 %, 2.4 %, 0.3 % (tuned and trained on); held-out 1 87.5 %,
+// 86.4 %, 4.8 %, 1.0 %; held-out 2 93.8 %, 92.8 %, 3.0 %, 0.8 %; held-out 3 95.1 %, 91.0 %,
+// 2.6 %, 2.1 %; held-out 4 88.4 %, 91.2 %, 2.3 %, 0.3 %; held-out 5 87.3 %, 87.2 %, 6.1 %,
+// 1.3 %; held-out 6 (scored once on the eighth round's weights: 91.2 %, 90.0 %, 2.8 %,
+// 0.6 %) 90.2 %, 89.8 %, 2.8 %, 0.6 %; held-out 7, written before the ninth round and
+// scored once on its weights, 84.8 %, 86.1 %, 5.6 %, 1.3 % (benches/README.md §9).
+const DEV: Floors = Floors {
+    high_en: 0.97,
+    all: 0.97,
+    false_alerts: 0.03,
+    quiet: 0.01,
+};
+
+/// The held-out sets, oldest first: (name, folder, floors).
+const HELD_OUT: &[(&str, &str, Floors)] = &[
+    // Written before the lists' tuning of 2 December.
+    ("held-out", "heldout", floors(0.86, 0.84, 0.05, 0.015)),
+    // Written before the learned weights were first trained.
+    ("held-out-2", "heldout2", floors(0.92, 0.91, 0.035, 0.015)),
+    // Written before the sixth training round.
+    ("held-out-3", "heldout3", floors(0.93, 0.89, 0.03, 0.025)),
+    // Written before the seventh round; scored on the sixth round's weights, then the seventh's.
+    ("held-out-4", "heldout4", floors(0.86, 0.89, 0.03, 0.015)),
+    // Written after the seventh round; its abuse figure aimed the eighth round.
+    ("held-out-5", "heldout5", floors(0.85, 0.86, 0.07, 0.02)),
+    // Written before the eighth round; its figures aimed the ninth.
+    ("held-out-6", "heldout6", floors(0.90, 0.89, 0.03, 0.01)),
+    // Written before the ninth round, scored once on its weights.
+    ("held-out-7", "heldout7", floors(0.84, 0.85, 0.06, 0.015)),
+];
+
+const fn floors(high_en: f64, all: f64, false_alerts: f64, quiet: f64) -> Floors {
+    Floors {
+        high_en,
+        all,
+        false_alerts,
+        quiet,
+    }
+}
 
 /// e2guardian's own weighted phrase lists scored on the same set, as the baseline (only
 /// where the shared data is present: `../shared/data/phrases/e2guardian`).
@@ -417,15 +311,12 @@ fn e2guardian_weighted_lists_on_the_labelled_searches() {
     std::fs::write(&path, &toml).unwrap();
     let file = ConfigFile::load(&path).unwrap();
     let snap = compile(&file).unwrap().snapshot;
-    for (set, cases) in [
-        ("development", cases()),
-        ("held-out", held_out()),
-        ("held-out-2", held_out_2()),
-        ("held-out-3", held_out_3()),
-        ("held-out-4", held_out_4()),
-        ("held-out-5", held_out_5()),
-        ("held-out-6", held_out_6()),
-    ] {
+    let sets = std::iter::once(("development", cases())).chain(
+        HELD_OUT
+            .iter()
+            .map(|(set, folder, _)| (*set, held_out(folder))),
+    );
+    for (set, cases) in sets {
         let s = pupil_score(&snap, &cases);
         let report = s.table(&format!(
             "e2guardian 5.3 weighted phrase lists (threshold 50), {set}"

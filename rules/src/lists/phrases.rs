@@ -32,10 +32,12 @@ pub enum ThemeLine<'a> {
         words: Vec<(&'a str, bool)>,
     },
     /// `= 60: {class} word {class}` or `= 60 near 3: ...`: points when every part is
-    /// present within `near` words.
+    /// present within `near` words. `= 60 near 3 kept: ...`: context does not lower the
+    /// theme this combination fires (a particular child harmed now).
     Combination {
         points: i32,
         near: u8,
+        kept: bool,
         parts: Vec<ComboPart<'a>>,
     },
 }
@@ -118,14 +120,23 @@ fn combination_line(rest: &str) -> Result<ThemeLine<'_>, String> {
         .and_then(|p| p.parse().ok())
         .filter(|p: &i32| (-1000..=1000).contains(p))
         .ok_or_else(|| "a combination starts with its points, -1000 to 1000: `= 60:`".to_owned())?;
-    let near = match (head.next(), head.next(), head.next()) {
-        (None, ..) => DEFAULT_NEAR,
-        (Some("near"), Some(n), None) => n
-            .parse::<u8>()
-            .ok()
-            .filter(|n| (1..=50).contains(n))
-            .ok_or_else(|| format!("near {n:?}: a number of words, 1 to 50"))?,
-        _ => return Err("after the points only `near N` may come: `= 60 near 3:`".to_owned()),
+    let words: Vec<&str> = head.collect();
+    let (near, kept) = match words.as_slice() {
+        [] => (DEFAULT_NEAR, false),
+        ["kept"] => (DEFAULT_NEAR, true),
+        ["near", n] | ["near", n, "kept"] => (
+            n.parse::<u8>()
+                .ok()
+                .filter(|n| (1..=50).contains(n))
+                .ok_or_else(|| format!("near {n:?}: a number of words, 1 to 50"))?,
+            words.len() == 3,
+        ),
+        _ => {
+            return Err(
+                "after the points only `near N` and `kept` may come: `= 60 near 3 kept:`"
+                    .to_owned(),
+            )
+        }
     };
     let mut parts = Vec::new();
     let mut rest = body.trim();
@@ -159,6 +170,7 @@ fn combination_line(rest: &str) -> Result<ThemeLine<'_>, String> {
     Ok(ThemeLine::Combination {
         points,
         near,
+        kept,
         parts,
     })
 }
@@ -280,6 +292,7 @@ mod tests {
             Ok(Some(ThemeLine::Combination {
                 points: 60,
                 near: DEFAULT_NEAR,
+                kept: false,
                 parts: vec![
                     ComboPart::Class("amount"),
                     ComboPart::Class("medicine"),
@@ -292,9 +305,20 @@ mod tests {
             Ok(Some(ThemeLine::Combination {
                 points: -20,
                 near: 3,
+                kept: false,
                 parts: vec![ComboPart::Literal("quickest way"), ComboPart::Class("die")],
             }))
         );
+        assert_eq!(
+            theme_line("= 60 near 10 kept: {child} {harm}"),
+            Ok(Some(ThemeLine::Combination {
+                points: 60,
+                near: 10,
+                kept: true,
+                parts: vec![ComboPart::Class("child"), ComboPart::Class("harm")],
+            }))
+        );
+        assert!(theme_line("= 60 kept near 3: {a}").is_err());
         for bad in [
             "@: a",
             "@die",

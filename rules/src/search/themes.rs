@@ -204,6 +204,8 @@ struct Combination {
     phrase: PhraseId,
     points: i32,
     near: u8,
+    /// Context does not lower the theme when this combination fires it.
+    kept: bool,
     classes: Vec<u16>,
 }
 
@@ -404,6 +406,7 @@ impl ThemeMatcherBuilder {
         parts: &[ComboPart<'_>],
         points: i32,
         near: u8,
+        kept: bool,
     ) -> Result<(), String> {
         if parts.is_empty() || parts.len() > 6 {
             return Err("a combination needs 1 to 6 parts".to_owned());
@@ -443,6 +446,7 @@ impl ThemeMatcherBuilder {
             phrase,
             points,
             near,
+            kept,
             classes,
         });
         Ok(())
@@ -722,6 +726,8 @@ pub struct ThemeHits {
     pub themes: ThemeSet,
     /// Themes whose hits the context lowered (a subset of `themes`).
     pub lowered: ThemeSet,
+    /// Themes a `kept` combination fired: context does not lower them.
+    pub kept: ThemeSet,
     /// Themes the learned weights fired (with or without a listed phrase).
     pub learned: ThemeSet,
     /// The phrases, combinations or weighted entries that matched, each once, in id order.
@@ -1084,7 +1090,8 @@ impl ThemeMatcher {
         hits: &mut ThemeHits,
     ) {
         let mut scores = [0i32; MAX_THEMES];
-        let mut complete: SmallVec<[(ThemeId, PhraseId, i32); 8]> = SmallVec::new();
+        // (theme, phrase, points, kept)
+        let mut complete: SmallVec<[(ThemeId, PhraseId, i32, bool); 8]> = SmallVec::new();
         if !parts.is_empty() {
             let mut groups: Parts = SmallVec::new();
             for &(group, bit) in parts {
@@ -1100,7 +1107,7 @@ impl ThemeMatcher {
                 if mask == g.all_parts {
                     let t = g.theme.0 as usize;
                     scores[t] = scores[t].saturating_add(g.points);
-                    complete.push((g.theme, g.phrase, g.points));
+                    complete.push((g.theme, g.phrase, g.points, false));
                 }
             }
         }
@@ -1118,14 +1125,14 @@ impl ThemeMatcher {
                 {
                     let t = combo.theme.0 as usize;
                     scores[t] = scores[t].saturating_add(combo.points);
-                    complete.push((combo.theme, combo.phrase, combo.points));
+                    complete.push((combo.theme, combo.phrase, combo.points, combo.kept));
                 }
             }
         };
         for class in present.iter() {
             read_class(class);
         }
-        for (theme, phrase, points) in complete {
+        for (theme, phrase, points, kept) in complete {
             let threshold = self
                 .thresholds
                 .get(theme.0 as usize)
@@ -1134,6 +1141,9 @@ impl ThemeMatcher {
             if points > 0 && scores[theme.0 as usize] >= threshold {
                 hits.themes.insert(theme);
                 hits.terms.push(phrase);
+                if kept {
+                    hits.kept.insert(theme);
+                }
             }
         }
     }
@@ -1156,7 +1166,7 @@ impl ThemeMatcher {
         }
         if let Some(l) = lower.first() {
             hits.context.push(l.word);
-            hits.lowered = ThemeSet(hits.themes.0 & !self.never_lowered.0);
+            hits.lowered = ThemeSet(hits.themes.0 & !self.never_lowered.0 & !hits.kept.0);
         }
     }
 }
@@ -1392,6 +1402,7 @@ mod tests {
             &[ComboPart::Class("tool"), ComboPart::Literal("get")],
             10,
             3,
+            false,
         )
         .unwrap();
         b.set_threshold(t, 10);
@@ -1402,6 +1413,43 @@ mod tests {
         assert_eq!(kinds.len(), 3, "{kinds:?}");
         let hits = m.find(&normalize("get vpn"));
         assert!(hits.themes.contains(t));
+    }
+
+    /// A `kept` combination's hit stays as it is in a search with a context word; the same
+    /// combination without `kept` is lowered, and a kept combination cancelled by a negative
+    /// one keeps nothing.
+    #[test]
+    fn a_kept_combination_is_not_lowered_by_context() {
+        let build = |kept: bool| {
+            let mut b = ThemeMatcherBuilder::default();
+            let t = b.theme("abuse").unwrap();
+            b.set_language("en");
+            b.class_word("child", "my friend", false).unwrap();
+            b.class_word("adult", "stepdad", false).unwrap();
+            b.class_word("harm", "hit her", false).unwrap();
+            b.class_word("play", "by accident", false).unwrap();
+            b.class_word(LOWER, "my friend", false).unwrap();
+            b.class_word(PLAN, "i", false).unwrap();
+            let parts = [
+                ComboPart::Class("child"),
+                ComboPart::Class("adult"),
+                ComboPart::Class("harm"),
+            ];
+            b.combination(t, &parts, 60, 10, kept).unwrap();
+            let play = [ComboPart::Class("harm"), ComboPart::Class("play")];
+            b.combination(t, &play, -100, 8, false).unwrap();
+            b.set_threshold(t, 50);
+            (b.build().unwrap(), t)
+        };
+        let (kept, t) = build(true);
+        let hits = kept.find(&normalize("my friend says her stepdad hit her"));
+        assert!(hits.themes.contains(t) && hits.kept.contains(t));
+        assert!(hits.lowered.is_empty(), "{hits:?}");
+        let hits = kept.find(&normalize("my friend says her stepdad hit her by accident"));
+        assert!(hits.themes.is_empty() && hits.kept.is_empty(), "{hits:?}");
+        let (plain, t) = build(false);
+        let hits = plain.find(&normalize("my friend says her stepdad hit her"));
+        assert!(hits.lowered.contains(t) && hits.kept.is_empty(), "{hits:?}");
     }
 
     fn themes(m: &ThemeMatcher, text: &str) -> Vec<String> {
@@ -1492,13 +1540,19 @@ mod tests {
             b.class_word(PLAN, w, false).unwrap();
         }
         let c = ComboPart::Class;
-        b.combination(su, &[c("amount"), c("medicine"), c("die")], 60, 6)
+        b.combination(su, &[c("amount"), c("medicine"), c("die")], 60, 6, false)
             .unwrap();
-        b.combination(su, &[ComboPart::Literal("quickest way"), c("die")], 60, 3)
+        b.combination(
+            su,
+            &[ComboPart::Literal("quickest way"), c("die")],
+            60,
+            3,
+            false,
+        )
+        .unwrap();
+        b.combination(su, &[c("medicine"), c("die")], 30, 6, false)
             .unwrap();
-        b.combination(su, &[c("medicine"), c("die")], 30, 6)
-            .unwrap();
-        b.combination(di, &[c("adult"), c("hurts-me")], 60, 4)
+        b.combination(di, &[c("adult"), c("hurts-me")], 60, 4, false)
             .unwrap();
         b.build().unwrap()
     }
@@ -1583,7 +1637,7 @@ mod tests {
     fn a_class_used_but_never_filled_is_named() {
         let mut b = ThemeMatcherBuilder::default();
         let t = b.theme("t").unwrap();
-        b.combination(t, &[ComboPart::Class("nowhere")], 60, 6)
+        b.combination(t, &[ComboPart::Class("nowhere")], 60, 6, false)
             .unwrap();
         assert_eq!(b.empty_classes(), vec!["nowhere".to_owned()]);
     }
