@@ -571,7 +571,7 @@ fn fgm_lesson_planning_is_logged_for_staff_and_alerts_for_pupils() {
 #[test]
 fn a_pupil_telling_of_a_friends_abuse_alerts_and_a_study_of_it_is_lowered() {
     // A particular child harmed now is the DSL's concern today, though "my friend" is
-    // help-seeking context for other searches.
+    // help-seeking context for other searches; like a disclosure, it is never blocked.
     for q in [
         "my+mates+stepdad+hits+her",
         "my+best+friend+says+her+uncle+touches+her+what+do+i+do",
@@ -587,6 +587,8 @@ fn a_pupil_telling_of_a_friends_abuse_alerts_and_a_study_of_it_is_lowered() {
             "{q}: {v}"
         );
         assert_eq!(v["lowered"], serde_json::json!([]), "{q}: {v}");
+        // Told to the DSL, never blocked: the pupil is often asking how to help.
+        assert_eq!(v["verdict"], "allow", "{q}: {v}");
     }
     // The same words as schoolwork are lowered, and a game is not abuse.
     for q in [

@@ -268,6 +268,18 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
         // A hit the context lowered is logged for the DSL's digest, not alerted or blocked.
         let spec = if hits.lowered.contains(theme) {
             ActionSpec::Plain(Action::Log)
+        } else if hits.kept.contains(theme) {
+            // A particular child harmed, told by a pupil (often asking how to help): the DSL
+            // is told, the search is never blocked, like a disclosure.
+            let spec = role.theme_action(theme);
+            let action = match spec.action() {
+                Action::Warn | Action::Block => Action::Log,
+                other => other,
+            };
+            ActionSpec::Full {
+                action,
+                alert: spec.alert(),
+            }
         } else {
             role.theme_action(theme)
         };

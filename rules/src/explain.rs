@@ -263,7 +263,7 @@ pub fn reason(snap: &Snapshot, d: &Decision, role: &str, host: &str) -> String {
                 text.push_str(&format!(
                     " Lowered to a sensitive log: \"{context}\" reads as study, news or help-seeking."
                 ));
-            } else if d.kept.contains(theme) {
+            } else if d.kept.contains(theme) && !context.is_empty() {
                 text.push_str(
                     " Not lowered: it reads as a particular child being harmed, a concern for the safeguarding lead today.",
                 );

@@ -138,6 +138,9 @@ fn combination_line(rest: &str) -> Result<ThemeLine<'_>, String> {
             )
         }
     };
+    if kept && points <= 0 {
+        return Err("`kept` is for a combination that adds points".to_owned());
+    }
     let mut parts = Vec::new();
     let mut rest = body.trim();
     while !rest.is_empty() {
@@ -319,6 +322,7 @@ mod tests {
             }))
         );
         assert!(theme_line("= 60 kept near 3: {a}").is_err());
+        assert!(theme_line("= -100 kept: {a}").is_err());
         for bad in [
             "@: a",
             "@die",

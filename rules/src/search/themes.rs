@@ -653,7 +653,7 @@ impl ThemeMatcherBuilder {
             let same = kept.iter_mut().find(|k| {
                 let mut other = k.classes.clone();
                 other.sort_unstable();
-                k.theme == c.theme && k.near == c.near && other == key
+                k.theme == c.theme && k.near == c.near && k.kept == c.kept && other == key
             });
             // On a tie the English file's copy is kept, so `explain` names English.
             let english = |c: &Combination| self.phrases.lang(c.phrase) == Some("en");
@@ -1090,6 +1090,9 @@ impl ThemeMatcher {
         hits: &mut ThemeHits,
     ) {
         let mut scores = [0i32; MAX_THEMES];
+        // Points taken away per theme (a kept combination stays kept only if it alone
+        // outweighs them).
+        let mut taken = [0i32; MAX_THEMES];
         // (theme, phrase, points, kept)
         let mut complete: SmallVec<[(ThemeId, PhraseId, i32, bool); 8]> = SmallVec::new();
         if !parts.is_empty() {
@@ -1125,6 +1128,9 @@ impl ThemeMatcher {
                 {
                     let t = combo.theme.0 as usize;
                     scores[t] = scores[t].saturating_add(combo.points);
+                    if combo.points < 0 {
+                        taken[t] = taken[t].saturating_add(combo.points);
+                    }
                     complete.push((combo.theme, combo.phrase, combo.points, combo.kept));
                 }
             }
@@ -1141,7 +1147,7 @@ impl ThemeMatcher {
             if points > 0 && scores[theme.0 as usize] >= threshold {
                 hits.themes.insert(theme);
                 hits.terms.push(phrase);
-                if kept {
+                if kept && points.saturating_add(taken[theme.0 as usize]) >= threshold {
                     hits.kept.insert(theme);
                 }
             }
@@ -1428,6 +1434,7 @@ mod tests {
             b.class_word("adult", "stepdad", false).unwrap();
             b.class_word("harm", "hit her", false).unwrap();
             b.class_word("play", "by accident", false).unwrap();
+            b.class_word("nomarks", "no marks", false).unwrap();
             b.class_word(LOWER, "my friend", false).unwrap();
             b.class_word(PLAN, "i", false).unwrap();
             let parts = [
@@ -1438,6 +1445,8 @@ mod tests {
             b.combination(t, &parts, 60, 10, kept).unwrap();
             let play = [ComboPart::Class("harm"), ComboPart::Class("play")];
             b.combination(t, &play, -100, 8, false).unwrap();
+            let nomarks = [ComboPart::Class("harm"), ComboPart::Class("nomarks")];
+            b.combination(t, &nomarks, 100, 8, false).unwrap();
             b.set_threshold(t, 50);
             (b.build().unwrap(), t)
         };
@@ -1447,6 +1456,11 @@ mod tests {
         assert!(hits.lowered.is_empty(), "{hits:?}");
         let hits = kept.find(&normalize("my friend says her stepdad hit her by accident"));
         assert!(hits.themes.is_empty() && hits.kept.is_empty(), "{hits:?}");
+        // Another combination fires the theme, but the kept one was cancelled: not kept.
+        let hits = kept.find(&normalize(
+            "my friend says her stepdad hit her by accident no marks",
+        ));
+        assert!(hits.themes.contains(t) && hits.kept.is_empty(), "{hits:?}");
         let (plain, t) = build(false);
         let hits = plain.find(&normalize("my friend says her stepdad hit her"));
         assert!(hits.lowered.contains(t) && hits.kept.is_empty(), "{hits:?}");
