@@ -568,6 +568,13 @@ fn fgm_lesson_planning_is_logged_for_staff_and_alerts_for_pupils() {
     );
 }
 
+/// Whether `explain`'s answer names `theme` among the themes that fired.
+fn fired(v: &Value, theme: &str) -> bool {
+    v["themes"]
+        .as_array()
+        .is_some_and(|t| t.contains(&Value::from(theme)))
+}
+
 #[test]
 fn a_pupil_telling_of_a_friends_abuse_alerts_and_a_study_of_it_is_lowered() {
     // A particular child harmed now is the DSL's concern today, though "my friend" is
@@ -579,13 +586,7 @@ fn a_pupil_telling_of_a_friends_abuse_alerts_and_a_study_of_it_is_lowered() {
     ] {
         let v = pupil(&format!("https://www.google.com/search?q={q}"));
         assert!(v["alert"].is_string(), "{q}: {v}");
-        assert!(
-            v["themes"]
-                .as_array()
-                .unwrap()
-                .contains(&Value::from("abuse")),
-            "{q}: {v}"
-        );
+        assert!(fired(&v, "abuse"), "{q}: {v}");
         assert_eq!(v["lowered"], serde_json::json!([]), "{q}: {v}");
         // Told to the DSL, never blocked: the pupil is often asking how to help.
         assert_eq!(v["verdict"], "allow", "{q}: {v}");
@@ -609,13 +610,7 @@ fn a_pupil_telling_of_a_friends_abuse_alerts_and_a_study_of_it_is_lowered() {
     let v = pupil(
         "https://www.google.com/search?q=my+friends+dad+hit+her+by+accident+playing+football",
     );
-    assert!(
-        !v["themes"]
-            .as_array()
-            .unwrap()
-            .contains(&Value::from("abuse")),
-        "{v}"
-    );
+    assert!(!fired(&v, "abuse"), "{v}");
 }
 
 #[test]
