@@ -15,6 +15,8 @@ pub use url::{strip_www_label, UrlIndex, UrlIndexBuilder};
 
 use crate::category::CategorySet;
 use crate::host::Suffixes;
+use aho_corasick::automaton::Automaton;
+use aho_corasick::Anchored;
 use std::collections::HashMap;
 
 /// Set in a name's value when URL-list entries exist for exactly that host: only then is
@@ -77,7 +79,7 @@ impl CatsetInterner {
 pub struct RegexIndex {
     each: Vec<regex::Regex>,
     /// Literals of the prefiltered patterns, and which pattern each belongs to.
-    prefilter: Option<aho_corasick::AhoCorasick>,
+    prefilter: Option<aho_corasick::dfa::DFA>,
     literal_owner: Vec<usize>,
     /// Patterns without a usable prefix.
     always: Vec<usize>,
@@ -138,9 +140,12 @@ impl RegexIndex {
         let prefilter = if literals.is_empty() {
             None
         } else {
-            aho_corasick::AhoCorasick::builder()
+            // A few dozen literals: a full DFA is small, and walking it is one table read
+            // per byte of every URL.
+            aho_corasick::dfa::DFA::builder()
                 .ascii_case_insensitive(true)
                 .match_kind(aho_corasick::MatchKind::Standard)
+                .start_kind(aho_corasick::StartKind::Unanchored)
                 .build(&literals)
                 .ok()
         };
@@ -170,19 +175,32 @@ impl RegexIndex {
             return;
         };
         let mut tried = 0u64;
-        for m in prefilter.find_overlapping_iter(text) {
-            let Some(&i) = self.literal_owner.get(m.pattern().as_usize()) else {
-                continue;
+        let mut candidate = |literal: usize| {
+            let Some(&i) = self.literal_owner.get(literal) else {
+                return;
             };
             // Each candidate pattern runs once (patterns past 64 may run again: harmless).
             if i < 64 && tried & (1 << i) != 0 {
-                continue;
+                return;
             }
             if i < 64 {
                 tried |= 1 << i;
             }
             if self.each.get(i).is_some_and(|rx| rx.is_match(text)) {
                 hit(i);
+            }
+        };
+        // Every literal ending at each byte (overlapping matches: a state's matches are all
+        // the literals that end there).
+        let Ok(mut state) = prefilter.start_state(Anchored::No) else {
+            return;
+        };
+        for &byte in text.as_bytes() {
+            state = prefilter.next_state(Anchored::No, state, byte);
+            if prefilter.is_match(state) {
+                for k in 0..prefilter.match_len(state) {
+                    candidate(prefilter.match_pattern(state, k).as_usize());
+                }
             }
         }
     }
