@@ -47,6 +47,7 @@
 pub mod category;
 pub mod compile;
 pub mod config;
+pub mod content;
 pub mod control;
 mod error;
 pub mod evaluate;

@@ -909,8 +909,18 @@ impl ThemeMatcher {
             + self.model.heap_bytes()
     }
 
-    /// Matches normalised text.
+    /// Matches normalised text: lists, combinations and the learned weights (a search).
     pub fn find(&self, text: &Normalized) -> ThemeHits {
+        self.find_with(text, true)
+    }
+
+    /// Matches normalised text with the lists and combinations only: the learned weights
+    /// were trained on searches, not on the sentences of a page.
+    pub fn find_listed(&self, text: &Normalized) -> ThemeHits {
+        self.find_with(text, false)
+    }
+
+    fn find_with(&self, text: &Normalized, learned: bool) -> ThemeHits {
         let mut hits = ThemeHits::default();
         let corrected = self.correct_slips(&text.loose, &mut hits);
         let loose = corrected.as_deref().unwrap_or(&text.loose);
@@ -919,7 +929,9 @@ impl ThemeMatcher {
         self.read_lists(text, loose, &mut hits, &mut parts, &mut classes);
         let present = Present::of(&classes);
         self.score(&parts, &classes, &present, &mut hits);
-        hits.learned = self.model.fire(loose, present.iter(), &mut hits.terms);
+        if learned {
+            hits.learned = self.model.fire(loose, present.iter(), &mut hits.terms);
+        }
         hits.themes.0 |= hits.learned.0;
         hits.terms.sort_unstable();
         hits.terms.dedup();

@@ -1,0 +1,372 @@
+//! The text of a page (or a post, or an AI chat's answer) read as it streams: cut into
+//! passages at the ends of sentences, each passage matched against the themes' lists and
+//! combinations, and the page's finding turned into what the role's policy says.
+//!
+//! - **Passages**: a sentence (up to `.`, `!`, `?`, a line break or a block of the page),
+//!   cut into windows of [`PASSAGE_WORDS`] words overlapping by [`OVERLAP_WORDS`] when it is
+//!   longer. Text that has not reached the end of its sentence waits for the next chunk, so
+//!   a phrase split across two chunks of the body is read whole.
+//! - **Matching**: the lists and combinations of the search themes, with their context
+//!   (study, news and help words in the same passage lower a hit). The learned weights are
+//!   not used: they were trained on searches, not on the sentences of a page.
+//! - **Finding**: a theme fires for a page when at least [`FIRE_PASSAGES`] passages hit it
+//!   unlowered (one sentence of a news story, "took his own life", is logged for the
+//!   digest; a page that keeps returning to a method alerts). A theme hit only once, or only
+//!   lowered, is a sensitive log.
+//! - **Bounds**: at most [`MAX_PASSAGES`] passages and [`MAX_PENDING`] bytes waiting are read
+//!   from one body; the rest is counted as not read.
+
+use crate::config::{Action, Severity};
+use crate::policy::RoleId;
+use crate::search::{normalize, PhraseId, ThemeId, ThemeMatcher, ThemeSet};
+use crate::snapshot::Snapshot;
+
+/// Words in one passage at most.
+pub const PASSAGE_WORDS: usize = 48;
+/// Words a long sentence's windows share, so a phrase across a cut is read whole.
+pub const OVERLAP_WORDS: usize = 8;
+/// Passages that must hit a theme unlowered for it to fire for a page.
+pub const FIRE_PASSAGES: u32 = 2;
+/// Passages read from one body at most (about 1 MB of text).
+pub const MAX_PASSAGES: u64 = 20_000;
+/// Bytes of text waiting for the end of their sentence at most; past it they are read as
+/// they are (a page of one endless line).
+pub const MAX_PENDING: usize = 4096;
+/// Excerpts kept per theme, and their length in characters at most.
+pub const EXCERPTS_PER_THEME: usize = 3;
+pub const EXCERPT_CHARS: usize = 240;
+/// Terms kept from one body at most.
+const MAX_TERMS: usize = 32;
+
+const THEMES: usize = 64;
+
+/// A body's text being read.
+#[derive(Debug)]
+pub struct ContentScan {
+    pending: String,
+    /// Per theme: passages that hit it unlowered, and lowered.
+    strong: [u32; THEMES],
+    lowered: [u32; THEMES],
+    terms: Vec<PhraseId>,
+    excerpts: Vec<(ThemeId, String)>,
+    passages: u64,
+    text_bytes: u64,
+    /// Text left unread because a bound was reached.
+    unread_bytes: u64,
+}
+
+impl Default for ContentScan {
+    fn default() -> Self {
+        ContentScan::new()
+    }
+}
+
+/// What a body's text hit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContentFinding {
+    /// Themes hit by at least [`FIRE_PASSAGES`] passages unlowered.
+    pub fired: ThemeSet,
+    /// Themes hit, fired or not.
+    pub hit: ThemeSet,
+    pub terms: Vec<PhraseId>,
+    /// Per theme, the passages that hit it (as the page has them, shortened).
+    pub excerpts: Vec<(ThemeId, String)>,
+    pub passages: u64,
+    pub text_bytes: u64,
+    pub unread_bytes: u64,
+}
+
+/// The policy's answer to a finding, for one role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContentVerdict {
+    /// The strictest action the role's theme settings ask for (a theme not fired is at most
+    /// a log).
+    pub action: Action,
+    pub alert: Option<Severity>,
+    pub sensitive: bool,
+    /// The theme that decided.
+    pub theme: Option<ThemeId>,
+}
+
+impl ContentScan {
+    pub fn new() -> ContentScan {
+        ContentScan {
+            pending: String::new(),
+            strong: [0; THEMES],
+            lowered: [0; THEMES],
+            terms: Vec::new(),
+            excerpts: Vec::new(),
+            passages: 0,
+            text_bytes: 0,
+            unread_bytes: 0,
+        }
+    }
+
+    /// Reads more of the body's text (any length, cut anywhere).
+    pub fn push(&mut self, themes: &ThemeMatcher, text: &str) {
+        self.text_bytes += text.len() as u64;
+        if self.passages >= MAX_PASSAGES {
+            self.unread_bytes += text.len() as u64;
+            return;
+        }
+        self.pending.push_str(text);
+        self.read_ready(themes, false);
+    }
+
+    /// A break in the text no sentence crosses (the end of a paragraph, a heading, a cell).
+    pub fn push_break(&mut self, themes: &ThemeMatcher) {
+        if !self.pending.trim().is_empty() {
+            self.pending.push('\n');
+            self.read_ready(themes, false);
+        }
+    }
+
+    /// Reads what is left and says what the text hit.
+    pub fn finish(mut self, themes: &ThemeMatcher) -> ContentFinding {
+        self.read_ready(themes, true);
+        let mut fired = ThemeSet::default();
+        let mut hit = ThemeSet::default();
+        for t in 0..THEMES {
+            let id = ThemeId(t as u8);
+            if self.strong[t] >= FIRE_PASSAGES {
+                fired.insert(id);
+            }
+            if self.strong[t] > 0 || self.lowered[t] > 0 {
+                hit.insert(id);
+            }
+        }
+        self.terms.sort_unstable();
+        self.terms.dedup();
+        ContentFinding {
+            fired,
+            hit,
+            terms: self.terms,
+            excerpts: self.excerpts,
+            passages: self.passages,
+            text_bytes: self.text_bytes,
+            unread_bytes: self.unread_bytes,
+        }
+    }
+
+    /// Reads every complete passage waiting (all of them at the end).
+    fn read_ready(&mut self, themes: &ThemeMatcher, at_end: bool) {
+        loop {
+            if self.passages >= MAX_PASSAGES {
+                self.unread_bytes += self.pending.len() as u64;
+                self.pending.clear();
+                return;
+            }
+            let end = self
+                .pending
+                .char_indices()
+                .find(|&(_, c)| is_sentence_end(c))
+                .map(|(i, c)| i + c.len_utf8());
+            let cut = match end {
+                Some(end) => end,
+                None if at_end => self.pending.len(),
+                None if self.pending.len() > MAX_PENDING
+                    || word_count(&self.pending) > 2 * PASSAGE_WORDS =>
+                {
+                    // A long run with no sentence end: read one window, keep its overlap.
+                    let window_end = nth_word_end(&self.pending, PASSAGE_WORDS)
+                        .unwrap_or(self.pending.len())
+                        .min(floor_char(&self.pending, MAX_PENDING));
+                    let window = self.pending[..window_end].to_owned();
+                    self.read_passage(themes, &window);
+                    let keep_from = overlap_start(&window);
+                    self.pending.drain(..keep_from);
+                    continue;
+                }
+                None => return,
+            };
+            if cut == 0 {
+                return;
+            }
+            let sentence: String = self.pending.drain(..cut).collect();
+            self.read_sentence(themes, &sentence);
+            if self.pending.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// A sentence, in windows if it is long.
+    fn read_sentence(&mut self, themes: &ThemeMatcher, sentence: &str) {
+        let starts: Vec<usize> = word_starts(sentence).collect();
+        if starts.len() <= PASSAGE_WORDS {
+            self.read_passage(themes, sentence);
+            return;
+        }
+        let step = PASSAGE_WORDS - OVERLAP_WORDS;
+        let mut first = 0;
+        while first < starts.len() {
+            let from = starts[first];
+            let to = starts
+                .get(first + PASSAGE_WORDS)
+                .copied()
+                .unwrap_or(sentence.len());
+            self.read_passage(themes, &sentence[from..to]);
+            if first + PASSAGE_WORDS >= starts.len() {
+                break;
+            }
+            first += step;
+        }
+    }
+
+    fn read_passage(&mut self, themes: &ThemeMatcher, passage: &str) {
+        if !passage.chars().any(char::is_alphabetic) || self.passages >= MAX_PASSAGES {
+            return;
+        }
+        self.passages += 1;
+        let hits = themes.find_listed(&normalize(passage));
+        if hits.themes.is_empty() {
+            return;
+        }
+        for theme in hits.themes.iter() {
+            let t = usize::from(theme.0);
+            if t >= THEMES {
+                continue;
+            }
+            if hits.lowered.contains(theme) {
+                self.lowered[t] += 1;
+            } else {
+                self.strong[t] += 1;
+            }
+            let kept = self.excerpts.iter().filter(|(x, _)| *x == theme).count();
+            if kept < EXCERPTS_PER_THEME {
+                self.excerpts.push((theme, excerpt(passage)));
+            }
+        }
+        for term in hits.terms {
+            if self.terms.len() < MAX_TERMS && !self.terms.contains(&term) {
+                self.terms.push(term);
+            }
+        }
+    }
+}
+
+/// What `role`'s policy says of a finding: a fired theme as the role's theme setting says;
+/// a theme only hit, a sensitive log.
+pub fn verdict(snap: &Snapshot, role: RoleId, finding: &ContentFinding) -> ContentVerdict {
+    let mut out = ContentVerdict {
+        action: Action::Allow,
+        alert: None,
+        sensitive: false,
+        theme: None,
+    };
+    let Some(policy) = snap.role(role) else {
+        return out;
+    };
+    for theme in finding.hit.iter() {
+        let spec = policy.theme_action(theme);
+        let (action, alert) = if finding.fired.contains(theme) {
+            (spec.action(), spec.alert())
+        } else {
+            (spec.action().min(Action::Log), None)
+        };
+        if out.theme.is_none() || action > out.action || alert > out.alert {
+            if action >= out.action {
+                out.theme = Some(theme);
+            }
+            out.action = out.action.max(action);
+            out.alert = out.alert.max(alert);
+        }
+        out.sensitive |= action >= Action::Log || alert.is_some();
+    }
+    out
+}
+
+fn is_sentence_end(c: char) -> bool {
+    matches!(
+        c,
+        '.' | '!' | '?' | '\n' | '\u{3002}' | '\u{06d4}' | '\u{0964}' | '\u{061f}'
+    )
+}
+
+fn word_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let mut before = ' ';
+    text.char_indices().filter_map(move |(i, c)| {
+        let start = !c.is_whitespace() && before.is_whitespace();
+        before = c;
+        start.then_some(i)
+    })
+}
+
+fn word_count(text: &str) -> usize {
+    word_starts(text).count()
+}
+
+/// The byte offset where the `n`-th word starts (the end of the first `n` words).
+fn nth_word_end(text: &str, n: usize) -> Option<usize> {
+    word_starts(text).nth(n)
+}
+
+/// Where the last [`OVERLAP_WORDS`] words of a window start.
+fn overlap_start(window: &str) -> usize {
+    let starts: Vec<usize> = word_starts(window).collect();
+    match starts.len().checked_sub(OVERLAP_WORDS) {
+        Some(k) if k > 0 => starts[k],
+        _ => window.len(),
+    }
+}
+
+fn floor_char(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at.max(1).min(text.len())
+}
+
+/// A passage as the page has it, spaces collapsed, cut to [`EXCERPT_CHARS`].
+fn excerpt(passage: &str) -> String {
+    let mut out = String::new();
+    for (n, word) in passage.split_whitespace().enumerate() {
+        if n > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() > EXCERPT_CHARS {
+            let cut: String = out.chars().take(EXCERPT_CHARS).collect();
+            return format!("{cut}…");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_of_a_long_sentence_overlap() {
+        let text: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+        let text = text.join(" ");
+        let starts: Vec<usize> = word_starts(&text).collect();
+        assert_eq!(starts.len(), 100);
+        assert_eq!(nth_word_end(&text, 2), Some(starts[2]));
+        let window = &text[..starts[PASSAGE_WORDS]];
+        assert_eq!(
+            &window[overlap_start(window)..].split_whitespace().count(),
+            &OVERLAP_WORDS
+        );
+    }
+
+    #[test]
+    fn excerpts_are_short_and_tidy() {
+        assert_eq!(excerpt("  a \n b\tc "), "a b c");
+        let long = "word ".repeat(200);
+        let e = excerpt(&long);
+        assert!(e.chars().count() <= EXCERPT_CHARS + 1, "{e}");
+        assert!(e.ends_with('…'));
+    }
+
+    #[test]
+    fn floor_char_stays_on_a_boundary() {
+        let s = "ééééé";
+        for at in 0..=s.len() + 2 {
+            let f = floor_char(s, at);
+            assert!(s.is_char_boundary(f) && f >= 1, "{at} -> {f}");
+        }
+    }
+}
