@@ -6,6 +6,7 @@ mod body;
 mod ca;
 mod certs;
 mod cli;
+mod content;
 mod embedded;
 mod error;
 mod events;

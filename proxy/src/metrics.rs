@@ -28,6 +28,10 @@ pub struct Metrics {
     pub certificates_minted: IntCounter,
     pub certificate_cache_hits: IntCounter,
     pub certificates_cached: IntGauge,
+    pub content_bodies: IntCounterVec,
+    pub content_bytes: IntCounter,
+    pub content_seconds: Histogram,
+    pub content_verdicts: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -108,6 +112,35 @@ fn build() -> Result<Metrics, prometheus::Error> {
     )?;
     let certificates_cached =
         IntGauge::new("certificates_cached", "Leaf certificates held in memory")?;
+    let content_bodies = IntCounterVec::new(
+        Opts::new(
+            "content_bodies_total",
+            "Response bodies by what happened to their text: scanned, or why not all of it was (encoding, corrupt, limit)",
+        ),
+        &["outcome"],
+    )?;
+    let content_bytes = IntCounter::new(
+        "content_text_bytes_total",
+        "Bytes of decoded text read for themes",
+    )?;
+    let content_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "content_scan_seconds",
+            "Time spent reading one body's text for themes",
+        )
+        .buckets(prometheus::exponential_buckets(1e-5, 4.0, 10)?),
+    )?;
+    let content_verdicts = IntCounterVec::new(
+        Opts::new(
+            "content_verdicts_total",
+            "Bodies whose text hit a theme, by theme and whether it fired",
+        ),
+        &["theme", "outcome"],
+    )?;
+    registry.register(Box::new(content_bodies.clone()))?;
+    registry.register(Box::new(content_bytes.clone()))?;
+    registry.register(Box::new(content_seconds.clone()))?;
+    registry.register(Box::new(content_verdicts.clone()))?;
     registry.register(Box::new(certificates_minted.clone()))?;
     registry.register(Box::new(certificate_cache_hits.clone()))?;
     registry.register(Box::new(certificates_cached.clone()))?;
@@ -143,6 +176,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         certificates_minted,
         certificate_cache_hits,
         certificates_cached,
+        content_bodies,
+        content_bytes,
+        content_seconds,
+        content_verdicts,
     })
 }
 

@@ -80,6 +80,10 @@ pub struct ProxySettings {
     /// The largest request head accepted, in bytes (at least 8192).
     #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
+    /// Response text (HTML, plain text, JSON, event streams) read for themes, in KiB of
+    /// decoded body per response at most; 0 turns reading page text off.
+    #[serde(default = "default_scan_content_kib")]
+    pub scan_content_kib: usize,
     /// Proxy logins (`gatehouse user add`), relative to the data folder.
     #[serde(default = "default_users_file")]
     pub users_file: String,
@@ -113,6 +117,10 @@ impl PortSpec {
             }
         }
     }
+}
+
+fn default_scan_content_kib() -> usize {
+    2048
 }
 
 fn default_http_ports() -> Vec<PortSpec> {

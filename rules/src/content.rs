@@ -71,6 +71,8 @@ pub struct ContentFinding {
     pub terms: Vec<PhraseId>,
     /// Per theme, the passages that hit it (as the page has them, shortened).
     pub excerpts: Vec<(ThemeId, String)>,
+    /// Per theme hit: passages that hit it unlowered, and lowered.
+    pub counts: Vec<(ThemeId, u32, u32)>,
     pub passages: u64,
     pub text_bytes: u64,
     pub unread_bytes: u64,
@@ -126,8 +128,12 @@ impl ContentScan {
         self.read_ready(themes, true);
         let mut fired = ThemeSet::default();
         let mut hit = ThemeSet::default();
+        let mut counts = Vec::new();
         for t in 0..THEMES {
             let id = ThemeId(t as u8);
+            if self.strong[t] > 0 || self.lowered[t] > 0 {
+                counts.push((id, self.strong[t], self.lowered[t]));
+            }
             if self.strong[t] >= FIRE_PASSAGES {
                 fired.insert(id);
             }
@@ -142,6 +148,7 @@ impl ContentScan {
             hit,
             terms: self.terms,
             excerpts: self.excerpts,
+            counts,
             passages: self.passages,
             text_bytes: self.text_bytes,
             unread_bytes: self.unread_bytes,

@@ -386,9 +386,10 @@ pub fn render_alert(
         Some(u) => format!("{u} ({})", a.role),
         None => format!("a {} not signed in", a.role),
     };
-    let what = match &a.search_term {
-        Some(q) => format!("searched for \"{q}\" on {}", a.host),
-        None => format!("went to {}", a.url),
+    let what = match (&a.search_term, &a.excerpt) {
+        (Some(q), _) => format!("searched for \"{q}\" on {}", a.host),
+        (None, Some(excerpt)) => format!("was shown {} whose text reads:\n  {excerpt}\n", a.url),
+        (None, None) => format!("went to {}", a.url),
     };
     let repeated = if a.count > 1 {
         format!(

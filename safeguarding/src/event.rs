@@ -32,6 +32,10 @@ pub struct Event {
     pub bytes: Option<u64>,
     pub duration_ms: f64,
     pub decrypted: bool,
+    /// For a hit on a page's or a chat's text: the passage that matched, with the page's
+    /// title. It goes to the alert only: the traffic log and the event store keep none.
+    #[serde(skip)]
+    pub excerpt: Option<String>,
 }
 
 /// Appends events to `out` as JSON lines, one per event: the events log's format and the

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS alerts (
   last_seen_ms INTEGER NOT NULL,
   count INTEGER NOT NULL,
   state TEXT NOT NULL DEFAULT 'open',
-  note TEXT NOT NULL DEFAULT ''
+  note TEXT NOT NULL DEFAULT '',
+  excerpt TEXT
 );
 CREATE INDEX IF NOT EXISTS alerts_key ON alerts(dedup_key, last_seen_ms);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -87,6 +88,9 @@ pub struct AlertRow {
     pub last_seen_ms: i64,
     pub count: i64,
     pub state: String,
+    /// For an alert on a page's or a chat's text: the passage that matched, with the
+    /// page's title.
+    pub excerpt: Option<String>,
 }
 
 /// One message to send.
@@ -129,7 +133,7 @@ pub struct Outbox {
 }
 
 const ALERT_COLUMNS: &str = "id, site, user_name, client_ip, role, theme, term, host, url, \
-search_term, severity, first_seen, last_seen, last_seen_ms, count, state";
+search_term, severity, first_seen, last_seen, last_seen_ms, count, state, excerpt";
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     Ok(AlertRow {
@@ -149,6 +153,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
         last_seen_ms: r.get(13)?,
         count: r.get(14)?,
         state: r.get(15)?,
+        excerpt: r.get(16)?,
     })
 }
 
@@ -163,6 +168,13 @@ impl Outbox {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        // An outbox written before alerts carried excerpts gains the column.
+        let has_excerpt = conn
+            .prepare("SELECT 1 FROM pragma_table_info('alerts') WHERE name = 'excerpt'")?
+            .exists([])?;
+        if !has_excerpt {
+            conn.execute_batch("ALTER TABLE alerts ADD COLUMN excerpt TEXT")?;
+        }
         Ok(Outbox { conn })
     }
 
@@ -183,7 +195,7 @@ impl Outbox {
             "SELECT {ALERT_COLUMNS}, dedup_key FROM alerts WHERE last_seen_ms >= ?1 ORDER BY id"
         ))?;
         // The key follows the alert's columns, so `alert_row` reads the rest.
-        let rows = stmt.query_map([since_ms], |r| Ok((r.get(16)?, alert_row(r)?)))?;
+        let rows = stmt.query_map([since_ms], |r| Ok((r.get(17)?, alert_row(r)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -59,6 +59,7 @@ fn event(i: usize, days_ago: i64) -> Event {
         bytes: Some(i as u64),
         duration_ms: 1.5,
         decrypted: true,
+        excerpt: None,
     }
 }
 

@@ -62,6 +62,7 @@ fn event(i: usize, n: usize, span_ms: i64) -> Event {
         bytes: Some(1024 + (i % 4096) as u64),
         duration_ms: 3.25,
         decrypted: true,
+        excerpt: None,
     }
 }
 

@@ -121,11 +121,14 @@ pub fn refused_upstream(err: &Error) -> Response<Body> {
 
 /// Sends `req` upstream and returns the origin's response (or a page saying why not);
 /// a WebSocket handshake the origin accepts becomes a relay of the two connections.
+/// With `read_text`, a text response's body is read for themes as it streams
+/// ([`crate::content`]).
 pub async fn send(
     conn: &Conn,
     mut req: Request<Body>,
     event: Event,
     started: Instant,
+    read_text: Option<(Arc<gatehouse_rules::Snapshot>, gatehouse_rules::RoleId)>,
 ) -> Response<Body> {
     let websocket = headers::is_websocket(&req);
     let client_side = websocket.then(|| hyper::upgrade::on(&mut req));
@@ -201,6 +204,18 @@ pub async fn send(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     headers::strip_response(&mut res, upgraded);
+    let plan = read_text
+        .filter(|_| !upgraded && crate::content::reads(&conn.shared.settings, res.headers()))
+        .map(|(snap, role)| crate::content::Plan {
+            shared: Arc::clone(&conn.shared),
+            snap,
+            role,
+            event: event.clone(),
+        });
     record::finish(conn, event, res.status().as_u16(), bytes, started).await;
-    res.map(body::streamed)
+    let res = res.map(body::streamed);
+    match plan {
+        Some(plan) => crate::content::scan(plan, res),
+        None => res,
+    }
 }

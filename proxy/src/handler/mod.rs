@@ -184,7 +184,7 @@ fn aim_at_tunnel(tunnel: &Tunnel, req: Request<Body>) -> Result<Request<Body>, R
 /// forward.
 async fn request(
     conn: &Conn,
-    snap: &Snapshot,
+    snap: &Arc<Snapshot>,
     who: Identity,
     mut req: Request<Body>,
 ) -> Response<Body> {
@@ -254,7 +254,8 @@ async fn request(
     if snap.role(role_id).is_some_and(|r| r.safesearch) {
         crate::safesearch::enforce(&mut req);
     }
-    forward::send(conn, req, event, started).await
+    let read_text = Some((Arc::clone(snap), role_id));
+    forward::send(conn, req, event, started, read_text).await
 }
 
 /// A review request sent from a block page: recorded for IT with who asked (known from

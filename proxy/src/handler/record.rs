@@ -119,6 +119,7 @@ pub fn uncounted(
         bytes: None,
         duration_ms: 0.0,
         decrypted: conn.decrypted(),
+        excerpt: None,
     }
 }
 

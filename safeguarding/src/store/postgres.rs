@@ -390,6 +390,7 @@ impl PgStore {
                 bytes: r.get::<_, Option<i64>>(20).map(|b| b as u64),
                 duration_ms: r.get(21),
                 decrypted: r.get(22),
+                excerpt: None,
             })
             .collect())
     }

@@ -265,6 +265,7 @@ impl SqliteStore {
                 bytes: r.get::<_, Option<i64>>(20)?.map(|b| b as u64),
                 duration_ms: r.get(21)?,
                 decrypted: r.get(22)?,
+                excerpt: None,
             })
         })?;
         rows.collect()

@@ -1,0 +1,249 @@
+//! `Content-Encoding` undone as the body streams: gzip, deflate (zlib or raw), br and zstd,
+//! each written into a bounded sink, so a decompression bomb costs at most the budget.
+
+use std::io::Write;
+
+/// Why a body's content was not (or no longer) decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// An encoding the filter does not decode (or several stacked).
+    Unknown,
+    /// The encoded stream is corrupt.
+    Corrupt,
+    /// The decoded body passed the budget (a large page, or a bomb).
+    Budget,
+}
+
+impl Stop {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stop::Unknown => "encoding",
+            Stop::Corrupt => "corrupt",
+            Stop::Budget => "limit",
+        }
+    }
+}
+
+/// Decoded bytes, refusing to hold more than `room`.
+#[derive(Debug, Default)]
+pub struct Sink {
+    pub out: Vec<u8>,
+    room: usize,
+    pub full: bool,
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let take = buf.len().min(self.room);
+        if take == 0 && !buf.is_empty() {
+            self.full = true;
+            return Err(std::io::Error::other("decoded body over the budget"));
+        }
+        self.out.extend_from_slice(&buf[..take]);
+        self.room -= take;
+        Ok(take)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Inner {
+    Identity,
+    /// Deflate waits for its first two bytes to tell zlib from raw.
+    DeflatePending(Vec<u8>),
+    Gzip(Box<flate2::write::MultiGzDecoder<Sink>>),
+    Zlib(Box<flate2::write::ZlibDecoder<Sink>>),
+    Raw(Box<flate2::write::DeflateDecoder<Sink>>),
+    Brotli(Box<brotli_decompressor::DecompressorWriter<Sink>>),
+    Zstd(Box<zstd::stream::write::Decoder<'static, Sink>>),
+}
+
+/// One body's decoder.
+pub struct Decoder {
+    inner: Inner,
+    /// Decoded bytes still allowed.
+    budget: usize,
+    identity_sink: Sink,
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Decoder {
+    /// A decoder for a `Content-Encoding` header value (absent or `identity`: none).
+    pub fn new(encoding: Option<&str>, budget: usize) -> Result<Decoder, Stop> {
+        let sink = || Sink {
+            out: Vec::new(),
+            room: budget,
+            full: false,
+        };
+        let name = encoding.map(|e| e.trim().to_ascii_lowercase());
+        let inner = match name.as_deref() {
+            None | Some("" | "identity") => Inner::Identity,
+            Some("gzip" | "x-gzip") => {
+                Inner::Gzip(Box::new(flate2::write::MultiGzDecoder::new(sink())))
+            }
+            Some("deflate") => Inner::DeflatePending(Vec::new()),
+            Some("br") => Inner::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(
+                sink(),
+                8192,
+            ))),
+            Some("zstd") => Inner::Zstd(Box::new(
+                zstd::stream::write::Decoder::new(sink()).map_err(|_| Stop::Unknown)?,
+            )),
+            Some(_) => return Err(Stop::Unknown),
+        };
+        Ok(Decoder {
+            inner,
+            budget,
+            identity_sink: sink(),
+        })
+    }
+
+    /// Decodes one chunk of the body; the decoded bytes are appended to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), Stop> {
+        if let Inner::DeflatePending(head) = &mut self.inner {
+            head.extend_from_slice(chunk);
+            if head.len() < 2 {
+                return Ok(());
+            }
+            let head = std::mem::take(head);
+            // zlib: CM 8 in the low nibble and a header checksum divisible by 31.
+            let zlib =
+                head[0] & 0x0f == 8 && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
+            let sink = Sink {
+                out: Vec::new(),
+                room: self.budget,
+                full: false,
+            };
+            self.inner = if zlib {
+                Inner::Zlib(Box::new(flate2::write::ZlibDecoder::new(sink)))
+            } else {
+                Inner::Raw(Box::new(flate2::write::DeflateDecoder::new(sink)))
+            };
+            return self.push(&head, out);
+        }
+        let result = match &mut self.inner {
+            Inner::Identity => self.identity_sink.write_all(chunk),
+            Inner::DeflatePending(_) => Ok(()),
+            Inner::Gzip(d) => d.write_all(chunk),
+            Inner::Zlib(d) => d.write_all(chunk),
+            Inner::Raw(d) => d.write_all(chunk),
+            Inner::Brotli(d) => d.write_all(chunk),
+            Inner::Zstd(d) => d.write_all(chunk),
+        };
+        let sink = self.sink();
+        out.append(&mut sink.out);
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) if sink.full => Err(Stop::Budget),
+            Err(_) => Err(Stop::Corrupt),
+        }
+    }
+
+    /// Ends the stream: what the decoder still held is appended to `out`.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
+        let result = match &mut self.inner {
+            Inner::Identity | Inner::DeflatePending(_) => Ok(()),
+            Inner::Gzip(d) => d.try_finish(),
+            Inner::Zlib(d) => d.try_finish(),
+            Inner::Raw(d) => d.try_finish(),
+            Inner::Brotli(d) => d.flush(),
+            Inner::Zstd(d) => d.flush(),
+        };
+        let sink = self.sink();
+        out.append(&mut sink.out);
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) if sink.full => Err(Stop::Budget),
+            Err(_) => Err(Stop::Corrupt),
+        }
+    }
+
+    fn sink(&mut self) -> &mut Sink {
+        match &mut self.inner {
+            Inner::Identity | Inner::DeflatePending(_) => &mut self.identity_sink,
+            Inner::Gzip(d) => d.get_mut(),
+            Inner::Zlib(d) => d.get_mut(),
+            Inner::Raw(d) => d.get_mut(),
+            Inner::Brotli(d) => d.get_mut(),
+            Inner::Zstd(d) => d.get_mut(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn decode_in_pieces(
+        encoding: &str,
+        body: &[u8],
+        piece: usize,
+        budget: usize,
+    ) -> (Vec<u8>, Result<(), Stop>) {
+        let mut d = Decoder::new(Some(encoding), budget).unwrap();
+        let mut out = Vec::new();
+        for chunk in body.chunks(piece) {
+            if let Err(stop) = d.push(chunk, &mut out) {
+                return (out, Err(stop));
+            }
+        }
+        let end = d.finish(&mut out);
+        (out, end)
+    }
+
+    #[test]
+    fn every_encoding_decodes_in_one_byte_pieces() {
+        let text = b"how many sleeping pills would kill you ".repeat(50);
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zlib.write_all(&text).unwrap();
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(&text).unwrap();
+        let zstd = zstd::stream::encode_all(&text[..], 3).unwrap();
+        for (name, body) in [
+            ("gzip", gzip(&text)),
+            ("deflate", zlib.finish().unwrap()),
+            ("deflate", raw.finish().unwrap()),
+            ("zstd", zstd),
+            ("identity", text.clone()),
+        ] {
+            for piece in [1, 7, 1 << 20] {
+                let (out, end) = decode_in_pieces(name, &body, piece, 1 << 20);
+                assert_eq!(end, Ok(()), "{name} in pieces of {piece}");
+                assert_eq!(out, text, "{name} in pieces of {piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_budget_and_a_corrupt_stream_says_so() {
+        let bomb = gzip(&vec![b'a'; 50 << 20]);
+        let (out, end) = decode_in_pieces("gzip", &bomb, 16 * 1024, 1 << 20);
+        assert_eq!(end, Err(Stop::Budget));
+        assert!(out.len() <= 1 << 20);
+        let mut corrupt = gzip(b"hello world, hello world");
+        let n = corrupt.len();
+        corrupt[12..n - 8].iter_mut().for_each(|b| *b ^= 0x5a);
+        let (_, end) = decode_in_pieces("gzip", &corrupt, 7, 1 << 20);
+        assert_eq!(end, Err(Stop::Corrupt));
+        assert_eq!(
+            Decoder::new(Some("compress"), 10).err(),
+            Some(Stop::Unknown)
+        );
+    }
+}

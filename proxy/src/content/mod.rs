@@ -1,0 +1,350 @@
+//! Reading what a page and an AI chat say, as the response streams to the client.
+//!
+//! An allowed response whose `Content-Type` is text (HTML, XHTML, plain text, JSON, an
+//! event stream) is passed on frame by frame, unchanged and undelayed; a copy of each frame
+//! is decoded (`Content-Encoding`, then the charset), reduced to the text a person reads
+//! ([`text`]) and read in passages against the themes (`gatehouse_rules::content`). When
+//! the body ends (or the client goes), what its text hit becomes one event, and an alert
+//! when the role's theme setting alerts, carrying the page's title and the passages that
+//! matched.
+//!
+//! This is **alert only**: the page is never held back, so reading it adds no delay; the
+//! DSL learns of a harmful page while the pupil is still on it. Reading stops at the
+//! budget (`scan_content_kib`, 2 MiB of decoded body by default); a body past it, in an
+//! encoding the filter does not decode or corrupt, streams on untouched and is counted.
+
+pub mod decode;
+pub mod text;
+
+use crate::body::Body;
+use crate::events::Event;
+use crate::handler::Shared;
+use crate::metrics;
+use bytes::Bytes;
+use gatehouse_rules::content::{ContentFinding, ContentScan};
+use gatehouse_rules::{RoleId, Snapshot};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::{header, Response};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// What reading a response's text needs to report on it.
+#[derive(Debug)]
+pub struct Plan {
+    pub shared: Arc<Shared>,
+    pub snap: Arc<Snapshot>,
+    pub role: RoleId,
+    /// The request's event, as recorded: the report is a copy of it.
+    pub event: Event,
+}
+
+/// Whether a response's body is text that is read (and reading is on).
+pub fn reads(settings: &crate::settings::ProxySettings, headers: &hyper::HeaderMap) -> bool {
+    settings.scan_content_kib > 0
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(text::Kind::of)
+            .is_some()
+}
+
+/// The response, its body read on the way through if it is text.
+pub fn scan(plan: Plan, res: Response<Body>) -> Response<Body> {
+    let budget = plan.shared.settings.scan_content_kib.saturating_mul(1024);
+    if budget == 0 {
+        return res;
+    }
+    let headers = res.headers();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(kind) = text::Kind::of(content_type) else {
+        return res;
+    };
+    let charset = content_type
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned());
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let reader = match decode::Decoder::new(encoding.as_deref(), budget) {
+        Ok(decoder) => Reader {
+            decoder,
+            text: text::TextReader::new(kind, charset.as_deref()),
+            scan: ContentScan::new(),
+            decoded: Vec::new(),
+            stopped: None,
+            spent: Duration::ZERO,
+        },
+        Err(stop) => {
+            metrics::get()
+                .content_bodies
+                .with_label_values(&[stop.label()])
+                .inc();
+            return res;
+        }
+    };
+    res.map(|inner| {
+        http_body_util::BodyExt::boxed(ScannedBody {
+            inner,
+            reader: Some(reader),
+            plan: Some(plan),
+        })
+    })
+}
+
+/// One body's decoding, text and passages.
+struct Reader {
+    decoder: decode::Decoder,
+    text: text::TextReader,
+    scan: ContentScan,
+    decoded: Vec<u8>,
+    /// Why reading stopped before the end, if it did.
+    stopped: Option<decode::Stop>,
+    spent: Duration,
+}
+
+impl Reader {
+    fn push(&mut self, snap: &Snapshot, chunk: &[u8]) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let started = Instant::now();
+        self.decoded.clear();
+        let result = self.decoder.push(chunk, &mut self.decoded);
+        self.read_decoded(snap);
+        if let Err(stop) = result {
+            self.stopped = Some(stop);
+        }
+        self.spent += started.elapsed();
+    }
+
+    fn read_decoded(&mut self, snap: &Snapshot) {
+        let themes = snap.themes();
+        let scan = &mut self.scan;
+        self.text.push(&self.decoded, &mut |piece| match piece {
+            text::Piece::Text(t) => scan.push(themes, t),
+            text::Piece::Break => scan.push_break(themes),
+        });
+    }
+
+    fn finish(
+        mut self,
+        snap: &Snapshot,
+        complete: bool,
+    ) -> (ContentFinding, String, Option<decode::Stop>, Duration) {
+        let started = Instant::now();
+        if self.stopped.is_none() {
+            // A body cut short still gives what its decoder holds; only a complete one is
+            // called corrupt if it does not end as its encoding says.
+            self.decoded.clear();
+            let result = self.decoder.finish(&mut self.decoded);
+            self.read_decoded(snap);
+            if let (Err(stop), true) = (result, complete) {
+                self.stopped = Some(stop);
+            }
+        }
+        let themes = snap.themes();
+        let scan = &mut self.scan;
+        self.text.finish(&mut |piece| match piece {
+            text::Piece::Text(t) => scan.push(themes, t),
+            text::Piece::Break => scan.push_break(themes),
+        });
+        let title = self
+            .text
+            .title
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let finding = self.scan.finish(themes);
+        (finding, title, self.stopped, self.spent + started.elapsed())
+    }
+}
+
+/// A response body passed on unchanged, its text read on the way.
+struct ScannedBody {
+    inner: Body,
+    reader: Option<Reader>,
+    plan: Option<Plan>,
+}
+
+impl ScannedBody {
+    fn end(&mut self, complete: bool) {
+        let (Some(reader), Some(plan)) = (self.reader.take(), self.plan.take()) else {
+            return;
+        };
+        let (finding, title, stopped, spent) = reader.finish(&plan.snap, complete);
+        let m = metrics::get();
+        m.content_seconds.observe(spent.as_secs_f64());
+        m.content_bytes.inc_by(finding.text_bytes);
+        let outcome = match stopped {
+            Some(stop) => stop.label(),
+            None if finding.unread_bytes > 0 => "limit",
+            None => "scanned",
+        };
+        m.content_bodies.with_label_values(&[outcome]).inc();
+        report(plan, &finding, &title);
+    }
+}
+
+impl HttpBody for ScannedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(reader), Some(plan)) =
+                    (frame.data_ref(), this.reader.as_mut(), this.plan.as_ref())
+                {
+                    reader.push(&plan.snap, data);
+                }
+                // A body of known length ends with its last frame: the server may never
+                // poll again for the end.
+                if this.inner.is_end_stream() {
+                    this.end(true);
+                }
+            }
+            Poll::Ready(None) => this.end(true),
+            Poll::Ready(Some(Err(_))) => this.end(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for ScannedBody {
+    /// The client went before the end: what was read is still reported.
+    fn drop(&mut self) {
+        self.end(false);
+    }
+}
+
+/// The event of a body whose text hit a theme (nothing for one that hit none), alerted as
+/// the role's theme setting says.
+fn report(plan: Plan, finding: &ContentFinding, title: &str) {
+    if finding.hit.is_empty() {
+        return;
+    }
+    let snap = &plan.snap;
+    let themes = snap.themes();
+    let verdict = gatehouse_rules::content::verdict(snap, plan.role, finding);
+    let m = metrics::get();
+    for theme in finding.hit.iter() {
+        let outcome = if finding.fired.contains(theme) {
+            "fired"
+        } else {
+            "logged"
+        };
+        m.content_verdicts
+            .with_label_values(&[themes.theme_name(theme), outcome])
+            .inc();
+    }
+    let mut event = plan.event;
+    let Some(decided) = verdict.theme.or_else(|| finding.hit.iter().next()) else {
+        return;
+    };
+    let name = themes.theme_name(decided).to_owned();
+    let passages: Vec<&str> = finding
+        .excerpts
+        .iter()
+        .filter(|(t, _)| *t == decided)
+        .map(|(_, e)| e.as_str())
+        .collect();
+    event.request_id = crate::pages::request_id();
+    event.time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    event.search_term = None;
+    event.categories = Vec::new();
+    event.themes = finding
+        .hit
+        .iter()
+        .map(|t| themes.theme_name(t).to_owned())
+        .collect();
+    // The decided theme first: the alert is about it.
+    event.themes.sort_by_key(|t| *t != name);
+    event.terms = finding
+        .terms
+        .iter()
+        .filter(|&&p| themes.phrase_theme(p) == Some(decided))
+        .chain(
+            finding
+                .terms
+                .iter()
+                .filter(|&&p| themes.phrase_theme(p) != Some(decided)),
+        )
+        .map(|&p| themes.phrase_text(p).to_owned())
+        .collect();
+    event.alert = verdict
+        .alert
+        .map(|s| gatehouse_rules::explain::severity_name(s).to_owned());
+    event.sensitive = verdict.sensitive;
+    event.rule = if finding.fired.contains(decided) {
+        format!("content:{name}")
+    } else {
+        format!("content:{name}{}", gatehouse_safeguarding::digest::LOWERED)
+    };
+    let fired = if finding.fired.contains(decided) {
+        "alerted as the policy says"
+    } else {
+        "logged only (too few passages, or study, news or help context)"
+    };
+    let (strong, lowered) = finding
+        .counts
+        .iter()
+        .find(|(t, _, _)| *t == decided)
+        .map_or((0, 0), |&(_, s, l)| (s, l));
+    event.reason = format!(
+        "The page's text matched {name} in {strong} passages ({lowered} more lowered by study, news or help context) of {} read: {fired}. It was delivered (page text is reported, not held).",
+        finding.passages
+    );
+    let mut excerpt = String::new();
+    if !title.is_empty() {
+        excerpt.push_str(&format!("Title: \"{title}\"\n  "));
+    }
+    excerpt.push_str(
+        &passages
+            .iter()
+            .map(|p| format!("\"{p}\""))
+            .collect::<Vec<_>>()
+            .join("\n  "),
+    );
+    event.excerpt = Some(excerpt);
+    event.status = 0;
+    let alerting = event.alert.is_some().then(|| event.clone());
+    let shared = plan.shared;
+    let mut logged = event;
+    logged.excerpt = None;
+    shared.events.send(logged);
+    if let Some(event) = alerting {
+        m.alerts
+            .with_label_values(&[event.alert.as_deref().unwrap_or("medium")])
+            .inc();
+        let pipeline = Arc::clone(&shared.safeguarding);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(move || pipeline.raise(&event));
+            }
+            Err(_) => pipeline.raise(&event),
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! What a page and an AI chat say, end to end through the running proxy: a loopback origin
+//! serves a how-to page gzip'd in chunks (its phrase cut across two chunks), brotli'd and
+//! zstd'd, a windows-1252 page, a UTF-16 page, a Shift_JIS page, an AI chat's answer
+//! streamed as server-sent events, an ordinary page and a corrupt gzip stream. Each body
+//! reaches curl byte for byte; each harmful text becomes a content event naming the theme,
+//! the DSL's email (a real SMTP server) carries the title and the passage, the ordinary page
+//! raises nothing, and after the corrupt stream the proxy serves on.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "an end-to-end test: a failure is a failed test"
+)]
+
+mod common;
+#[path = "common/servers.rs"]
+mod servers;
+
+use common::Workspace;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+const TITLE: &str = "Ways out - a forum";
+const HOW_TO: &str = "<p>Welcome to the forum.</p><p>How many sleeping pills would kill you? \
+    Someone asked which is the quickest way to die without pain.</p>\
+    <p>Another reply says how to kill yourself with an overdose of paracetamol.</p>";
+
+fn page() -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{TITLE}</title>\
+         <script>var quickest = 'way to die';</script></head><body>{HOW_TO}</body></html>"
+    )
+}
+
+/// One response: its headers and its body, in the chunks it is sent in (several: chunked).
+struct Reply {
+    headers: Vec<(&'static str, String)>,
+    chunks: Vec<Vec<u8>>,
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn replies() -> HashMap<&'static str, Reply> {
+    let html = page().into_bytes();
+    let mut out = HashMap::new();
+    let plain = |ctype: &str, body: Vec<u8>| Reply {
+        headers: vec![("Content-Type", ctype.to_owned())],
+        chunks: vec![body],
+    };
+    // gzip, chunked: the plain text is cut inside "sleeping pills", then compressed in two
+    // flushes, so each chunk decodes to one half.
+    let cut = html.windows(8).position(|w| w == b"sleeping").unwrap() + 5;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&html[..cut]).unwrap();
+    e.flush().unwrap();
+    let first = e.get_ref().len();
+    e.write_all(&html[cut..]).unwrap();
+    let whole = e.finish().unwrap();
+    out.insert(
+        "/gzip-chunked",
+        Reply {
+            headers: vec![
+                ("Content-Type", "text/html; charset=utf-8".to_owned()),
+                ("Content-Encoding", "gzip".to_owned()),
+            ],
+            chunks: vec![whole[..first].to_vec(), whole[first..].to_vec()],
+        },
+    );
+    let mut br = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
+        w.write_all(&html).unwrap();
+    }
+    let mut reply = plain("text/html", br);
+    reply.headers.push(("Content-Encoding", "br".to_owned()));
+    out.insert("/br", reply);
+    let mut reply = plain("text/html", zstd::stream::encode_all(&html[..], 3).unwrap());
+    reply.headers.push(("Content-Encoding", "zstd".to_owned()));
+    out.insert("/zstd", reply);
+    let text = format!("Café talk: {}", strip_tags(HOW_TO));
+    let (cp1252, _, _) = encoding_rs::WINDOWS_1252.encode(&text);
+    out.insert(
+        "/cp1252",
+        plain("text/plain; charset=windows-1252", cp1252.into_owned()),
+    );
+    let mut utf16 = vec![0xff, 0xfe];
+    for u in strip_tags(HOW_TO).encode_utf16() {
+        utf16.extend_from_slice(&u.to_le_bytes());
+    }
+    out.insert("/utf16", plain("text/plain", utf16));
+    let japanese = format!("日本語のページ。{}", strip_tags(HOW_TO));
+    let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(&japanese);
+    out.insert(
+        "/sjis",
+        plain("text/plain; charset=Shift_JIS", sjis.into_owned()),
+    );
+    // An AI chat's answer, streamed token by token (OpenAI's and Anthropic's shapes).
+    let tokens = [
+        "Here is how to ",
+        "kill your",
+        "self: take an ",
+        "overdose of ",
+        "paracetamol. ",
+        "How many sleeping ",
+        "pills would kill you ",
+        "depends on weight.",
+    ];
+    let chunks = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let data = if i % 2 == 0 {
+                format!("{{\"choices\":[{{\"delta\":{{\"content\":{t:?}}}}}]}}")
+            } else {
+                format!("{{\"type\":\"content_block_delta\",\"delta\":{{\"type\":\"text_delta\",\"text\":{t:?}}}}}")
+            };
+            format!("data: {data}\n\n").into_bytes()
+        })
+        .chain(std::iter::once(b"data: [DONE]\n\n".to_vec()))
+        .collect();
+    out.insert(
+        "/chat",
+        Reply {
+            headers: vec![("Content-Type", "text/event-stream".to_owned())],
+            chunks,
+        },
+    );
+    out.insert(
+        "/clean",
+        plain(
+            "text/html",
+            b"<html><title>Photosynthesis</title><p>Plants make glucose from light. Revise for \
+              your GCSE biology exam.</p></html>"
+                .to_vec(),
+        ),
+    );
+    let mut corrupt = gzip(&html);
+    let n = corrupt.len();
+    corrupt[20..n - 8].iter_mut().for_each(|b| *b ^= 0x5a);
+    let mut reply = plain("text/html", corrupt);
+    reply.headers.push(("Content-Encoding", "gzip".to_owned()));
+    out.insert("/corrupt", reply);
+    out
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The origin: every path of [`replies`], chunked when it has several chunks (with a pause
+/// between them, so they arrive as separate frames).
+fn origin(replies: Arc<HashMap<&'static str, Reply>>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(200) {
+            let Ok(mut stream) = stream else { continue };
+            let replies = Arc::clone(&replies);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                reader.read_line(&mut request).unwrap_or(0);
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    line.clear();
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let path = path.rsplit_once("://").map_or(path, |(_, rest)| {
+                    &rest[rest.find('/').unwrap_or(rest.len())..]
+                });
+                let Some(reply) = replies.get(path) else {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                };
+                let mut head = String::from("HTTP/1.1 200 OK\r\nConnection: close\r\n");
+                for (k, v) in &reply.headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                if reply.chunks.len() == 1 {
+                    head.push_str(&format!(
+                        "Content-Length: {}\r\n\r\n",
+                        reply.chunks[0].len()
+                    ));
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(&reply.chunks[0]);
+                    return;
+                }
+                head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                for chunk in &reply.chunks {
+                    let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    let _ = stream.write_all(chunk);
+                    let _ = stream.write_all(b"\r\n");
+                    let _ = stream.flush();
+                    std::thread::sleep(Duration::from_millis(30));
+                }
+                let _ = stream.write_all(b"0\r\n\r\n");
+            });
+        }
+    });
+    port
+}
+
+fn policy(smtp: u16) -> String {
+    format!(
+        r#"
+[[network]]
+cidr = "127.0.0.1/32"
+role = "pupil"
+site = "main"
+[themes.suicide]
+[roles.pupil]
+default = "allow"
+themes = {{ suicide = {{ action = "block", alert = "high" }} }}
+[alerts]
+hold_secs = 0
+digest_time = "23:59"
+[alerts.smtp]
+host = "127.0.0.1"
+port = {smtp}
+security = "none"
+from = "Gatehouse <gatehouse@school.example>"
+[alerts.sites.main]
+dsl = ["dsl@school.example"]
+"#
+    )
+}
+
+/// Fetches `url` through the proxy with curl; returns the status and the body's bytes as
+/// they arrived (not decompressed).
+fn fetch(proxy: &str, url: &str) -> (u16, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "20", "-x", &format!("http://{proxy}")])
+        .args(["-w", "\n%{http_code}"])
+        .arg(url)
+        .output()
+        .unwrap();
+    let body = out.stdout;
+    let at = body.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+    let status = String::from_utf8_lossy(&body[at + 1..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (status, body[..at].to_vec())
+}
+
+fn events(ws: &Workspace, want: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+    let path = ws.path("data/events/events.jsonl");
+    let mut events = Vec::new();
+    for _ in 0..150 {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        events = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if want(&events) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    events
+}
+
+#[test]
+fn harmful_page_text_in_every_encoding_and_an_ai_answer_alert_the_dsl_and_bodies_pass_unchanged() {
+    let smtp = servers::Smtp::start();
+    let replies = Arc::new(replies());
+    let port = origin(Arc::clone(&replies));
+    let ws = Workspace::new();
+    let config = ws.config(&format!(
+        "{}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nallow_loopback_origins = true\nmetrics_listen = \"127.0.0.1:0\"\n",
+        policy(smtp.port),
+        ws.path("data").display().to_string()
+    ));
+    let started = common::spawn_gatehouse(&config);
+    let mut child = started.child;
+    let proxy = started.proxy;
+    let harmful = [
+        "/gzip-chunked",
+        "/br",
+        "/zstd",
+        "/cp1252",
+        "/utf16",
+        "/sjis",
+        "/chat",
+    ];
+    for path in harmful.iter().chain(&["/clean", "/corrupt", "/clean"]) {
+        let (status, body) = fetch(&proxy, &format!("http://127.0.0.1:{port}{path}"));
+        assert_eq!(status, 200, "{path}");
+        let sent: Vec<u8> = replies[path].chunks.concat();
+        assert_eq!(
+            body, sent,
+            "{path}: the body reaches the client byte for byte"
+        );
+    }
+    let content = |events: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| {
+                e["rule"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("content:"))
+            })
+            .cloned()
+            .collect()
+    };
+    let all = events(&ws, |e| content(e).len() >= harmful.len());
+    let found = content(&all);
+    for path in harmful {
+        let e = found
+            .iter()
+            .find(|e| e["url"].as_str().is_some_and(|u| u.ends_with(path)))
+            .unwrap_or_else(|| panic!("no content event for {path}: {found:#?}"));
+        assert_eq!(e["rule"], "content:suicide", "{path}: {e}");
+        assert_eq!(e["themes"][0], "suicide", "{path}");
+        assert_eq!(e["alert"], "high", "{path}: {e}");
+        assert!(
+            e.get("excerpt").is_none(),
+            "the traffic log keeps no excerpt: {e}"
+        );
+        assert!(
+            e["reason"].as_str().unwrap().contains("delivered"),
+            "{path}: {e}"
+        );
+    }
+    for path in ["/clean", "/corrupt"] {
+        assert!(
+            !found
+                .iter()
+                .any(|e| e["url"].as_str().is_some_and(|u| u.ends_with(path))),
+            "{path} raised a content event: {found:#?}"
+        );
+    }
+    // The DSL's email names the page, its title and the passage that matched.
+    let mail = servers::wait_for(30, || {
+        smtp.messages()
+            .into_iter()
+            .find(|m| m.text.contains("whose text reads"))
+    })
+    .expect("a content alert email");
+    assert!(mail.subject.contains("(suicide)"), "{mail:?}");
+    assert!(
+        mail.text.contains(&format!("Title: \"{TITLE}\"")),
+        "{}",
+        mail.text
+    );
+    assert!(
+        mail.text
+            .contains("How many sleeping pills would kill you?"),
+        "{}",
+        mail.text
+    );
+    // The corrupt stream was counted; the proxy served on after it.
+    let metrics = reqwest::blocking::get(started.metrics.as_ref().unwrap())
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("gatehouse_content_bodies_total{outcome=\"corrupt\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gatehouse_content_verdicts_total{outcome=\"fired\",theme=\"suicide\"}")
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
