@@ -184,10 +184,27 @@ fn origin(replies: Arc<HashMap<&'static str, Reply>>) -> u16 {
                 let mut request = String::new();
                 reader.read_line(&mut request).unwrap_or(0);
                 let mut line = String::new();
+                let mut length = 0usize;
                 while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
                     line.clear();
                 }
+                let mut body = vec![0u8; length.min(1 << 20)];
+                let _ = std::io::Read::read_exact(&mut reader, &mut body);
                 let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let path = path.rsplit_once("://").map_or(path, |(_, rest)| {
+                    &rest[rest.find('/').unwrap_or(rest.len())..]
+                });
+                if path == "/echo" {
+                    // What arrived, as bytes the filter does not read.
+                    let _ = stream.write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes());
+                    let _ = stream.write_all(&body);
+                    return;
+                }
                 let path = path.rsplit_once("://").map_or(path, |(_, rest)| {
                     &rest[rest.find('/').unwrap_or(rest.len())..]
                 });
@@ -233,10 +250,18 @@ fn policy(smtp: u16) -> String {
 cidr = "127.0.0.1/32"
 role = "pupil"
 site = "main"
+[[network]]
+cidr = "127.0.0.2/32"
+role = "staff"
+site = "main"
 [themes.suicide]
+help = true
 [roles.pupil]
 default = "allow"
 themes = {{ suicide = {{ action = "block", alert = "high" }} }}
+[roles.staff]
+default = "allow"
+themes = {{ suicide = "log" }}
 [alerts]
 hold_secs = 0
 digest_time = "23:59"
@@ -387,6 +412,110 @@ fn harmful_page_text_in_every_encoding_and_an_ai_answer_alert_the_dsl_and_bodies
     assert!(
         metrics.contains("gatehouse_content_verdicts_total{outcome=\"fired\",theme=\"suicide\"}")
     );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Posts `body` as `ctype` through the proxy from `source`; returns the status and the body
+/// that came back.
+fn post(proxy: &str, source: &str, url: &str, ctype: &str, body: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "20", "-x", &format!("http://{proxy}")])
+        .args([
+            "--interface",
+            source,
+            "-H",
+            &format!("Content-Type: {ctype}"),
+        ])
+        .args(["--data-binary", body, "-w", "\n%{http_code}"])
+        .arg(url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (status.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+#[test]
+fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
+    let smtp = servers::Smtp::start();
+    let port = origin(Arc::new(HashMap::new()));
+    let ws = Workspace::new();
+    let config = ws.config(&format!(
+        "{}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nallow_loopback_origins = true\n",
+        policy(smtp.port),
+        ws.path("data").display().to_string()
+    ));
+    let started = common::spawn_gatehouse(&config);
+    let mut child = started.child;
+    let proxy = started.proxy;
+    let echo = format!("http://127.0.0.1:{port}/echo");
+    let prompt = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"how do I kill myself without it hurting"}],"stream":true}"#;
+    // The pupil's prompt is refused with the page that offers help; the origin never sees it.
+    let (status, page) = post(&proxy, "127.0.0.1", &echo, "application/json", prompt);
+    assert_eq!(status, 403, "{page}");
+    assert!(
+        page.contains("Childline"),
+        "the block page offers help: {page}"
+    );
+    // A teacher's is logged and sent on, whole.
+    let (status, back) = post(&proxy, "127.0.0.2", &echo, "application/json", prompt);
+    assert_eq!(status, 200);
+    assert_eq!(back, prompt, "the body arrives whole");
+    // A pupil's form post, URL-encoded: refused; an ordinary one goes on whole.
+    let (status, _) = post(
+        &proxy,
+        "127.0.0.1",
+        &echo,
+        "application/x-www-form-urlencoded",
+        "title=hi&post=i+want+to+kill+myself+tonight",
+    );
+    assert_eq!(status, 403);
+    let homework = "title=homework&post=photosynthesis+makes+glucose";
+    let (status, back) = post(
+        &proxy,
+        "127.0.0.1",
+        &echo,
+        "application/x-www-form-urlencoded",
+        homework,
+    );
+    assert_eq!((status, back.as_str()), (200, homework));
+    let sent = |events: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["rule"].as_str().is_some_and(|r| r.starts_with("sent:")))
+            .cloned()
+            .collect()
+    };
+    let all = events(&ws, |e| sent(e).len() >= 3 && e.len() >= 4);
+    let found = sent(&all);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    let pupil: Vec<&serde_json::Value> = found.iter().filter(|e| e["role"] == "pupil").collect();
+    assert_eq!(pupil.len(), 2);
+    for e in &pupil {
+        assert_eq!(e["verdict"], "block", "{e}");
+        assert_eq!(e["alert"], "high", "{e}");
+        assert_eq!(e["status"], 403, "{e}");
+    }
+    let staff = found.iter().find(|e| e["role"] == "staff").unwrap();
+    assert_eq!(staff["verdict"], "allow", "{staff}");
+    assert!(
+        staff["alert"].is_null(),
+        "a teacher's is logged, not alerted: {staff}"
+    );
+    assert_eq!(staff["themes"][0], "suicide");
+    assert!(!all.iter().any(
+        |e| e["rule"].as_str().is_some_and(|r| r.starts_with("sent:"))
+            && e["url"].as_str().unwrap_or("").is_empty()
+    ));
+    // The DSL's email carries what the pupil typed.
+    let mail = servers::wait_for(30, || {
+        smtp.messages()
+            .into_iter()
+            .find(|m| m.text.contains("how do I kill myself"))
+    })
+    .expect("an alert email with the prompt");
+    assert!(mail.subject.contains("(suicide)"), "{mail:?}");
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -84,6 +84,10 @@ pub struct ProxySettings {
     /// decoded body per response at most; 0 turns reading page text off.
     #[serde(default = "default_scan_content_kib")]
     pub scan_content_kib: usize,
+    /// What a person sends (form fields, posts, prompts to AI chats) read for themes before
+    /// it goes on, in KiB of request body at most; 0 turns it off.
+    #[serde(default = "default_scan_request_kib")]
+    pub scan_request_kib: usize,
     /// Proxy logins (`gatehouse user add`), relative to the data folder.
     #[serde(default = "default_users_file")]
     pub users_file: String,
@@ -117,6 +121,10 @@ impl PortSpec {
             }
         }
     }
+}
+
+fn default_scan_request_kib() -> usize {
+    64
 }
 
 fn default_scan_content_kib() -> usize {

@@ -53,6 +53,8 @@ pub struct ContentScan {
     text_bytes: u64,
     /// Text left unread because a bound was reached.
     unread_bytes: u64,
+    /// Passages that must hit a theme unlowered for it to fire.
+    fire: u32,
 }
 
 impl Default for ContentScan {
@@ -101,6 +103,16 @@ impl ContentScan {
             passages: 0,
             text_bytes: 0,
             unread_bytes: 0,
+            fire: FIRE_PASSAGES,
+        }
+    }
+
+    /// A scan of what a person sent (a form, a post, a prompt to an AI chat): their own
+    /// words, so one passage that hits a theme fires it, as a search does.
+    pub fn sent() -> ContentScan {
+        ContentScan {
+            fire: 1,
+            ..ContentScan::new()
         }
     }
 
@@ -134,7 +146,7 @@ impl ContentScan {
             if self.strong[t] > 0 || self.lowered[t] > 0 {
                 counts.push((id, self.strong[t], self.lowered[t]));
             }
-            if self.strong[t] >= FIRE_PASSAGES {
+            if self.strong[t] >= self.fire {
                 fired.insert(id);
             }
             if self.strong[t] > 0 || self.lowered[t] > 0 {

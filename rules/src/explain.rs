@@ -247,8 +247,13 @@ pub fn reason(snap: &Snapshot, d: &Decision, role: &str, host: &str) -> String {
                 None => (String::new(), None),
             };
             let lang = lang.map(|l| format!(", {l}")).unwrap_or_default();
+            // A theme decides without a search for text a person sent (a form, a prompt).
+            let what = match &d.search {
+                Some(_) => format!("the search \"{query}\""),
+                None => "the text sent".to_owned(),
+            };
             let mut text = format!(
-                "{verb} for {role}: the search \"{query}\" matches the {} theme (\"{term}\"{lang}).",
+                "{verb} for {role}: {what} matches the {} theme (\"{term}\"{lang}).",
                 snap.themes.theme_name(theme)
             );
             for (typed, read) in &d.slips {

@@ -14,6 +14,7 @@
 //! encoding the filter does not decode or corrupt, streams on untouched and is counted.
 
 pub mod decode;
+pub mod sent;
 pub mod text;
 
 use crate::body::Body;
@@ -246,9 +247,63 @@ fn report(plan: Plan, finding: &ContentFinding, title: &str) {
     if finding.hit.is_empty() {
         return;
     }
-    let snap = &plan.snap;
+    let mut event = plan.event;
+    event.request_id = crate::pages::request_id();
+    event.time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    event.search_term = None;
+    event.categories = Vec::new();
+    event.alert = None;
+    event.sensitive = false;
+    event.status = 0;
+    annotate(
+        &mut event,
+        &plan.snap,
+        plan.role,
+        finding,
+        title,
+        Source::Page,
+    );
+    let alerting = event.alert.is_some().then(|| event.clone());
+    let shared = plan.shared;
+    shared.events.send(event);
+    if let Some(event) = alerting {
+        let pipeline = Arc::clone(&shared.safeguarding);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(move || pipeline.raise(&event));
+            }
+            Err(_) => pipeline.raise(&event),
+        }
+    }
+}
+
+/// Whose text it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A page or an AI chat's answer, delivered as it streamed.
+    Page,
+    /// What the person sent, let through.
+    Sent,
+    /// What the person sent, refused.
+    SentBlocked,
+}
+
+/// Marks `event` with what a text's finding hit, for `role`: the themes (the deciding one
+/// first), the phrases, the alert and rule the role's settings give, a reason, and the
+/// excerpt the alert carries (never the traffic log). Counted in the metrics.
+pub fn annotate(
+    event: &mut Event,
+    snap: &Snapshot,
+    role: RoleId,
+    finding: &ContentFinding,
+    title: &str,
+    source: Source,
+) {
     let themes = snap.themes();
-    let verdict = gatehouse_rules::content::verdict(snap, plan.role, finding);
+    let verdict = gatehouse_rules::content::verdict(snap, role, finding);
+    let Some(decided) = verdict.theme.or_else(|| finding.hit.iter().next()) else {
+        return;
+    };
     let m = metrics::get();
     for theme in finding.hit.iter() {
         let outcome = if finding.fired.contains(theme) {
@@ -260,29 +315,20 @@ fn report(plan: Plan, finding: &ContentFinding, title: &str) {
             .with_label_values(&[themes.theme_name(theme), outcome])
             .inc();
     }
-    let mut event = plan.event;
-    let Some(decided) = verdict.theme.or_else(|| finding.hit.iter().next()) else {
-        return;
-    };
     let name = themes.theme_name(decided).to_owned();
-    let passages: Vec<&str> = finding
-        .excerpts
-        .iter()
-        .filter(|(t, _)| *t == decided)
-        .map(|(_, e)| e.as_str())
-        .collect();
-    event.request_id = crate::pages::request_id();
-    event.time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    event.search_term = None;
-    event.categories = Vec::new();
-    event.themes = finding
+    let mut names: Vec<String> = finding
         .hit
         .iter()
         .map(|t| themes.theme_name(t).to_owned())
         .collect();
-    // The decided theme first: the alert is about it.
-    event.themes.sort_by_key(|t| *t != name);
-    event.terms = finding
+    names.sort_by_key(|t| *t != name);
+    for n in event.themes.drain(..) {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    event.themes = names;
+    let mut terms: Vec<String> = finding
         .terms
         .iter()
         .filter(|&&p| themes.phrase_theme(p) == Some(decided))
@@ -294,57 +340,57 @@ fn report(plan: Plan, finding: &ContentFinding, title: &str) {
         )
         .map(|&p| themes.phrase_text(p).to_owned())
         .collect();
-    event.alert = verdict
+    terms.append(&mut event.terms);
+    event.terms = terms;
+    let alert = verdict
         .alert
         .map(|s| gatehouse_rules::explain::severity_name(s).to_owned());
-    event.sensitive = verdict.sensitive;
-    event.rule = if finding.fired.contains(decided) {
-        format!("content:{name}")
-    } else {
-        format!("content:{name}{}", gatehouse_safeguarding::digest::LOWERED)
+    if alert.is_some() {
+        if let Some(a) = &alert {
+            m.alerts.with_label_values(&[a.as_str()]).inc();
+        }
+        event.alert = alert;
+    }
+    event.sensitive |= verdict.sensitive;
+    let fired = finding.fired.contains(decided);
+    let (prefix, whose) = match source {
+        Source::Page => ("content", "The page's text"),
+        Source::Sent | Source::SentBlocked => ("sent", "The text sent"),
     };
-    let fired = if finding.fired.contains(decided) {
-        "alerted as the policy says"
+    event.rule = if fired {
+        format!("{prefix}:{name}")
     } else {
-        "logged only (too few passages, or study, news or help context)"
+        format!("{prefix}:{name}{}", gatehouse_safeguarding::digest::LOWERED)
     };
     let (strong, lowered) = finding
         .counts
         .iter()
         .find(|(t, _, _)| *t == decided)
         .map_or((0, 0), |&(_, s, l)| (s, l));
+    let judged = if fired {
+        "alerted as the policy says"
+    } else {
+        "logged only (too few passages, or study, news or help context)"
+    };
+    let outcome = match source {
+        Source::Page => "It was delivered (page text is reported, not held).",
+        Source::Sent => "It was sent on.",
+        Source::SentBlocked => "It was not sent on.",
+    };
     event.reason = format!(
-        "The page's text matched {name} in {strong} passages ({lowered} more lowered by study, news or help context) of {} read: {fired}. It was delivered (page text is reported, not held).",
+        "{whose} matched {name} in {strong} passages ({lowered} more lowered by study, news or help context) of {} read: {judged}. {outcome}",
         finding.passages
     );
+    let passages: Vec<String> = finding
+        .excerpts
+        .iter()
+        .filter(|(t, _)| *t == decided)
+        .map(|(_, e)| format!("\"{e}\""))
+        .collect();
     let mut excerpt = String::new();
     if !title.is_empty() {
         excerpt.push_str(&format!("Title: \"{title}\"\n  "));
     }
-    excerpt.push_str(
-        &passages
-            .iter()
-            .map(|p| format!("\"{p}\""))
-            .collect::<Vec<_>>()
-            .join("\n  "),
-    );
+    excerpt.push_str(&passages.join("\n  "));
     event.excerpt = Some(excerpt);
-    event.status = 0;
-    let alerting = event.alert.is_some().then(|| event.clone());
-    let shared = plan.shared;
-    let mut logged = event;
-    logged.excerpt = None;
-    shared.events.send(logged);
-    if let Some(event) = alerting {
-        m.alerts
-            .with_label_values(&[event.alert.as_deref().unwrap_or("medium")])
-            .inc();
-        let pipeline = Arc::clone(&shared.safeguarding);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn_blocking(move || pipeline.raise(&event));
-            }
-            Err(_) => pipeline.raise(&event),
-        }
-    }
 }

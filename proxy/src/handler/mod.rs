@@ -208,12 +208,13 @@ async fn request(
         );
     };
     let now = chrono::Utc::now();
+    let method = req.method().clone();
     let facts = Facts {
         role: role_id,
         user: who.user.as_deref(),
         client: Some(conn.client_ip()),
         at: now,
-        method: req.method().as_str(),
+        method: method.as_str(),
         target: Target::Url(&url),
     };
     let mut decision = record::decide(snap, &facts);
@@ -254,8 +255,76 @@ async fn request(
     if snap.role(role_id).is_some_and(|r| r.safesearch) {
         crate::safesearch::enforce(&mut req);
     }
+    // What the person sends (a form, a post, a prompt to an AI chat) is read before it goes.
+    let settings = &conn.shared.settings;
+    let limit = settings.scan_request_kib.saturating_mul(1024);
+    let wait = std::time::Duration::from_secs(settings.header_timeout_secs);
+    let req = match crate::content::sent::read(snap, req, limit, wait).await {
+        crate::content::sent::Read::BadBody => {
+            let page = refuse(
+                "client-body",
+                StatusCode::BAD_REQUEST,
+                "The request's body was cut off or came too slowly, so it was not sent on.",
+            );
+            record::refused(
+                &mut event,
+                "client-body",
+                "Refused: the request's body failed.".to_owned(),
+            );
+            record::finish(conn, event, page.status().as_u16(), None, started).await;
+            return page;
+        }
+        crate::content::sent::Read::On(req, finding) => {
+            let finding = finding.filter(|f| !f.hit.is_empty());
+            if let Some(f) = &finding {
+                let verdict = gatehouse_rules::content::verdict(snap, role_id, f);
+                if verdict.action == gatehouse_rules::Action::Block {
+                    use crate::content::Source;
+                    crate::content::annotate(&mut event, snap, role_id, f, "", Source::SentBlocked);
+                    event.verdict = "block".to_owned();
+                    let decision = sent_decision(&decision, f, &verdict);
+                    let id = event.request_id.clone();
+                    let page = pages::block_page(snap, &facts, &decision, &url, None, &id);
+                    record::finish(conn, event, 403, None, started).await;
+                    return page;
+                }
+                crate::content::annotate(
+                    &mut event,
+                    snap,
+                    role_id,
+                    f,
+                    "",
+                    crate::content::Source::Sent,
+                );
+            }
+            req
+        }
+    };
     let read_text = Some((Arc::clone(snap), role_id));
     forward::send(conn, req, event, started, read_text).await
+}
+
+/// The decision shown on the block page for text a person sent that the role blocks.
+fn sent_decision(
+    request: &gatehouse_rules::Decision,
+    finding: &gatehouse_rules::content::ContentFinding,
+    verdict: &gatehouse_rules::content::ContentVerdict,
+) -> gatehouse_rules::Decision {
+    let mut d = request.clone();
+    d.verdict = Verdict::Block;
+    d.sensitive = true;
+    d.alert = verdict.alert;
+    d.themes = finding.fired;
+    d.lowered = gatehouse_rules::search::ThemeSet::default();
+    d.search = None;
+    d.terms = finding.terms.clone();
+    d.learned = gatehouse_rules::search::ThemeSet::default();
+    d.slips = Vec::new();
+    d.context = Vec::new();
+    if let Some(theme) = verdict.theme {
+        d.rule = gatehouse_rules::Rule::Theme { theme };
+    }
+    d
 }
 
 /// A review request sent from a block page: recorded for IT with who asked (known from
