@@ -259,6 +259,8 @@ help = true
 [roles.pupil]
 default = "allow"
 themes = {{ suicide = {{ action = "block", alert = "high" }} }}
+files = {{ executable = "block", installer = "block", torrent = "block", video = "log" }}
+max_download_mib = 1
 [roles.staff]
 default = "allow"
 themes = {{ suicide = "log" }}
@@ -516,6 +518,161 @@ fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
     })
     .expect("an alert email with the prompt");
     assert!(mail.subject.contains("(suicide)"), "{mail:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Downloads for the download test: (path, content type, extra header, body).
+fn downloads() -> HashMap<&'static str, Reply> {
+    let mut exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00".to_vec();
+    exe.resize(4096, 0x41);
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.resize(4096, b' ');
+    let mut docx = b"PK\x03\x04".to_vec();
+    docx.extend_from_slice(&[0u8; 22]);
+    docx.extend_from_slice(&19u16.to_le_bytes());
+    docx.extend_from_slice(&[0, 0]);
+    docx.extend_from_slice(b"[Content_Types].xml");
+    docx.resize(2048, 0);
+    let mut mp4 = b"\x00\x00\x00\x20ftypisom".to_vec();
+    mp4.resize(4096, 0);
+    let one = |ctype: &str, body: Vec<u8>, extra: Option<(&'static str, &str)>| {
+        let mut headers = vec![("Content-Type", ctype.to_owned())];
+        if let Some((k, v)) = extra {
+            headers.push((k, v.to_owned()));
+        }
+        Reply {
+            headers,
+            chunks: vec![body],
+        }
+    };
+    let mut out = HashMap::new();
+    out.insert("/report.pdf", one("application/pdf", exe.clone(), None));
+    out.insert("/real.pdf", one("application/pdf", pdf, None));
+    out.insert(
+        "/essay.docx",
+        one(
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            docx,
+            None,
+        ),
+    );
+    out.insert("/film", one("application/octet-stream", mp4, None));
+    out.insert(
+        "/notes.txt",
+        one(
+            "application/octet-stream",
+            gzip(&exe),
+            Some(("Content-Encoding", "gzip")),
+        ),
+    );
+    out.insert(
+        "/big.bin",
+        one("application/octet-stream", vec![0u8; 2 << 20], None),
+    );
+    // Two MiB with no length: chunked, 64 KiB a chunk.
+    out.insert(
+        "/big-chunked",
+        Reply {
+            headers: vec![("Content-Type", "application/octet-stream".to_owned())],
+            chunks: vec![vec![7u8; 64 * 1024]; 32],
+        },
+    );
+    out
+}
+
+/// curl's exit code and the bytes it got.
+fn download(proxy: &str, source: &str, url: &str) -> (i32, u16, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "30", "-x", &format!("http://{proxy}")])
+        .args(["--interface", source, "-w", "\n%{http_code}"])
+        .arg(url)
+        .output()
+        .unwrap();
+    let body = out.stdout;
+    let at = body.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+    let status = String::from_utf8_lossy(&body[at + 1..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (out.status.code().unwrap_or(-1), status, body[..at].to_vec())
+}
+
+#[test]
+fn downloads_are_judged_by_their_first_bytes_and_their_size() {
+    let smtp = servers::Smtp::start();
+    let replies = Arc::new(downloads());
+    let port = origin(Arc::clone(&replies));
+    let ws = Workspace::new();
+    let config = ws.config(&format!(
+        "{}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nallow_loopback_origins = true\nmetrics_listen = \"127.0.0.1:0\"\n",
+        policy(smtp.port),
+        ws.path("data").display().to_string()
+    ));
+    let started = common::spawn_gatehouse(&config);
+    let mut child = started.child;
+    let proxy = started.proxy;
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    // An executable served as a PDF, and one gzip'd as "notes": refused, with a way to ask.
+    for path in ["/report.pdf", "/notes.txt"] {
+        let (_, status, page) = download(&proxy, "127.0.0.1", &url(path));
+        assert_eq!(status, 403, "{path}");
+        let page = String::from_utf8_lossy(&page);
+        assert!(page.contains("a program (executable)"), "{path}: {page}");
+        assert!(page.contains("Ask for approval"), "{page}");
+    }
+    // A real PDF, a Word document (a ZIP inside) and a video (logged) arrive whole.
+    for path in ["/real.pdf", "/essay.docx", "/film"] {
+        let (code, status, body) = download(&proxy, "127.0.0.1", &url(path));
+        assert_eq!((code, status), (0, 200), "{path}");
+        assert_eq!(body, replies[path].chunks.concat(), "{path}");
+    }
+    // Staff have no file rules: the same executable arrives.
+    let (_, status, body) = download(&proxy, "127.0.0.2", &url("/report.pdf"));
+    assert_eq!(status, 200);
+    assert_eq!(body, replies["/report.pdf"].chunks.concat());
+    // Over the pupil's 1 MiB: refused before it starts when the length is known; cut (a
+    // failed transfer, not a short file that looks whole) when it is not.
+    let (_, status, page) = download(&proxy, "127.0.0.1", &url("/big.bin"));
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&page).contains("limited to 1 MiB"));
+    let (code, _, body) = download(&proxy, "127.0.0.1", &url("/big-chunked"));
+    assert_ne!(code, 0, "curl must see the transfer fail");
+    assert!(body.len() <= (1 << 20) + 64 * 1024, "{}", body.len());
+    let all = events(&ws, |e| e.len() >= 8);
+    let rule = |path: &str| -> Vec<String> {
+        all.iter()
+            .filter(|e| e["url"].as_str().is_some_and(|u| u.ends_with(path)))
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["rule"].as_str().unwrap_or(""),
+                    e["verdict"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    assert!(
+        rule("/report.pdf").contains(&"file:executable block".to_owned()),
+        "{:?}",
+        rule("/report.pdf")
+    );
+    assert!(rule("/notes.txt").contains(&"file:executable block".to_owned()));
+    assert_eq!(rule("/big.bin"), vec!["download-size block".to_owned()]);
+    let film = all
+        .iter()
+        .find(|e| e["url"].as_str().is_some_and(|u| u.ends_with("/film")))
+        .unwrap();
+    assert_eq!(film["rule"], "file:video");
+    assert_eq!(film["sensitive"], true);
+    let metrics = reqwest::blocking::get(started.metrics.as_ref().unwrap())
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("gatehouse_refused_total{reason=\"download-limit\"} 1"),
+        "{metrics}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

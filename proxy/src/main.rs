@@ -7,6 +7,7 @@ mod ca;
 mod certs;
 mod cli;
 mod content;
+mod downloads;
 mod embedded;
 mod error;
 mod events;

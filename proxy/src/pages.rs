@@ -108,6 +108,26 @@ these people will listen. It is free and you do not have to give your name.</p><
 <li>If you are in danger right now, call <strong>999</strong>.</li></ul>\
 <p>You can also talk to a teacher you trust or your school's safeguarding lead.</p></section>";
 
+/// The page for a download the role's file rules refuse: what it is, and how to ask for it
+/// (a review request, which IT can approve on the admin page).
+pub fn download_refused(what: &str, url: &str, id: &str) -> Response<Body> {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+<title>This download is blocked</title><style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;color:#222}}\
+h1{{color:#a40000}}</style></head><body><h1>This download is blocked</h1><p>{what}</p>\
+<p>Request id: <span class=\"id\">{id}</span></p><h2>Need it?</h2><form method=\"post\" action=\"{review}\">\
+<input type=\"hidden\" name=\"url\" value=\"{url}\"><input type=\"hidden\" name=\"request_id\" value=\"{id}\">\
+<p><label for=\"reason\">Say why you need it and the IT team will review it:</label><br>\
+<textarea id=\"reason\" name=\"reason\" rows=\"3\" cols=\"50\" maxlength=\"500\" required></textarea></p>\
+<p><button type=\"submit\">Ask for approval</button></p></form></body></html>",
+        what = escape(what),
+        url = escape(url),
+        id = escape(id),
+        review = REVIEW_PATH,
+    );
+    html_response(StatusCode::FORBIDDEN, html)
+}
+
 /// Where a block page's review form is sent: the same origin as the blocked page, which the
 /// proxy answers itself.
 pub const REVIEW_PATH: &str = "/.gatehouse/review";

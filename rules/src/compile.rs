@@ -1121,7 +1121,38 @@ fn compile_roles(
                 to,
             });
         }
+        let mut files = vec![ActionSpec::Plain(Action::Allow); crate::files::FileKind::ALL.len()];
+        for (kind, spec) in &rdef.files {
+            let k = crate::files::FileKind::from_name(kind).ok_or_else(|| {
+                let names: Vec<&str> = crate::files::FileKind::ALL
+                    .iter()
+                    .map(|k| k.name())
+                    .collect();
+                file.invalid(
+                    spec.span().start,
+                    field(&format!("files.{kind}")),
+                    format!(
+                        "{kind:?} is not a kind of file; the kinds are {}",
+                        names.join(", ")
+                    ),
+                )
+            })?;
+            files[k.index()] = *spec.get_ref();
+        }
+        let max_download_bytes = match &rdef.max_download_mib {
+            Some(mib) if *mib.get_ref() == 0 => {
+                return Err(file.invalid(
+                    mib.span().start,
+                    field("max_download_mib"),
+                    "a limit of 0 MiB refuses every download; leave it out for no limit",
+                ))
+            }
+            Some(mib) => Some(mib.get_ref().saturating_mul(1 << 20)),
+            None => None,
+        };
         out.push(RolePolicy {
+            files,
+            max_download_bytes,
             name: name.clone(),
             description: rdef.description.clone().unwrap_or_default(),
             default: rdef.default,

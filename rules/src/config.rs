@@ -223,6 +223,15 @@ pub struct RoleDef {
     pub deny: Vec<Spanned<String>>,
     #[serde(default, rename = "time_band")]
     pub time_bands: Vec<Spanned<TimeBandDef>>,
+    /// What a download of each kind (`executable`, `installer`, `torrent`, `archive`,
+    /// `disk-image`, `video`, `audio`, `streaming`), read from its first bytes, does:
+    /// kinds not named are allowed.
+    #[serde(default)]
+    pub files: BTreeMap<String, Spanned<ActionSpec>>,
+    /// The largest download, in MiB; a larger one is refused before it starts (when its
+    /// length is known) or cut where it passes the limit.
+    #[serde(default)]
+    pub max_download_mib: Option<Spanned<u64>>,
 }
 
 fn yes() -> bool {

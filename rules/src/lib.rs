@@ -52,6 +52,7 @@ pub mod control;
 mod error;
 pub mod evaluate;
 pub mod explain;
+pub mod files;
 pub mod host;
 pub mod index;
 pub mod labelled;

@@ -101,6 +101,9 @@ pub struct RolePolicy {
     pub bands: Vec<TimeBand>,
     /// Union of the bands' categories: only these need the local time.
     pub band_categories: CategorySet,
+    /// Indexed by [`crate::files::FileKind::index`]; kinds not named are allowed.
+    pub files: Vec<ActionSpec>,
+    pub max_download_bytes: Option<u64>,
 }
 
 impl RolePolicy {
@@ -124,6 +127,23 @@ impl RolePolicy {
             .copied()
             .unwrap_or(self.default);
         (spec, None)
+    }
+
+    /// What a download of `kind` does for this role.
+    pub fn file_action(&self, kind: crate::files::FileKind) -> ActionSpec {
+        self.files
+            .get(kind.index())
+            .copied()
+            .unwrap_or(ActionSpec::Plain(Action::Allow))
+    }
+
+    /// Whether any download rule applies (a kind not allowed, or a size limit).
+    pub fn checks_downloads(&self) -> bool {
+        self.max_download_bytes.is_some()
+            || self
+                .files
+                .iter()
+                .any(|s| s.action() != Action::Allow || s.alert().is_some())
     }
 
     #[inline]

@@ -181,12 +181,12 @@ struct Prefixed {
 
 impl HttpBody for Prefixed {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = crate::body::BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, crate::body::BodyError>>> {
         if let Some(data) = self.held.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }

@@ -130,6 +130,7 @@ pub async fn send(
     started: Instant,
     read_text: Option<(Arc<gatehouse_rules::Snapshot>, gatehouse_rules::RoleId)>,
 ) -> Response<Body> {
+    let path = req.uri().path().to_owned();
     let websocket = headers::is_websocket(&req);
     let client_side = websocket.then(|| hyper::upgrade::on(&mut req));
     headers::strip_request(&mut req, websocket);
@@ -204,6 +205,48 @@ pub async fn send(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     headers::strip_response(&mut res, upgraded);
+    let mut event = event;
+    let mut res = res.map(body::streamed);
+    // Downloads: what the file really is, and its size, against the role's file rules.
+    let role = read_text
+        .as_ref()
+        .and_then(|(snap, role)| snap.role(*role))
+        .filter(|r| !upgraded && r.checks_downloads());
+    if let Some(role) = role {
+        let wait = Duration::from_secs(conn.shared.settings.response_timeout_secs);
+        match crate::downloads::check(role, &path, res, wait).await {
+            crate::downloads::Checked::Deliver(checked, found) => {
+                res = checked;
+                if let Some((kind, spec)) = found {
+                    event.rule = format!("file:{}", kind.name());
+                    event.sensitive |= spec.action() == gatehouse_rules::Action::Log;
+                    if let Some(a) = spec.alert() {
+                        event.alert = Some(gatehouse_rules::explain::severity_name(a).to_owned());
+                    }
+                }
+            }
+            crate::downloads::Checked::Refused { why, kind, spec } => {
+                record::refused(
+                    &mut event,
+                    &kind.map_or("download-size".to_owned(), |k| format!("file:{}", k.name())),
+                    format!("Refused download: {why}"),
+                );
+                event.sensitive = true;
+                if let Some(a) = spec.and_then(|s| s.alert()) {
+                    event.alert = Some(gatehouse_rules::explain::severity_name(a).to_owned());
+                }
+                metrics::get()
+                    .refused
+                    .with_label_values(&["download"])
+                    .inc();
+                let id = event.request_id.clone();
+                let url = event.url.clone();
+                let page = pages::download_refused(&why, &url, &id);
+                record::finish(conn, event, 403, None, started).await;
+                return page;
+            }
+        }
+    }
     let plan = read_text
         .filter(|_| !upgraded && crate::content::reads(&conn.shared.settings, res.headers()))
         .map(|(snap, role)| crate::content::Plan {
@@ -213,7 +256,6 @@ pub async fn send(
             event: event.clone(),
         });
     record::finish(conn, event, res.status().as_u16(), bytes, started).await;
-    let res = res.map(body::streamed);
     match plan {
         Some(plan) => crate::content::scan(plan, res),
         None => res,
