@@ -676,3 +676,77 @@ fn downloads_are_judged_by_their_first_bytes_and_their_size() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_role_whose_pages_are_held_gets_the_block_page_instead_of_a_harmful_page() {
+    let smtp = servers::Smtp::start();
+    let replies = Arc::new(replies());
+    let port = origin(Arc::clone(&replies));
+    let ws = Workspace::new();
+    let held = policy(smtp.port).replace(
+        "[roles.pupil]\ndefault = \"allow\"\n",
+        "[roles.pupil]\ndefault = \"allow\"\npage_text = \"hold\"\n",
+    );
+    assert!(held.contains("page_text = \"hold\""));
+    let config = ws.config(&format!(
+        "{held}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nallow_loopback_origins = true\n",
+        ws.path("data").display().to_string()
+    ));
+    let started = common::spawn_gatehouse(&config);
+    let mut child = started.child;
+    let proxy = started.proxy;
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    // The pupil gets the block page, with help, instead of the how-to (chunked and gzip'd,
+    // its phrase cut across the chunks).
+    for path in ["/gzip-chunked", "/br"] {
+        let (status, page) = fetch(&proxy, &url(path));
+        assert_eq!(status, 403, "{path}");
+        let page = String::from_utf8_lossy(&page);
+        assert!(
+            page.contains("This page is blocked") && page.contains("Childline"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("paracetamol"),
+            "none of the page is delivered"
+        );
+    }
+    // An ordinary page is delivered whole after it was read; an AI chat's stream is never
+    // held; a teacher's page is delivered (staff log the theme).
+    for path in ["/clean", "/chat"] {
+        let (status, body) = fetch(&proxy, &url(path));
+        assert_eq!(
+            (status, body),
+            (200, replies[path].chunks.concat()),
+            "{path}"
+        );
+    }
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "20", "-x", &format!("http://{proxy}")])
+        .args(["--interface", "127.0.0.2"])
+        .arg(url("/zstd"))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, replies["/zstd"].chunks.concat());
+    let all = events(&ws, |e| {
+        e.iter()
+            .filter(|e| e["verdict"] == "block" && e["rule"] == "content:suicide")
+            .count()
+            >= 2
+    });
+    let blocked: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|e| e["verdict"] == "block" && e["rule"] == "content:suicide")
+        .collect();
+    assert_eq!(blocked.len(), 2, "{all:#?}");
+    for e in blocked {
+        assert_eq!(e["status"], 403);
+        assert_eq!(e["alert"], "high");
+        assert!(
+            e["reason"].as_str().unwrap().contains("not delivered"),
+            "{e}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

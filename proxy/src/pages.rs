@@ -128,6 +128,38 @@ h1{{color:#a40000}}</style></head><body><h1>This download is blocked</h1><p>{wha
     html_response(StatusCode::FORBIDDEN, html)
 }
 
+/// The page shown instead of a page whose text the role's theme setting blocks: where to
+/// get help first (for the themes that offer it), then how to ask for a review.
+pub fn page_text_blocked(
+    snap: &Snapshot,
+    theme: gatehouse_rules::search::ThemeId,
+    url: &str,
+    id: &str,
+) -> Response<Body> {
+    let help = if snap.themes().offers_help(theme) {
+        HELP_NOW
+    } else {
+        ""
+    };
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+<title>This page is blocked</title><style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;color:#222}}\
+h1{{color:#a40000}}</style></head><body><h1>This page is blocked</h1>{help}\
+<p>{school}'s web filter read this page and stopped it: its text is about {topic}.</p>\
+<p>Request id: <span class=\"id\">{id}</span></p><h2>Need this page?</h2><form method=\"post\" action=\"{review}\">\
+<input type=\"hidden\" name=\"url\" value=\"{url}\"><input type=\"hidden\" name=\"request_id\" value=\"{id}\">\
+<p><label for=\"reason\">If you need it for your work, say why and the IT team will review it:</label><br>\
+<textarea id=\"reason\" name=\"reason\" rows=\"3\" cols=\"50\" maxlength=\"500\" required></textarea></p>\
+<p><button type=\"submit\">Ask for a review</button></p></form></body></html>",
+        school = escape(snap.school_name()),
+        topic = escape(snap.themes().theme_name(theme)),
+        url = escape(url),
+        id = escape(id),
+        review = REVIEW_PATH,
+    );
+    html_response(StatusCode::FORBIDDEN, html)
+}
+
 /// Where a block page's review form is sent: the same origin as the blocked page, which the
 /// proxy answers itself.
 pub const REVIEW_PATH: &str = "/.gatehouse/review";

@@ -84,6 +84,11 @@ pub struct ProxySettings {
     /// decoded body per response at most; 0 turns reading page text off.
     #[serde(default = "default_scan_content_kib")]
     pub scan_content_kib: usize,
+    /// For roles whose `page_text` is `hold`: the first KiB of a text response held and read
+    /// before any of it is delivered (a longer page is delivered from there and read as it
+    /// streams, alert only).
+    #[serde(default = "default_hold_kib")]
+    pub hold_kib: usize,
     /// What a person sends (form fields, posts, prompts to AI chats) read for themes before
     /// it goes on, in KiB of request body at most; 0 turns it off.
     #[serde(default = "default_scan_request_kib")]
@@ -121,6 +126,10 @@ impl PortSpec {
             }
         }
     }
+}
+
+fn default_hold_kib() -> usize {
+    256
 }
 
 fn default_scan_request_kib() -> usize {

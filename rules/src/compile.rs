@@ -1151,6 +1151,7 @@ fn compile_roles(
             None => None,
         };
         out.push(RolePolicy {
+            page_text: rdef.page_text,
             files,
             max_download_bytes,
             name: name.clone(),

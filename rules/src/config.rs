@@ -232,6 +232,21 @@ pub struct RoleDef {
     /// length is known) or cut where it passes the limit.
     #[serde(default)]
     pub max_download_mib: Option<Spanned<u64>>,
+    /// What reading a page's text may do: `alert` (the page streams, never delayed; a hit
+    /// is reported), `hold` (the first part of the page is held and read first: a theme
+    /// the role blocks replaces it with the block page) or `off`.
+    #[serde(default)]
+    pub page_text: PageText,
+}
+
+/// How a role's pages are read for themes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageText {
+    #[default]
+    Alert,
+    Hold,
+    Off,
 }
 
 fn yes() -> bool {

@@ -104,6 +104,7 @@ pub struct RolePolicy {
     /// Indexed by [`crate::files::FileKind::index`]; kinds not named are allowed.
     pub files: Vec<ActionSpec>,
     pub max_download_bytes: Option<u64>,
+    pub page_text: crate::config::PageText,
 }
 
 impl RolePolicy {

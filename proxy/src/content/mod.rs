@@ -26,6 +26,7 @@ use gatehouse_rules::content::{ContentFinding, ContentScan};
 use gatehouse_rules::{RoleId, Snapshot};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::{header, Response};
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -51,20 +52,19 @@ pub fn reads(settings: &crate::settings::ProxySettings, headers: &hyper::HeaderM
             .is_some()
 }
 
-/// The response, its body read on the way through if it is text.
-pub fn scan(plan: Plan, res: Response<Body>) -> Response<Body> {
+/// A reader for a response's body, if it is text that is read; `None` for other bodies
+/// (and for encodings the filter does not decode, counted).
+fn reader_for(plan: &Plan, res: &Response<Body>) -> Option<(Reader, text::Kind)> {
     let budget = plan.shared.settings.scan_content_kib.saturating_mul(1024);
     if budget == 0 {
-        return res;
+        return None;
     }
     let headers = res.headers();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let Some(kind) = text::Kind::of(content_type) else {
-        return res;
-    };
+    let kind = text::Kind::of(content_type)?;
     let charset = content_type
         .split(';')
         .skip(1)
@@ -75,30 +75,124 @@ pub fn scan(plan: Plan, res: Response<Body>) -> Response<Body> {
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let reader = match decode::Decoder::new(encoding.as_deref(), budget) {
-        Ok(decoder) => Reader {
-            decoder,
-            text: text::TextReader::new(kind, charset.as_deref()),
-            scan: ContentScan::new(),
-            decoded: Vec::new(),
-            stopped: None,
-            spent: Duration::ZERO,
-        },
+    match decode::Decoder::new(encoding.as_deref(), budget) {
+        Ok(decoder) => Some((
+            Reader {
+                decoder,
+                text: text::TextReader::new(kind, charset.as_deref()),
+                scan: ContentScan::new(),
+                decoded: Vec::new(),
+                stopped: None,
+                spent: Duration::ZERO,
+            },
+            kind,
+        )),
         Err(stop) => {
             metrics::get()
                 .content_bodies
                 .with_label_values(&[stop.label()])
                 .inc();
-            return res;
+            None
         }
+    }
+}
+
+/// The response, its body read on the way through if it is text (alert only).
+pub fn scan(plan: Plan, res: Response<Body>) -> Response<Body> {
+    let Some((reader, _)) = reader_for(&plan, &res) else {
+        return res;
     };
     res.map(|inner| {
         http_body_util::BodyExt::boxed(ScannedBody {
             inner,
+            held: VecDeque::new(),
             reader: Some(reader),
             plan: Some(plan),
         })
     })
+}
+
+/// What holding a page found.
+#[derive(Debug)]
+pub enum Held {
+    /// Deliver this response (the page was clean, only logged or alerted, or longer than
+    /// what is held: the rest is read as it streams).
+    Deliver(Response<Body>),
+    /// The whole page was read and a theme the role blocks fired: it is not delivered.
+    Block {
+        finding: ContentFinding,
+        title: String,
+    },
+}
+
+/// Holds the first `limit` bytes of a text response (or all of it, if shorter) and reads
+/// them before anything is delivered. An event stream (an AI chat's answer) is never held.
+pub async fn hold(plan: Plan, res: Response<Body>, limit: usize, wait: Duration) -> Held {
+    use http_body_util::BodyExt as _;
+    let Some((mut reader, kind)) = reader_for(&plan, &res) else {
+        return Held::Deliver(res);
+    };
+    if kind == text::Kind::EventStream {
+        return Held::Deliver(scan(plan, res));
+    }
+    let (parts, mut body) = res.into_parts();
+    let mut held: VecDeque<Bytes> = VecDeque::new();
+    let mut size = 0usize;
+    let mut ended = false;
+    let snap = Arc::clone(&plan.snap);
+    let reading = async {
+        while size < limit {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        size += data.len();
+                        reader.push(&snap, &data);
+                        held.push_back(data);
+                    }
+                }
+                Some(Err(_)) => break,
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+    };
+    // A page that trickles is delivered as far as it came, and read on as it streams.
+    let _ = tokio::time::timeout(wait, reading).await;
+    if !ended {
+        let body = ScannedBody {
+            inner: body,
+            held,
+            reader: Some(reader),
+            plan: Some(plan),
+        };
+        return Held::Deliver(Response::from_parts(
+            parts,
+            http_body_util::BodyExt::boxed(body),
+        ));
+    }
+    let (finding, title, stopped, spent) = reader.finish(&snap, true);
+    count(&finding, stopped, spent);
+    let verdict = gatehouse_rules::content::verdict(&snap, plan.role, &finding);
+    if verdict.action == gatehouse_rules::Action::Block {
+        return Held::Block { finding, title };
+    }
+    report(plan, &finding, &title);
+    let whole: Vec<u8> = held.iter().flat_map(|b| b.iter().copied()).collect();
+    Held::Deliver(Response::from_parts(parts, crate::body::full(whole)))
+}
+
+fn count(finding: &ContentFinding, stopped: Option<decode::Stop>, spent: Duration) {
+    let m = metrics::get();
+    m.content_seconds.observe(spent.as_secs_f64());
+    m.content_bytes.inc_by(finding.text_bytes);
+    let outcome = match stopped {
+        Some(stop) => stop.label(),
+        None if finding.unread_bytes > 0 => "limit",
+        None => "scanned",
+    };
+    m.content_bodies.with_label_values(&[outcome]).inc();
 }
 
 /// One body's decoding, text and passages.
@@ -169,9 +263,11 @@ impl Reader {
     }
 }
 
-/// A response body passed on unchanged, its text read on the way.
+/// A response body passed on unchanged, its text read on the way (frames already read
+/// while the page was held come first).
 struct ScannedBody {
     inner: Body,
+    held: VecDeque<Bytes>,
     reader: Option<Reader>,
     plan: Option<Plan>,
 }
@@ -182,15 +278,7 @@ impl ScannedBody {
             return;
         };
         let (finding, title, stopped, spent) = reader.finish(&plan.snap, complete);
-        let m = metrics::get();
-        m.content_seconds.observe(spent.as_secs_f64());
-        m.content_bytes.inc_by(finding.text_bytes);
-        let outcome = match stopped {
-            Some(stop) => stop.label(),
-            None if finding.unread_bytes > 0 => "limit",
-            None => "scanned",
-        };
-        m.content_bodies.with_label_values(&[outcome]).inc();
+        count(&finding, stopped, spent);
         report(plan, &finding, &title);
     }
 }
@@ -204,6 +292,9 @@ impl HttpBody for ScannedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, crate::body::BodyError>>> {
         let this = &mut *self;
+        if let Some(data) = this.held.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -226,11 +317,18 @@ impl HttpBody for ScannedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.held.is_empty() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let held: u64 = self.held.iter().map(|b| b.len() as u64).sum();
+        let rest = self.inner.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + held);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + held);
+        }
+        hint
     }
 }
 
@@ -286,6 +384,8 @@ pub enum Source {
     Sent,
     /// What the person sent, refused.
     SentBlocked,
+    /// A page held and read before delivery, refused.
+    PageBlocked,
 }
 
 /// Marks `event` with what a text's finding hit, for `role`: the themes (the deciding one
@@ -354,7 +454,7 @@ pub fn annotate(
     event.sensitive |= verdict.sensitive;
     let fired = finding.fired.contains(decided);
     let (prefix, whose) = match source {
-        Source::Page => ("content", "The page's text"),
+        Source::Page | Source::PageBlocked => ("content", "The page's text"),
         Source::Sent | Source::SentBlocked => ("sent", "The text sent"),
     };
     event.rule = if fired {
@@ -376,6 +476,7 @@ pub fn annotate(
         Source::Page => "It was delivered (page text is reported, not held).",
         Source::Sent => "It was sent on.",
         Source::SentBlocked => "It was not sent on.",
+        Source::PageBlocked => "It was held and not delivered: the block page was shown.",
     };
     event.reason = format!(
         "{whose} matched {name} in {strong} passages ({lowered} more lowered by study, news or help context) of {} read: {judged}. {outcome}",

@@ -7,6 +7,7 @@ use crate::error::{Error, Refusal};
 use crate::events::Event;
 use crate::metrics;
 use crate::pages;
+use gatehouse_rules::config::PageText;
 use hyper::{header, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -247,14 +248,57 @@ pub async fn send(
             }
         }
     }
-    let plan = read_text
-        .filter(|_| !upgraded && crate::content::reads(&conn.shared.settings, res.headers()))
+    let page_text = read_text
+        .as_ref()
+        .and_then(|(snap, role)| snap.role(*role))
+        .map_or(PageText::Off, |r| r.page_text);
+    let mut plan = read_text
+        .filter(|_| {
+            !upgraded
+                && page_text != PageText::Off
+                && crate::content::reads(&conn.shared.settings, res.headers())
+        })
         .map(|(snap, role)| crate::content::Plan {
             shared: Arc::clone(&conn.shared),
             snap,
             role,
             event: event.clone(),
         });
+    // A role whose pages are held: the first part is read before any of it is delivered.
+    if let Some(plan) = plan.take_if(|_| page_text == PageText::Hold) {
+        let (snap, role) = (Arc::clone(&plan.snap), plan.role);
+        let settings = &conn.shared.settings;
+        let limit = settings.hold_kib.saturating_mul(1024);
+        let wait = Duration::from_secs(settings.response_timeout_secs);
+        let status = res.status().as_u16();
+        match crate::content::hold(plan, res, limit, wait).await {
+            crate::content::Held::Deliver(res) => {
+                record::finish(conn, event, status, bytes, started).await;
+                return res;
+            }
+            crate::content::Held::Block { finding, title } => {
+                use crate::content::Source;
+                crate::content::annotate(
+                    &mut event,
+                    &snap,
+                    role,
+                    &finding,
+                    &title,
+                    Source::PageBlocked,
+                );
+                event.verdict = "block".to_owned();
+                let theme = gatehouse_rules::content::verdict(&snap, role, &finding).theme;
+                let id = event.request_id.clone();
+                let url = event.url.clone();
+                let page = match theme {
+                    Some(t) => pages::page_text_blocked(&snap, t, &url, &id),
+                    None => Failure::Unreachable.page(),
+                };
+                record::finish(conn, event, 403, None, started).await;
+                return page;
+            }
+        }
+    }
     record::finish(conn, event, res.status().as_u16(), bytes, started).await;
     match plan {
         Some(plan) => crate::content::scan(plan, res),
