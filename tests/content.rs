@@ -144,6 +144,17 @@ fn replies() -> HashMap<&'static str, Reply> {
                 .to_vec(),
         ),
     );
+    // Found by attacking: bytes labelled as a page read as words and raised an alert.
+    let mut seed = 7u64;
+    let noise: Vec<u8> = (0..256 * 1024)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as u8
+        })
+        .collect();
+    out.insert("/binary", plain("text/html", noise));
     let mut corrupt = gzip(&html);
     let n = corrupt.len();
     corrupt[20..n - 8].iter_mut().for_each(|b| *b ^= 0x5a);
@@ -336,7 +347,10 @@ fn harmful_page_text_in_every_encoding_and_an_ai_answer_alert_the_dsl_and_bodies
         "/sjis",
         "/chat",
     ];
-    for path in harmful.iter().chain(&["/clean", "/corrupt", "/clean"]) {
+    for path in harmful
+        .iter()
+        .chain(&["/clean", "/corrupt", "/binary", "/clean"])
+    {
         let (status, body) = fetch(&proxy, &format!("http://127.0.0.1:{port}{path}"));
         assert_eq!(status, 200, "{path}");
         let sent: Vec<u8> = replies[path].chunks.concat();
@@ -375,7 +389,7 @@ fn harmful_page_text_in_every_encoding_and_an_ai_answer_alert_the_dsl_and_bodies
             "{path}: {e}"
         );
     }
-    for path in ["/clean", "/corrupt"] {
+    for path in ["/clean", "/corrupt", "/binary"] {
         assert!(
             !found
                 .iter()
@@ -427,7 +441,15 @@ fn post(proxy: &str, source: &str, url: &str, ctype: &str, body: &str) -> (u16, 
             "--interface",
             source,
             "-H",
-            &format!("Content-Type: {ctype}"),
+            // An empty type removes the header (curl's own default included).
+            &format!(
+                "Content-Type:{}",
+                if ctype.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {ctype}")
+                }
+            ),
         ])
         .args(["--data-binary", body, "-w", "\n%{http_code}"])
         .arg(url)
@@ -473,6 +495,33 @@ fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
         "title=hi&post=i+want+to+kill+myself+tonight",
     );
     assert_eq!(status, 403);
+    // Found by attacking: a prompt sent gzip'd (the encoding named in capitals), and one
+    // sent with no type at all, were never read.
+    let gz = ws.write("prompt.gz", &gzip(prompt.as_bytes()));
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+        ])
+        .args(["-x", &format!("http://{proxy}"), "--interface", "127.0.0.1"])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "Content-Encoding: GZIP",
+        ])
+        .args(["--data-binary", &format!("@{}", gz.display())])
+        .arg(&echo)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+    let (status, _) = post(&proxy, "127.0.0.1", &echo, "", "how do I kill myself");
+    assert_eq!(status, 403, "a post with no type is read as text");
     let homework = "title=homework&post=photosynthesis+makes+glucose";
     let (status, back) = post(
         &proxy,
@@ -489,11 +538,11 @@ fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
             .cloned()
             .collect()
     };
-    let all = events(&ws, |e| sent(e).len() >= 3 && e.len() >= 4);
+    let all = events(&ws, |e| sent(e).len() >= 5 && e.len() >= 6);
     let found = sent(&all);
-    assert_eq!(found.len(), 3, "{found:#?}");
+    assert_eq!(found.len(), 5, "{found:#?}");
     let pupil: Vec<&serde_json::Value> = found.iter().filter(|e| e["role"] == "pupil").collect();
-    assert_eq!(pupil.len(), 2);
+    assert_eq!(pupil.len(), 4);
     for e in &pupil {
         assert_eq!(e["verdict"], "block", "{e}");
         assert_eq!(e["alert"], "high", "{e}");

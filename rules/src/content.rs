@@ -2,7 +2,8 @@
 //! passages at the ends of sentences, each passage matched against the themes' lists and
 //! combinations, and the page's finding turned into what the role's policy says.
 //!
-//! - **Passages**: a sentence (up to `.`, `!`, `?`, a line break or a block of the page),
+//! - **Passages**: a sentence (up to `.`, `!`, `?`, a line break or a block of the page;
+//!   sentences of fewer than [`MIN_PASSAGE_WORDS`] words are read with those after them),
 //!   cut into windows of [`PASSAGE_WORDS`] words overlapping by [`OVERLAP_WORDS`] when it is
 //!   longer. Text that has not reached the end of its sentence waits for the next chunk, so
 //!   a phrase split across two chunks of the body is read whole.
@@ -27,8 +28,11 @@ pub const PASSAGE_WORDS: usize = 48;
 pub const OVERLAP_WORDS: usize = 8;
 /// Passages that must hit a theme unlowered for it to fire for a page.
 pub const FIRE_PASSAGES: u32 = 2;
-/// Passages read from one body at most (about 1 MB of text).
-pub const MAX_PASSAGES: u64 = 20_000;
+/// Passages read from one body at most (a passage has at least
+/// [`MIN_PASSAGE_WORDS`] words: some 2 MB of text).
+pub const MAX_PASSAGES: u64 = 50_000;
+/// Sentences shorter than this are read with the ones after them.
+pub const MIN_PASSAGE_WORDS: usize = 8;
 /// Bytes of text waiting for the end of their sentence at most; past it they are read as
 /// they are (a page of one endless line).
 pub const MAX_PENDING: usize = 4096;
@@ -123,8 +127,22 @@ impl ContentScan {
             self.unread_bytes += text.len() as u64;
             return;
         }
-        self.pending.push_str(text);
-        self.read_ready(themes, false);
+        // In slices, so a chunk that is one endless line (a decompressed bomb) is read in
+        // steps of bounded cost, never rescanned whole.
+        let mut rest = text;
+        while !rest.is_empty() {
+            if self.passages >= MAX_PASSAGES {
+                self.unread_bytes += rest.len() as u64;
+                return;
+            }
+            let mut at = rest.len().min(MAX_PENDING / 2);
+            while !rest.is_char_boundary(at) {
+                at += 1;
+            }
+            self.pending.push_str(&rest[..at]);
+            rest = &rest[at..];
+            self.read_ready(themes, false);
+        }
     }
 
     /// A break in the text no sentence crosses (the end of a paragraph, a heading, a cell).
@@ -175,10 +193,20 @@ impl ContentScan {
                 self.pending.clear();
                 return;
             }
+            // The first sentence end with at least MIN_PASSAGE_WORDS words before it: short
+            // sentences are read together (context, and a bounded number of passages).
+            let mut words = 0;
+            let mut before = ' ';
             let end = self
                 .pending
                 .char_indices()
-                .find(|&(_, c)| is_sentence_end(c))
+                .find(|&(_, c)| {
+                    if !c.is_whitespace() && before.is_whitespace() {
+                        words += 1;
+                    }
+                    before = c;
+                    is_sentence_end(c) && words >= MIN_PASSAGE_WORDS
+                })
                 .map(|(i, c)| i + c.len_utf8());
             let cut = match end {
                 Some(end) => end,

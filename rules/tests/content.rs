@@ -83,7 +83,7 @@ fn an_ordinary_page_hits_nothing() {
                 glucose and oxygen. Revise this for your GCSE biology exam.";
     let found = scan(&snap, &[page]);
     assert!(found.hit.is_empty(), "{:?}", names(&snap, found.hit));
-    assert!(found.passages >= 4, "{found:?}");
+    assert!(found.passages >= 2, "{found:?}");
 }
 
 #[test]
@@ -114,6 +114,14 @@ fn adversarial_text_is_read_within_bounds() {
     let endless = "a".repeat(300_000);
     let spaced = "s u i c i d e ".repeat(20_000);
     let sentences = "Go. ".repeat(100_000);
+    // Found by attacking the proxy: a 3 KB gzip body that decompresses to 2 MiB of one
+    // line arrives as one chunk, and must be read in bounded steps (it was quadratic).
+    let mut scan = ContentScan::new();
+    let bomb = "ab ".repeat(700_000);
+    scan.push(snap.themes(), &bomb);
+    let found = scan.finish(snap.themes());
+    assert_eq!(found.text_bytes, bomb.len() as u64);
+    assert!(found.passages <= MAX_PASSAGES);
     for text in [&endless, &spaced, &sentences] {
         let mut scan = ContentScan::new();
         for chunk in text.as_bytes().chunks(16 * 1024) {

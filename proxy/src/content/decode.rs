@@ -12,6 +12,8 @@ pub enum Stop {
     Corrupt,
     /// The decoded body passed the budget (a large page, or a bomb).
     Budget,
+    /// The body is labelled as text but is binary.
+    Binary,
 }
 
 impl Stop {
@@ -20,6 +22,7 @@ impl Stop {
             Stop::Unknown => "encoding",
             Stop::Corrupt => "corrupt",
             Stop::Budget => "limit",
+            Stop::Binary => "binary",
         }
     }
 }
@@ -83,7 +86,10 @@ impl Decoder {
             room: budget,
             full: false,
         };
-        let name = encoding.map(|e| e.trim().to_ascii_lowercase());
+        // `identity, identity` (or any case, or empty) is no encoding.
+        let name = encoding
+            .map(|e| e.trim().to_ascii_lowercase())
+            .filter(|e| !e.split(',').all(|p| matches!(p.trim(), "" | "identity")));
         let inner = match name.as_deref() {
             None | Some("" | "identity") => Inner::Identity,
             Some("gzip" | "x-gzip") => {

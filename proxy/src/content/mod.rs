@@ -84,6 +84,7 @@ fn reader_for(plan: &Plan, res: &Response<Body>) -> Option<(Reader, text::Kind)>
                 decoded: Vec::new(),
                 stopped: None,
                 spent: Duration::ZERO,
+                binary: BinaryCheck::default(),
             },
             kind,
         )),
@@ -203,6 +204,7 @@ struct Reader {
     decoded: Vec<u8>,
     /// Why reading stopped before the end, if it did.
     stopped: Option<decode::Stop>,
+    binary: BinaryCheck,
     spent: Duration,
 }
 
@@ -223,11 +225,13 @@ impl Reader {
 
     fn read_decoded(&mut self, snap: &Snapshot) {
         let themes = snap.themes();
-        let scan = &mut self.scan;
-        self.text.push(&self.decoded, &mut |piece| match piece {
-            text::Piece::Text(t) => scan.push(themes, t),
-            text::Piece::Break => scan.push_break(themes),
+        let (scan, binary) = (&mut self.scan, &mut self.binary);
+        self.text.push(&self.decoded, &mut |piece| {
+            feed(scan, binary, themes, piece)
         });
+        if self.binary.is_binary() {
+            self.stopped = Some(decode::Stop::Binary);
+        }
     }
 
     fn finish(
@@ -247,19 +251,76 @@ impl Reader {
             }
         }
         let themes = snap.themes();
-        let scan = &mut self.scan;
-        self.text.finish(&mut |piece| match piece {
-            text::Piece::Text(t) => scan.push(themes, t),
-            text::Piece::Break => scan.push_break(themes),
-        });
+        let (scan, binary) = (&mut self.scan, &mut self.binary);
+        self.text
+            .finish(&mut |piece| feed(scan, binary, themes, piece));
         let title = self
             .text
             .title
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
-        let finding = self.scan.finish(themes);
+        let mut finding = self.scan.finish(themes);
+        if self.binary.is_binary() {
+            // Bytes labelled as text are not text: what they "said" is noise.
+            self.stopped = Some(decode::Stop::Binary);
+            finding = ContentFinding {
+                text_bytes: finding.text_bytes,
+                ..ContentFinding::default()
+            };
+        }
         (finding, title, self.stopped, self.spent + started.elapsed())
+    }
+}
+
+/// One piece of text to the passages, unless the text has turned out to be binary.
+fn feed(
+    scan: &mut ContentScan,
+    binary: &mut BinaryCheck,
+    themes: &gatehouse_rules::search::ThemeMatcher,
+    piece: text::Piece<'_>,
+) {
+    match piece {
+        text::Piece::Text(t) => {
+            binary.look(t);
+            if !binary.is_binary() {
+                scan.push(themes, t);
+            }
+        }
+        text::Piece::Break => {
+            if !binary.is_binary() {
+                scan.push_break(themes);
+            }
+        }
+    }
+}
+
+/// Whether a body labelled as text is binary: among its first characters, more than one in
+/// ten is a control character or an undecodable byte (found by attacking: random bytes served
+/// as `text/html` read as words and raised a false alert).
+#[derive(Debug, Default)]
+struct BinaryCheck {
+    looked: usize,
+    odd: usize,
+}
+
+impl BinaryCheck {
+    const LOOK: usize = 4096;
+
+    fn look(&mut self, text: &str) {
+        for c in text.chars() {
+            if self.looked >= Self::LOOK {
+                return;
+            }
+            self.looked += 1;
+            if c == '\u{fffd}' || (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+                self.odd += 1;
+            }
+        }
+    }
+
+    fn is_binary(&self) -> bool {
+        self.looked >= 64 && self.odd * 10 > self.looked
     }
 }
 

@@ -7,6 +7,7 @@
 //! (and the help a child needs); otherwise it goes on, held part first, and the hit is
 //! reported like a page's. File parts of a multipart form are not read.
 
+use super::decode;
 use super::text::{self, Piece};
 use crate::body::Body;
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use gatehouse_rules::content::{ContentFinding, ContentScan};
 use gatehouse_rules::Snapshot;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt as _;
-use hyper::{header, Request};
+use hyper::{header, Method, Request};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -24,35 +25,37 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Form {
     UrlEncoded,
-    Multipart { boundary: String },
-    Json,
-    Plain,
+    Multipart {
+        boundary: String,
+    },
+    /// JSON (`application/json`, `text/json`, `+json`, NDJSON), with its charset if named.
+    Json(Option<String>),
+    Plain(Option<String>),
 }
 
 fn form_of(req: &Request<Body>) -> Option<Form> {
-    let ctype = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let Some(ctype) = req.headers().get(header::CONTENT_TYPE) else {
+        // No type: whatever a script posts is read as plain text.
+        let sends = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+        return sends.then_some(Form::Plain(None));
+    };
+    let ctype = String::from_utf8_lossy(ctype.as_bytes());
     let essence = ctype.split(';').next()?.trim().to_ascii_lowercase();
-    // A body sent compressed is not read (rare from browsers).
-    if req
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|e| e.as_bytes() != b"identity")
-    {
-        return None;
-    }
+    let param = |name: &str| {
+        ctype
+            .split(';')
+            .skip(1)
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+    };
     Some(match essence.as_str() {
         "application/x-www-form-urlencoded" => Form::UrlEncoded,
-        "multipart/form-data" => {
-            let boundary = ctype
-                .split(';')
-                .skip(1)
-                .filter_map(|p| p.trim().split_once('='))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
-                .map(|(_, v)| v.trim().trim_matches('"').to_owned())?;
-            Form::Multipart { boundary }
-        }
-        "text/plain" => Form::Plain,
-        e if e == "application/json" || e.ends_with("+json") => Form::Json,
+        "multipart/form-data" => Form::Multipart {
+            boundary: param("boundary")?,
+        },
+        "text/plain" | "" => Form::Plain(param("charset")),
+        e if e.ends_with("json") => Form::Json(param("charset")),
         _ => return None,
     })
 }
@@ -76,6 +79,10 @@ pub async fn read(snap: &Snapshot, req: Request<Body>, limit: usize, wait: Durat
     let Some(form) = form_of(&req).filter(|_| limit > 0) else {
         return Read::On(req, None);
     };
+    let encoding = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let (parts, mut body) = req.into_parts();
     let mut held: VecDeque<Bytes> = VecDeque::new();
     let mut size = 0usize;
@@ -103,8 +110,18 @@ pub async fn read(snap: &Snapshot, req: Request<Body>, limit: usize, wait: Durat
         Ok(false) | Err(_) => return Read::BadBody,
     }
     let bytes: Vec<u8> = held.iter().flat_map(|b| b.iter().copied()).collect();
-    let text_of = &bytes[..bytes.len().min(limit)];
-    let finding = scan(snap, &form, text_of);
+    // A body sent compressed is read decompressed (any case of the encoding's name).
+    let mut decoded = Vec::new();
+    let text_of: &[u8] = match decode::Decoder::new(encoding.as_deref(), limit) {
+        Ok(mut d) => {
+            if d.push(&bytes, &mut decoded).is_ok() {
+                let _ = d.finish(&mut decoded);
+            }
+            &decoded
+        }
+        Err(_) => &[],
+    };
+    let finding = scan(snap, &form, &text_of[..text_of.len().min(limit)]);
     let body = if ended {
         crate::body::full(Bytes::from(bytes))
     } else {
@@ -133,13 +150,13 @@ fn scan(snap: &Snapshot, form: &Form, body: &[u8]) -> ContentFinding {
                 sink(Piece::Break);
             }
         }
-        Form::Json => {
-            let mut reader = text::TextReader::new(text::Kind::Json, None);
+        Form::Json(charset) => {
+            let mut reader = text::TextReader::new(text::Kind::Json, charset.as_deref());
             reader.push(body, &mut sink);
             reader.finish(&mut sink);
         }
-        Form::Plain => {
-            let mut reader = text::TextReader::new(text::Kind::Plain, None);
+        Form::Plain(charset) => {
+            let mut reader = text::TextReader::new(text::Kind::Plain, charset.as_deref());
             reader.push(body, &mut sink);
             reader.finish(&mut sink);
         }

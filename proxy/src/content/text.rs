@@ -69,8 +69,9 @@ pub struct TextReader {
     sniffed: Vec<u8>,
     html: Html,
     json: Json,
-    /// Event stream: the line being read.
+    /// Event stream: the line being read, and the event's data lines so far.
     line: String,
+    event_data: String,
     decoded: String,
     pub title: String,
 }
@@ -94,6 +95,7 @@ impl TextReader {
             html: Html::default(),
             json: Json::default(),
             line: String::new(),
+            event_data: String::new(),
             decoded: String::new(),
             title: String::new(),
         }
@@ -123,9 +125,15 @@ impl TextReader {
         } else {
             self.decode(&[], true, out);
         }
-        if self.kind == Kind::EventStream && !self.line.is_empty() {
+        if self.kind == Kind::Json && self.json.ended {
+            // A body that is one bare string (`"how do I ..."`): its value ends with it.
+            self.json.ended = false;
+            self.json.value(None, out);
+        }
+        if self.kind == Kind::EventStream {
             let line = std::mem::take(&mut self.line);
             self.event_line(&line, out);
+            self.event_line("", out);
         }
         out(Piece::Break);
     }
@@ -159,7 +167,8 @@ impl TextReader {
             Kind::Plain => out(Piece::Text(&text)),
             Kind::Json => self.json.read(&text, None, out),
             Kind::EventStream => {
-                for (i, part) in text.split('\n').enumerate() {
+                // Lines end with LF, CRLF or a lone CR (all three are the format's).
+                for (i, part) in text.split(['\n', '\r']).enumerate() {
                     if i > 0 {
                         let line = std::mem::take(&mut self.line);
                         self.event_line(&line, out);
@@ -176,11 +185,28 @@ impl TextReader {
     /// One line of an event stream: its `data:` is JSON (read for the answer's keys) or
     /// plain text.
     fn event_line(&mut self, line: &str, out: &mut dyn FnMut(Piece<'_>)) {
-        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            // A blank line ends the event: its data lines, joined, are read.
+            let data = std::mem::take(&mut self.event_data);
+            if !data.is_empty() {
+                self.event_data_read(&data, out);
+            }
+            return;
+        }
         let Some(data) = line.strip_prefix("data:") else {
             return;
         };
         let data = data.strip_prefix(' ').unwrap_or(data);
+        if !self.event_data.is_empty() {
+            self.event_data.push('\n');
+        }
+        if self.event_data.len() < 256 * 1024 {
+            self.event_data.push_str(data);
+        }
+    }
+
+    /// One event's data: JSON (read for the answer's keys) or plain text.
+    fn event_data_read(&mut self, data: &str, out: &mut dyn FnMut(Piece<'_>)) {
         if data.trim() == "[DONE]" {
             out(Piece::Break);
         } else if data.trim_start().starts_with(['{', '[']) {
@@ -295,6 +321,8 @@ struct Html {
     /// The element being skipped.
     skipping: &'static str,
     in_title: bool,
+    /// Characters read inside the comment so far.
+    comment_len: usize,
     /// Text waiting to be handed on (one call's worth).
     text: String,
 }
@@ -303,14 +331,7 @@ impl Html {
     fn read(&mut self, input: &str, title: &mut String, out: &mut dyn FnMut(Piece<'_>)) {
         for c in input.chars() {
             match self.state {
-                HtmlState::Text => match c {
-                    '<' => self.state = HtmlState::Open,
-                    '&' => {
-                        self.entity.clear();
-                        self.state = HtmlState::Entity;
-                    }
-                    c => self.text_char(c, title),
-                },
+                HtmlState::Text => self.text_state(c, title),
                 HtmlState::Open => {
                     if c.is_ascii_alphabetic() || c == '/' || c == '!' {
                         self.tag.clear();
@@ -327,24 +348,35 @@ impl Html {
                     }
                 }
                 HtmlState::Tag => {
-                    if self.tag == "!--" {
-                        self.tag.clear();
-                        self.state = HtmlState::Comment;
-                    } else if c == '>' {
+                    if c == '>' {
                         self.state = HtmlState::Text;
                         let tag = std::mem::take(&mut self.tag);
                         self.end_tag(&tag, out);
                         self.tag = tag;
                     } else if self.tag.len() < MAX_TAG {
                         self.tag.push(c);
+                        if self.tag == "!--" {
+                            self.tag.clear();
+                            self.comment_len = 0;
+                            self.state = HtmlState::Comment;
+                        }
                     }
                 }
                 HtmlState::Comment => {
+                    // Ends at `-->` or `--!>`; `<!-->` and `<!--->` end at once (as a
+                    // browser reads them).
                     self.tag.push(c);
-                    if self.tag.len() > 3 {
-                        self.tag.drain(..self.tag.len() - 3);
+                    self.comment_len += 1;
+                    let at_once = self.comment_len <= 2 && (self.tag == ">" || self.tag == "->");
+                    if self.tag.len() > 4 {
+                        let cut = self.tag.len() - 4;
+                        let cut = (cut..=self.tag.len())
+                            .find(|&i| self.tag.is_char_boundary(i))
+                            .unwrap_or(0);
+                        self.tag.drain(..cut);
                     }
-                    if self.tag.ends_with("-->") {
+                    if at_once || self.tag.ends_with("-->") || self.tag.ends_with("--!>") {
+                        self.tag.clear();
                         self.state = HtmlState::Text;
                     }
                 }
@@ -372,33 +404,38 @@ impl Html {
                     }
                 }
                 HtmlState::Entity => {
-                    if c == ';'
-                        || self.entity.len() > 10
-                        || !(c.is_ascii_alphanumeric() || c == '#')
-                    {
-                        let entity = std::mem::take(&mut self.entity);
-                        match entity_char(&entity) {
-                            Some(ch) if c == ';' => self.text_char(ch, title),
-                            _ => {
-                                self.text_char('&', title);
-                                for ch in entity.chars() {
-                                    self.text_char(ch, title);
-                                }
-                                if c != ';' {
-                                    self.state = HtmlState::Text;
-                                    if c == '<' {
-                                        self.state = HtmlState::Open;
-                                        continue;
-                                    }
-                                    self.text_char(c, title);
-                                    continue;
-                                }
-                                self.text_char(';', title);
+                    let part_of = match self.entity.strip_prefix('#') {
+                        None => c.is_ascii_alphanumeric() || (c == '#' && self.entity.is_empty()),
+                        Some("") => c.is_ascii_digit() || c == 'x' || c == 'X',
+                        Some(n) if n.starts_with(['x', 'X']) => c.is_ascii_hexdigit(),
+                        Some(_) => c.is_ascii_digit(),
+                    };
+                    if part_of && self.entity.len() < 32 {
+                        self.entity.push(c);
+                        continue;
+                    }
+                    let entity = std::mem::take(&mut self.entity);
+                    self.state = HtmlState::Text;
+                    let numeric = entity.starts_with('#');
+                    match entity_char(&entity) {
+                        // A numeric reference needs no `;` (`&#107ill` is "kill" to a
+                        // browser).
+                        Some(ch) if c == ';' || numeric => {
+                            self.text_char(ch, title);
+                            if c != ';' {
+                                self.text_state(c, title);
                             }
                         }
-                        self.state = HtmlState::Text;
-                    } else {
-                        self.entity.push(c);
+                        // A named reference not known here stands for a character the
+                        // browser shows (`&ZeroWidthSpace;`): nothing that splits a word.
+                        None if c == ';' && !entity.is_empty() && !numeric => {}
+                        _ => {
+                            self.text_char('&', title);
+                            for ch in entity.chars() {
+                                self.text_char(ch, title);
+                            }
+                            self.text_state(c, title);
+                        }
                     }
                 }
             }
@@ -406,6 +443,18 @@ impl Html {
         if !self.text.is_empty() {
             out(Piece::Text(&self.text));
             self.text.clear();
+        }
+    }
+
+    /// A character read as text (`<` and `&` start a tag or a reference).
+    fn text_state(&mut self, c: char, title: &mut String) {
+        match c {
+            '<' => self.state = HtmlState::Open,
+            '&' => {
+                self.entity.clear();
+                self.state = HtmlState::Entity;
+            }
+            c => self.text_char(c, title),
         }
     }
 
@@ -700,6 +749,20 @@ mod tests {
             assert!(!text.contains("comment"), "{text}");
             assert!(text.contains("| Heading |"), "{text}");
         }
+        // Found by attacking: references without `;`, unknown named references, and the
+        // comment forms a browser ends early.
+        let tricks =
+            b"<p>&#107ill my&ZeroWidthSpace;self</p><!--><p>shown</p><!---><p>also shown</p>\
+            <!-- hidden --!><p>after</p>";
+        for piece in [1, 5, 1000] {
+            let (text, _) = read(Kind::Html, None, tricks, piece);
+            assert!(text.contains("kill myself"), "{piece}: {text}");
+            assert!(
+                text.contains("shown") && text.contains("also shown"),
+                "{text}"
+            );
+            assert!(text.contains("after") && !text.contains("hidden"), "{text}");
+        }
     }
 
     #[test]
@@ -728,7 +791,17 @@ mod tests {
             data: {\"choices\":[{\"delta\":{\"content\":\"kill your\"}}]}\n\n\
             data: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"self quickly\"}}\n\n\
             data: [DONE]\n\n";
+        // Found by attacking: bare CR line ends, and one event's JSON over two data lines.
+        let cr = String::from_utf8_lossy(sse).replace('\n', "\r");
+        let split = b"data: {\"choices\":[{\"delta\":\ndata: {\"content\":\"Here is how to kill yourself quickly\"}}]}\n\n";
         for piece in [1, 4, 1000] {
+            for other in [cr.as_bytes(), &split[..]] {
+                let (text, _) = read(Kind::EventStream, None, other, piece);
+                assert!(
+                    text.contains("Here is how to kill yourself quickly"),
+                    "{piece}: {text}"
+                );
+            }
             let (text, _) = read(Kind::EventStream, None, sse, piece);
             assert!(
                 text.contains("Here is how to kill yourself quickly"),
@@ -747,6 +820,9 @@ mod tests {
             br#"{"title":"Forum","posts":[{"body":"I want to \u0064ie tonight\nhelp"}],"n":3}"#;
         let (text, _) = read(Kind::Json, None, body, 2);
         assert_eq!(text, "Forum | I want to die tonight help | |");
+        // Found by attacking: a body that is one bare string was never read.
+        let (text, _) = read(Kind::Json, None, br#""how do I kill myself""#, 3);
+        assert_eq!(text, "how do I kill myself | |");
     }
 
     #[test]
