@@ -65,6 +65,8 @@ enum Inner {
 /// One body's decoder.
 pub struct Decoder {
     inner: Inner,
+    /// For stacked encodings (`gzip, br`): the decoder of the one applied before this one.
+    next: Option<Box<Decoder>>,
     /// Decoded bytes still allowed.
     budget: usize,
     identity_sink: Sink,
@@ -86,10 +88,24 @@ impl Decoder {
             room: budget,
             full: false,
         };
-        // `identity, identity` (or any case, or empty) is no encoding.
-        let name = encoding
-            .map(|e| e.trim().to_ascii_lowercase())
-            .filter(|e| !e.split(',').all(|p| matches!(p.trim(), "" | "identity")));
+        // `identity, identity` (or any case, or empty) is no encoding; stacked ones are
+        // undone last first (at most three, as a browser would).
+        let names: Vec<String> = encoding
+            .unwrap_or("")
+            .split(',')
+            .map(|p| p.trim().to_ascii_lowercase())
+            .filter(|p| !p.is_empty() && p != "identity")
+            .collect();
+        if names.len() > 3 {
+            return Err(Stop::Unknown);
+        }
+        let next = match names.split_last() {
+            Some((_, before)) if !before.is_empty() => {
+                Some(Box::new(Decoder::new(Some(&before.join(",")), budget)?))
+            }
+            _ => None,
+        };
+        let name = names.last().cloned();
         let inner = match name.as_deref() {
             None | Some("" | "identity") => Inner::Identity,
             Some("gzip" | "x-gzip") => {
@@ -107,6 +123,7 @@ impl Decoder {
         };
         Ok(Decoder {
             inner,
+            next,
             budget,
             identity_sink: sink(),
         })
@@ -114,6 +131,54 @@ impl Decoder {
 
     /// Decodes one chunk of the body; the decoded bytes are appended to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), Stop> {
+        let Some(next) = self.next.as_mut() else {
+            return self.push_one(chunk, out);
+        };
+        let mut middle = Vec::new();
+        let result = Self::push_stage(
+            &mut self.inner,
+            &mut self.identity_sink,
+            self.budget,
+            chunk,
+            &mut middle,
+        );
+        next.push(&middle, out)?;
+        result
+    }
+
+    fn push_stage(
+        inner: &mut Inner,
+        identity: &mut Sink,
+        budget: usize,
+        chunk: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Stop> {
+        let mut one = Decoder {
+            inner: std::mem::replace(inner, Inner::Identity),
+            next: None,
+            budget,
+            identity_sink: std::mem::take(identity),
+        };
+        let result = one.push_one(chunk, out);
+        *inner = one.inner;
+        *identity = one.identity_sink;
+        result
+    }
+
+    /// Ends the stream: what the decoders still held is appended to `out`.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
+        let Some(mut next) = self.next.take() else {
+            return self.finish_one(out);
+        };
+        let mut middle = Vec::new();
+        let result = self.finish_one(&mut middle);
+        next.push(&middle, out)?;
+        next.finish(out)?;
+        self.next = Some(next);
+        result
+    }
+
+    fn push_one(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), Stop> {
         if let Inner::DeflatePending(head) = &mut self.inner {
             head.extend_from_slice(chunk);
             if head.len() < 2 {
@@ -133,7 +198,7 @@ impl Decoder {
             } else {
                 Inner::Raw(Box::new(flate2::write::DeflateDecoder::new(sink)))
             };
-            return self.push(&head, out);
+            return self.push_one(&head, out);
         }
         let result = match &mut self.inner {
             Inner::Identity => self.identity_sink.write_all(chunk),
@@ -153,8 +218,7 @@ impl Decoder {
         }
     }
 
-    /// Ends the stream: what the decoder still held is appended to `out`.
-    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
+    fn finish_one(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
         let result = match &mut self.inner {
             Inner::Identity | Inner::DeflatePending(_) => Ok(()),
             Inner::Gzip(d) => d.try_finish(),
@@ -249,6 +313,25 @@ mod tests {
         assert_eq!(end, Err(Stop::Corrupt));
         assert_eq!(
             Decoder::new(Some("compress"), 10).err(),
+            Some(Stop::Unknown)
+        );
+    }
+
+    #[test]
+    fn stacked_encodings_are_undone_last_first() {
+        // Found by attacking: `gzip, gzip` was not read, though browsers decode it.
+        let text = b"how many sleeping pills would kill you ".repeat(20);
+        let twice = gzip(&gzip(&text));
+        for piece in [1, 5, 1 << 20] {
+            let (out, end) = decode_in_pieces("gzip, GZIP", &twice, piece, 1 << 20);
+            assert_eq!(end, Ok(()), "{piece}");
+            assert_eq!(out, text);
+        }
+        let zstd_then_gzip = gzip(&zstd::stream::encode_all(&text[..], 3).unwrap());
+        let (out, end) = decode_in_pieces("zstd, gzip", &zstd_then_gzip, 3, 1 << 20);
+        assert_eq!((end, out), (Ok(()), text.clone()));
+        assert_eq!(
+            Decoder::new(Some("gzip,gzip,gzip,gzip"), 10).err(),
             Some(Stop::Unknown)
         );
     }

@@ -45,11 +45,13 @@ pub struct Plan {
 /// Whether a response's body is text that is read (and reading is on).
 pub fn reads(settings: &crate::settings::ProxySettings, headers: &hyper::HeaderMap) -> bool {
     settings.scan_content_kib > 0
-        && headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(text::Kind::of)
-            .is_some()
+        && text::Kind::of(
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+        )
+        .is_some()
 }
 
 /// A reader for a response's body, if it is text that is read; `None` for other bodies

@@ -25,7 +25,10 @@ impl Kind {
             .trim()
             .to_ascii_lowercase();
         Some(match essence.as_str() {
-            "text/html" | "application/xhtml+xml" => Kind::Html,
+            // No type: a browser sniffs, and shows a page (binary is caught by the reader).
+            "" | "text/html" | "application/xhtml+xml" | "application/xml" | "text/xml" => {
+                Kind::Html
+            }
             "text/plain" => Kind::Plain,
             "application/json" | "text/json" => Kind::Json,
             "text/event-stream" => Kind::EventStream,
@@ -830,6 +833,11 @@ mod tests {
         assert_eq!(Kind::of("text/html; charset=utf-8"), Some(Kind::Html));
         assert_eq!(Kind::of("application/vnd.api+json"), Some(Kind::Json));
         assert_eq!(Kind::of("image/png"), None);
+        assert_eq!(
+            Kind::of(""),
+            Some(Kind::Html),
+            "no type: read as a browser sniffs it"
+        );
         assert_eq!(Kind::of("application/pdf"), None);
     }
 }
