@@ -27,7 +27,12 @@ fn main() {
     let file = ConfigFile::load(&root.join("deploy/gatehouse.toml")).unwrap();
     let snap = gatehouse_rules::compile(&file).unwrap().snapshot;
     let mut text = String::new();
-    for doc in ["README.md", "benches/README.md", "lists/README.md", "eval/searches/README.md"] {
+    for doc in [
+        "README.md",
+        "benches/README.md",
+        "lists/README.md",
+        "eval/searches/README.md",
+    ] {
         text.push_str(&std::fs::read_to_string(root.join(doc)).unwrap_or_default());
     }
     text.truncate(text.floor_char_boundary(100 * 1024));
