@@ -686,11 +686,18 @@ fn malformed_requests_get_a_4xx_and_other_clients_carry_on() {
         !seen.iter().any(|h| h.contains("smuggled")),
         "a request smuggled behind another reached the origin: {seen:?}"
     );
-    // What did reach the origin was framed one way only: chunked, with no Content-Length.
+    // What did reach the origin was framed one way only, from the chunked reading: never
+    // both headers, and never the Content-Length the client sent. (A body the filter read
+    // before sending it on, as it reads what a person posts, is sent with its own length:
+    // here it is empty.)
     for head in seen.iter().filter(|h| h.contains("ambiguous")) {
         let lower = head.to_ascii_lowercase();
         assert!(
-            lower.contains("transfer-encoding: chunked") && !lower.contains("content-length"),
+            !(lower.contains("transfer-encoding") && lower.contains("content-length")),
+            "{head}"
+        );
+        assert!(
+            !lower.contains("content-length: 5") && !lower.contains("content-length: 6"),
             "{head}"
         );
     }

@@ -417,3 +417,37 @@ pub fn queue(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    /// An outbox written before alerts carried excerpts opens, gains the column, and its
+    /// alerts read with none.
+    #[test]
+    fn an_older_outbox_gains_the_excerpt_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            let old = SCHEMA.replace(",\n  excerpt TEXT\n", "\n");
+            assert!(!old.contains("excerpt"));
+            conn.execute_batch(&old).unwrap();
+            conn.execute(
+                "INSERT INTO alerts (dedup_key, client_ip, role, theme, term, host, url, severity, \
+                 first_seen, last_seen, last_seen_ms, count) VALUES ('k', '10.0.0.1', 'pupil', \
+                 'suicide', 'kms', 'example.org', '/', 'high', 't', 't', 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let outbox = Outbox::open(&path).unwrap();
+        let row = outbox.alert(1).unwrap().unwrap();
+        assert_eq!(row.excerpt, None);
+        assert_eq!(row.theme, "suicide");
+        // Opening again changes nothing.
+        drop(outbox);
+        assert!(Outbox::open(&path).is_ok());
+    }
+}
