@@ -12,7 +12,18 @@ ip addr add 10.99.0.1/32 dev lo
 tmp=$(mktemp -d)
 # Every process started here is killed on the way out (the proxies are started from a
 # function whose output is captured, so they are not this shell's jobs: their pids are kept).
-trap 'kill $(cat "$tmp"/pids 2>/dev/null) $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+# The proxies are waited for (at most 5 s each) before their data folders are removed: a
+# proxy still writing its last events would leave a folder behind.
+cleanup() {
+  local pids
+  pids=$(cat "$tmp"/pids 2>/dev/null || true)
+  kill $pids $(jobs -p) 2>/dev/null || true
+  for p in $pids; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+  rm -rf "$tmp" || true
+}
+trap cleanup EXIT
 mkdir -p "$tmp/www"
 echo "the MIS" > "$tmp/www/index.html"
 python3 -m http.server 8080 --bind 10.99.0.1 --directory "$tmp/www" >"$tmp/origin.log" 2>&1 &
