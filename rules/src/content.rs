@@ -362,7 +362,11 @@ fn floor_char(text: &str, at: usize) -> usize {
     while !text.is_char_boundary(at) {
         at -= 1;
     }
-    at.max(1).min(text.len())
+    if at == 0 {
+        // At least the first character, so a cut always makes progress.
+        at = text.chars().next().map_or(0, char::len_utf8);
+    }
+    at
 }
 
 /// A passage as the page has it, spaces collapsed, cut to [`EXCERPT_CHARS`].
@@ -413,7 +417,7 @@ mod tests {
         let s = "ééééé";
         for at in 0..=s.len() + 2 {
             let f = floor_char(s, at);
-            assert!(s.is_char_boundary(f) && f >= 1, "{at} -> {f}");
+            assert!(s.is_char_boundary(f) && f >= 2, "{at} -> {f}");
         }
     }
 }
