@@ -522,6 +522,10 @@ fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
     let (status, _) = post(&proxy, "127.0.0.1", &echo, "", "how do I kill myself");
     assert_eq!(status, 403, "a post with no type is read as text");
+    // Found by attacking: a prompt split over two fields is read as one text.
+    let split = r#"{"draft":"how do I","rest":"kill myself"}"#;
+    let (status, _) = post(&proxy, "127.0.0.1", &echo, "application/json", split);
+    assert_eq!(status, 403, "a prompt split over two fields");
     let homework = "title=homework&post=photosynthesis+makes+glucose";
     let (status, back) = post(
         &proxy,
@@ -538,11 +542,11 @@ fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
             .cloned()
             .collect()
     };
-    let all = events(&ws, |e| sent(e).len() >= 5 && e.len() >= 6);
+    let all = events(&ws, |e| sent(e).len() >= 6 && e.len() >= 7);
     let found = sent(&all);
-    assert_eq!(found.len(), 5, "{found:#?}");
+    assert_eq!(found.len(), 6, "{found:#?}");
     let pupil: Vec<&serde_json::Value> = found.iter().filter(|e| e["role"] == "pupil").collect();
-    assert_eq!(pupil.len(), 4);
+    assert_eq!(pupil.len(), 5);
     for e in &pupil {
         assert_eq!(e["verdict"], "block", "{e}");
         assert_eq!(e["alert"], "high", "{e}");

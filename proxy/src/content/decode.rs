@@ -335,4 +335,19 @@ mod tests {
             Some(Stop::Unknown)
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Any bytes under any encoding: no panic, and never more out than the budget.
+        #[test]
+        fn any_bytes_decode_within_the_budget(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+            encoding in proptest::sample::select(vec!["gzip", "deflate", "br", "zstd", "gzip, br", "identity"]),
+            piece in 1usize..300,
+        ) {
+            let (out, _) = decode_in_pieces(encoding, &body, piece, 4096);
+            proptest::prop_assert!(out.len() <= 4096);
+        }
+    }
 }

@@ -59,6 +59,10 @@ const ANSWER_KEYS: &[&str] = &[
     "message",
     "completion",
     "output",
+    "chunk",
+    "reasoning_content",
+    "reasoning",
+    "generated_text",
 ];
 
 /// Bytes read before the charset is settled (a `<meta>` must come this early).
@@ -75,6 +79,7 @@ pub struct TextReader {
     /// Event stream: the line being read, and the event's data lines so far.
     line: String,
     event_data: String,
+    after_cr: bool,
     decoded: String,
     pub title: String,
 }
@@ -99,6 +104,7 @@ impl TextReader {
             json: Json::default(),
             line: String::new(),
             event_data: String::new(),
+            after_cr: false,
             decoded: String::new(),
             title: String::new(),
         }
@@ -170,14 +176,20 @@ impl TextReader {
             Kind::Plain => out(Piece::Text(&text)),
             Kind::Json => self.json.read(&text, None, out),
             Kind::EventStream => {
-                // Lines end with LF, CRLF or a lone CR (all three are the format's).
-                for (i, part) in text.split(['\n', '\r']).enumerate() {
-                    if i > 0 {
+                // Lines end with LF, CRLF or a lone CR (all three are the format's); the LF
+                // of a CRLF cut between two chunks is still one line end.
+                for c in text.chars() {
+                    let ends = match c {
+                        '\r' => true,
+                        '\n' => !self.after_cr,
+                        _ => false,
+                    };
+                    self.after_cr = c == '\r';
+                    if ends {
                         let line = std::mem::take(&mut self.line);
                         self.event_line(&line, out);
-                    }
-                    if self.line.len() < 64 * 1024 {
-                        self.line.push_str(part);
+                    } else if c != '\n' && self.line.len() < 64 * 1024 {
+                        self.line.push(c);
                     }
                 }
             }
@@ -798,7 +810,9 @@ mod tests {
         let cr = String::from_utf8_lossy(sse).replace('\n', "\r");
         let split = b"data: {\"choices\":[{\"delta\":\ndata: {\"content\":\"Here is how to kill yourself quickly\"}}]}\n\n";
         for piece in [1, 4, 1000] {
-            for other in [cr.as_bytes(), &split[..]] {
+            // CRLF between the data lines of one event is one line end, not a blank line.
+            let split_crlf = String::from_utf8_lossy(split).replace('\n', "\r\n");
+            for other in [cr.as_bytes(), &split[..], split_crlf.as_bytes()] {
                 let (text, _) = read(Kind::EventStream, None, other, piece);
                 assert!(
                     text.contains("Here is how to kill yourself quickly"),
@@ -839,5 +853,41 @@ mod tests {
             "no type: read as a browser sniffs it"
         );
         assert_eq!(Kind::of("application/pdf"), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Whatever the bytes and wherever the chunks are cut, each kind of reader gives
+        /// the text it gives for the whole body, and never panics.
+        #[test]
+        fn readers_give_the_same_text_however_the_body_is_cut(
+            body in proptest::collection::vec(proptest::prop_oneof![
+                proptest::prelude::any::<u8>(),
+                proptest::sample::select(b"<>&;#!-/ \r\n:{}[]\"\\datpscriptx".to_vec()),
+            ], 0..600),
+            cuts in proptest::collection::vec(0usize..600, 0..6),
+            kind in proptest::sample::select(vec![Kind::Html, Kind::Plain, Kind::Json, Kind::EventStream]),
+        ) {
+            let (whole, title) = read(kind, None, &body, body.len().max(1));
+            let mut ends: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+            ends.push(body.len());
+            ends.sort_unstable();
+            let mut r = TextReader::new(kind, None);
+            let mut text = String::new();
+            let mut sink = |p: Piece<'_>| match p {
+                Piece::Text(t) => text.push_str(t),
+                Piece::Break => text.push_str(" | "),
+            };
+            let mut from = 0;
+            for end in ends {
+                r.push(&body[from..end], &mut sink);
+                from = end;
+            }
+            r.finish(&mut sink);
+            let words: Vec<&str> = text.split_whitespace().collect();
+            proptest::prop_assert_eq!(words.join(" "), whole);
+            proptest::prop_assert_eq!(r.title.clone(), title);
+        }
     }
 }
