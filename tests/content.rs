@@ -401,7 +401,7 @@ fn harmful_page_text_in_every_encoding_and_an_ai_answer_alert_the_dsl_and_bodies
     let mail = servers::wait_for(30, || {
         smtp.messages()
             .into_iter()
-            .find(|m| m.text.contains("whose text reads"))
+            .find(|m| m.text.contains("the page's text reads"))
     })
     .expect("a content alert email");
     assert!(mail.subject.contains("(suicide)"), "{mail:?}");
@@ -565,9 +565,9 @@ fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
     ));
     // The DSL's email carries what the pupil typed.
     let mail = servers::wait_for(30, || {
-        smtp.messages()
-            .into_iter()
-            .find(|m| m.text.contains("how do I kill myself"))
+        smtp.messages().into_iter().find(|m| {
+            m.text.contains("what the person sent reads") && m.text.contains("how do I kill myself")
+        })
     })
     .expect("an alert email with the prompt");
     assert!(mail.subject.contains("(suicide)"), "{mail:?}");
@@ -623,6 +623,23 @@ fn downloads() -> HashMap<&'static str, Reply> {
         "/big.bin",
         one("application/octet-stream", vec![0u8; 2 << 20], None),
     );
+    // Found by review: a piece of a larger file, and a program labelled as text whose first
+    // chunk is one byte.
+    out.insert(
+        "/part",
+        one(
+            "application/octet-stream",
+            vec![0u8; 1024],
+            Some(("Content-Range", "bytes 0-1023/5000000")),
+        ),
+    );
+    out.insert(
+        "/readme.txt",
+        Reply {
+            headers: vec![("Content-Type", "text/plain".to_owned())],
+            chunks: vec![exe[..1].to_vec(), exe[1..].to_vec()],
+        },
+    );
     // Two MiB with no length: chunked, 64 KiB a chunk.
     out.insert(
         "/big-chunked",
@@ -667,7 +684,7 @@ fn downloads_are_judged_by_their_first_bytes_and_their_size() {
     let proxy = started.proxy;
     let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
     // An executable served as a PDF, and one gzip'd as "notes": refused, with a way to ask.
-    for path in ["/report.pdf", "/notes.txt"] {
+    for path in ["/report.pdf", "/notes.txt", "/readme.txt"] {
         let (_, status, page) = download(&proxy, "127.0.0.1", &url(path));
         assert_eq!(status, 403, "{path}");
         let page = String::from_utf8_lossy(&page);
@@ -686,9 +703,14 @@ fn downloads_are_judged_by_their_first_bytes_and_their_size() {
     assert_eq!(body, replies["/report.pdf"].chunks.concat());
     // Over the pupil's 1 MiB: refused before it starts when the length is known; cut (a
     // failed transfer, not a short file that looks whole) when it is not.
-    let (_, status, page) = download(&proxy, "127.0.0.1", &url("/big.bin"));
-    assert_eq!(status, 403);
-    assert!(String::from_utf8_lossy(&page).contains("limited to 1 MiB"));
+    for path in ["/big.bin", "/part"] {
+        let (_, status, page) = download(&proxy, "127.0.0.1", &url(path));
+        assert_eq!(status, 403, "{path}");
+        assert!(
+            String::from_utf8_lossy(&page).contains("limited to 1 MiB"),
+            "{path}"
+        );
+    }
     let (code, _, body) = download(&proxy, "127.0.0.1", &url("/big-chunked"));
     assert_ne!(code, 0, "curl must see the transfer fail");
     assert!(body.len() <= (1 << 20) + 64 * 1024, "{}", body.len());

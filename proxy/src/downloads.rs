@@ -20,6 +20,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// How long the first bytes of a download are waited for, at most.
+const SNIFF_WAIT: Duration = Duration::from_secs(2);
+
 /// What the check found.
 #[derive(Debug)]
 pub enum Checked {
@@ -41,6 +44,15 @@ pub async fn check(role: &RolePolicy, path: &str, res: Response<Body>, wait: Dur
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
+    // A range of a larger file counts as the whole file (`Content-Range: bytes 0-9/total`):
+    // a download manager must not fetch a large file in pieces under the limit.
+    let total: Option<u64> = res
+        .headers()
+        .get(header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit_once('/'))
+        .and_then(|(_, t)| t.trim().parse().ok());
+    let length = total.or(length);
     if let (Some(max), Some(length)) = (max, length) {
         if length > max {
             return Checked::Refused {
@@ -62,47 +74,54 @@ pub async fn check(role: &RolePolicy, path: &str, res: Response<Body>, wait: Dur
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    // A text response (a page, an AI chat's event stream) is read from its first frame
-    // alone, so a streamed answer is not held back waiting for more.
-    let text = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/"));
     let (parts, mut body) = res.into_parts();
     let mut held: VecDeque<Bytes> = VecDeque::new();
     let mut found = None;
+    let mut failed = None;
     if sniffing {
         let mut head = Vec::new();
+        let decoded = |head: &[u8]| -> Vec<u8> {
+            match decode::Decoder::new(encoding.as_deref(), files::SNIFF_BYTES * 8) {
+                Ok(mut d) => {
+                    let mut out = Vec::new();
+                    // The decoder may hold its output until told the input ended.
+                    if d.push(head, &mut out).is_ok() {
+                        let _ = d.finish(&mut out);
+                    }
+                    out
+                }
+                Err(_) => head.to_vec(),
+            }
+        };
+        // Most kinds show in their first 16 bytes; a ZIP's first name and an MPEG-TS's
+        // second packet need more. Whatever the type says (a "text/plain" can be a
+        // program), the first bytes decide.
+        let enough = |d: &[u8]| {
+            d.len() >= files::SNIFF_BYTES
+                || (d.len() >= 16 && !d.starts_with(b"PK") && d[0] != 0x47)
+        };
         let reading = async {
-            while head.len() < files::SNIFF_BYTES {
+            while !enough(&decoded(&head)) {
                 match body.frame().await {
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
-                            head.extend_from_slice(&data[..data.len().min(files::SNIFF_BYTES)]);
+                            let room = (files::SNIFF_BYTES * 4).saturating_sub(head.len());
+                            head.extend_from_slice(&data[..data.len().min(room)]);
                             held.push_back(data);
                         }
-                        if text && !head.is_empty() {
-                            break;
-                        }
                     }
-                    _ => break,
+                    Some(Err(e)) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    None => break,
                 }
             }
         };
-        // An origin that sends a byte and stalls is read as far as it went.
-        let _ = tokio::time::timeout(wait, reading).await;
-        let decoded = match decode::Decoder::new(encoding.as_deref(), files::SNIFF_BYTES * 8) {
-            Ok(mut d) => {
-                let mut out = Vec::new();
-                // The decoder may hold its output until told the input ended.
-                if d.push(&head, &mut out).is_ok() {
-                    let _ = d.finish(&mut out);
-                }
-                out
-            }
-            Err(_) => head,
-        };
+        // An origin that sends a few bytes and stalls is judged on what it sent (a stream
+        // that starts slowly waits at most this long).
+        let _ = tokio::time::timeout(SNIFF_WAIT.min(wait), reading).await;
+        let decoded = decoded(&head);
         found = files::sniff(&decoded, path).map(|k| (k, role.file_action(k)));
         if let Some((kind, spec)) = found {
             if matches!(spec.action(), Action::Block | Action::Warn) {
@@ -119,6 +138,7 @@ pub async fn check(role: &RolePolicy, path: &str, res: Response<Body>, wait: Dur
     }
     let body = Checking {
         held,
+        failed,
         rest: body,
         sent: 0,
         max,
@@ -139,6 +159,8 @@ fn article(kind: FileKind) -> String {
 /// The held first frames, then the rest, failing past the size limit.
 struct Checking {
     held: VecDeque<Bytes>,
+    /// The origin's error met while sniffing, given after the held frames.
+    failed: Option<BodyError>,
     rest: Body,
     sent: u64,
     max: Option<u64>,
@@ -154,7 +176,10 @@ impl HttpBody for Checking {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let frame = match self.held.pop_front() {
             Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
-            None => Pin::new(&mut self.rest).poll_frame(cx),
+            None => match self.failed.take() {
+                Some(e) => return Poll::Ready(Some(Err(e))),
+                None => Pin::new(&mut self.rest).poll_frame(cx),
+            },
         };
         if let Poll::Ready(Some(Ok(f))) = &frame {
             if let Some(data) = f.data_ref() {
@@ -174,7 +199,7 @@ impl HttpBody for Checking {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.held.is_empty() && self.rest.is_end_stream()
+        self.held.is_empty() && self.failed.is_none() && self.rest.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -388,7 +388,7 @@ pub fn render_alert(
     };
     let what = match (&a.search_term, &a.excerpt) {
         (Some(q), _) => format!("searched for \"{q}\" on {}", a.host),
-        (None, Some(excerpt)) => format!("was shown {} whose text reads:\n  {excerpt}\n", a.url),
+        (None, Some(excerpt)) => format!("went to {}, and {excerpt}\n", a.url),
         (None, None) => format!("went to {}", a.url),
     };
     let repeated = if a.count > 1 {

@@ -27,6 +27,9 @@ impl Stop {
     }
 }
 
+/// Bytes of buffer a decoder keeps between chunks.
+const KEEP: usize = 64 * 1024;
+
 /// Decoded bytes, refusing to hold more than `room`.
 #[derive(Debug, Default)]
 pub struct Sink {
@@ -116,9 +119,12 @@ impl Decoder {
                 sink(),
                 8192,
             ))),
-            Some("zstd") => Inner::Zstd(Box::new(
-                zstd::stream::write::Decoder::new(sink()).map_err(|_| Stop::Unknown)?,
-            )),
+            Some("zstd") => {
+                let mut d = zstd::stream::write::Decoder::new(sink()).map_err(|_| Stop::Unknown)?;
+                // An 8 MiB window at most, the limit for zstd over HTTP (RFC 8878).
+                d.window_log_max(23).map_err(|_| Stop::Unknown)?;
+                Inner::Zstd(Box::new(d))
+            }
             Some(_) => return Err(Stop::Unknown),
         };
         Ok(Decoder {
@@ -211,6 +217,8 @@ impl Decoder {
         };
         let sink = self.sink();
         out.append(&mut sink.out);
+        // A bomb's one large step must not keep its memory for the rest of the body.
+        sink.out.shrink_to(KEEP);
         match result {
             Ok(()) => Ok(()),
             Err(_) if sink.full => Err(Stop::Budget),
@@ -229,6 +237,8 @@ impl Decoder {
         };
         let sink = self.sink();
         out.append(&mut sink.out);
+        // A bomb's one large step must not keep its memory for the rest of the body.
+        sink.out.shrink_to(KEEP);
         match result {
             Ok(()) => Ok(()),
             Err(_) if sink.full => Err(Stop::Budget),

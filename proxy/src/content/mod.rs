@@ -109,6 +109,7 @@ pub fn scan(plan: Plan, res: Response<Body>) -> Response<Body> {
         http_body_util::BodyExt::boxed(ScannedBody {
             inner,
             held: VecDeque::new(),
+            failed: None,
             reader: Some(reader),
             plan: Some(plan),
         })
@@ -142,6 +143,7 @@ pub async fn hold(plan: Plan, res: Response<Body>, limit: usize, wait: Duration)
     let mut held: VecDeque<Bytes> = VecDeque::new();
     let mut size = 0usize;
     let mut ended = false;
+    let mut failed = None;
     let snap = Arc::clone(&plan.snap);
     let reading = async {
         while size < limit {
@@ -153,7 +155,12 @@ pub async fn hold(plan: Plan, res: Response<Body>, limit: usize, wait: Duration)
                         held.push_back(data);
                     }
                 }
-                Some(Err(_)) => break,
+                // The origin's stream broke: the client gets the break too, after what
+                // was held (never a short page that looks whole).
+                Some(Err(e)) => {
+                    failed = Some(e);
+                    break;
+                }
                 None => {
                     ended = true;
                     break;
@@ -167,6 +174,7 @@ pub async fn hold(plan: Plan, res: Response<Body>, limit: usize, wait: Duration)
         let body = ScannedBody {
             inner: body,
             held,
+            failed,
             reader: Some(reader),
             plan: Some(plan),
         };
@@ -222,6 +230,7 @@ impl Reader {
         if let Err(stop) = result {
             self.stopped = Some(stop);
         }
+        self.decoded.shrink_to(64 * 1024);
         self.spent += started.elapsed();
     }
 
@@ -331,6 +340,8 @@ impl BinaryCheck {
 struct ScannedBody {
     inner: Body,
     held: VecDeque<Bytes>,
+    /// The origin's error met while the page was held, given after the held frames.
+    failed: Option<crate::body::BodyError>,
     reader: Option<Reader>,
     plan: Option<Plan>,
 }
@@ -358,6 +369,10 @@ impl HttpBody for ScannedBody {
         if let Some(data) = this.held.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }
+        if let Some(e) = this.failed.take() {
+            this.end(false);
+            return Poll::Ready(Some(Err(e)));
+        }
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -380,7 +395,7 @@ impl HttpBody for ScannedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.held.is_empty() && self.inner.is_end_stream()
+        self.held.is_empty() && self.failed.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -416,6 +431,10 @@ fn report(plan: Plan, finding: &ContentFinding, title: &str) {
     event.alert = None;
     event.sensitive = false;
     event.status = 0;
+    // The page's own hits only (the request's event may carry what the person sent).
+    event.themes = Vec::new();
+    event.terms = Vec::new();
+    event.excerpt = None;
     annotate(
         &mut event,
         &plan.snap,
@@ -551,7 +570,10 @@ pub fn annotate(
         .filter(|(t, _)| *t == decided)
         .map(|(_, e)| format!("\"{e}\""))
         .collect();
-    let mut excerpt = String::new();
+    let mut excerpt = match source {
+        Source::Page | Source::PageBlocked => String::from("the page's text reads:\n  "),
+        Source::Sent | Source::SentBlocked => String::from("what the person sent reads:\n  "),
+    };
     if !title.is_empty() {
         excerpt.push_str(&format!("Title: \"{title}\"\n  "));
     }

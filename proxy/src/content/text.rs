@@ -194,6 +194,7 @@ impl TextReader {
                 }
             }
         }
+        text.shrink_to(64 * 1024);
         self.decoded = text;
     }
 
@@ -235,11 +236,17 @@ impl TextReader {
 
 /// The charset a page's first bytes declare in a `<meta>`.
 fn meta_charset(head: &[u8]) -> Option<&'static Encoding> {
+    // Only the first bytes: a `<meta>` later does not count, and a long head of `<meta`
+    // without `>` must not cost a scan per tag.
+    let head = &head[..head.len().min(SNIFF_BYTES)];
     let text = String::from_utf8_lossy(head).to_ascii_lowercase();
     let mut rest = text.as_str();
     while let Some(at) = rest.find("<meta") {
         rest = &rest[at + 5..];
-        let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
+        let Some(close) = rest.find('>') else {
+            break;
+        };
+        let tag = &rest[..close];
         if let Some(c) = tag.find("charset") {
             let value = tag[c + 7..]
                 .trim_start_matches([' ', '='])
@@ -577,7 +584,9 @@ fn entity_char(entity: &str) -> Option<char> {
             Some(hex) => u32::from_str_radix(hex, 16).ok()?,
             None => num.parse().ok()?,
         };
-        return char::from_u32(code);
+        // A control character written as a reference is shown as nothing: read as a space
+        // (it must not make a page look binary).
+        return char::from_u32(code).map(|c| if c.is_control() { ' ' } else { c });
     }
     Some(match entity {
         "amp" => '&',
@@ -688,8 +697,15 @@ impl Json {
                     self.string.push(ch);
                 }
                 JsonState::Unicode => {
+                    if !c.is_ascii_hexdigit() {
+                        // Not an escape after all: the character is read as it is (a
+                        // malformed `\u` must not stop the reading of everything after it).
+                        self.state = JsonState::InString;
+                        self.string.push(c);
+                        continue;
+                    }
                     self.hex.push(c);
-                    if self.hex.len() == 4 {
+                    if self.hex.len() >= 4 {
                         self.state = JsonState::InString;
                         if let Some(ch) = u32::from_str_radix(&self.hex, 16)
                             .ok()
@@ -840,6 +856,14 @@ mod tests {
         // Found by attacking: a body that is one bare string was never read.
         let (text, _) = read(Kind::Json, None, br#""how do I kill myself""#, 3);
         assert_eq!(text, "how do I kill myself | |");
+        // Found by review: a malformed `\u` escape stopped all further reading.
+        let (text, _) = read(
+            Kind::Json,
+            None,
+            "{\"x\":\"\\u€€\",\"prompt\":\"how do I kill myself\"}".as_bytes(),
+            2,
+        );
+        assert!(text.contains("how do I kill myself"), "{text}");
     }
 
     #[test]
