@@ -46,3 +46,18 @@ pub fn empty() -> Body {
 pub fn streamed(incoming: hyper::body::Incoming) -> Body {
     incoming.map_err(BodyError::Peer).boxed()
 }
+
+/// The size of a body whose first frames were held (read before it goes on) and come first,
+/// then the rest.
+pub fn held_then(
+    held: &std::collections::VecDeque<Bytes>,
+    rest: http_body::SizeHint,
+) -> http_body::SizeHint {
+    let held: u64 = held.iter().map(|b| b.len() as u64).sum();
+    let mut hint = http_body::SizeHint::new();
+    hint.set_lower(rest.lower().saturating_add(held));
+    if let Some(upper) = rest.upper() {
+        hint.set_upper(upper.saturating_add(held));
+    }
+    hint
+}

@@ -203,13 +203,6 @@ impl HttpBody for Checking {
     }
 
     fn size_hint(&self) -> SizeHint {
-        let held: u64 = self.held.iter().map(|b| b.len() as u64).sum();
-        let rest = self.rest.size_hint();
-        let mut hint = SizeHint::new();
-        hint.set_lower(rest.lower() + held);
-        if let Some(upper) = rest.upper() {
-            hint.set_upper(upper + held);
-        }
-        hint
+        crate::body::held_then(&self.held, self.rest.size_hint())
     }
 }

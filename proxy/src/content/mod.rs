@@ -399,14 +399,7 @@ impl HttpBody for ScannedBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        let held: u64 = self.held.iter().map(|b| b.len() as u64).sum();
-        let rest = self.inner.size_hint();
-        let mut hint = SizeHint::new();
-        hint.set_lower(rest.lower() + held);
-        if let Some(upper) = rest.upper() {
-            hint.set_upper(upper + held);
-        }
-        hint
+        crate::body::held_then(&self.held, self.inner.size_hint())
     }
 }
 
