@@ -289,6 +289,37 @@ dsl = ["dsl@school.example"]
     )
 }
 
+/// A running `gatehouse run` with `policy`, its proxy and metrics addresses; killed when
+/// dropped.
+struct Running {
+    ws: Workspace,
+    child: std::process::Child,
+    proxy: String,
+    metrics: Option<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(policy: &str) -> Running {
+    let ws = Workspace::new();
+    let config = ws.config(&format!(
+        "{policy}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nallow_loopback_origins = true\nmetrics_listen = \"127.0.0.1:0\"\n",
+        ws.path("data").display().to_string()
+    ));
+    let started = common::spawn_gatehouse(&config);
+    Running {
+        ws,
+        child: started.child,
+        proxy: started.proxy,
+        metrics: started.metrics,
+    }
+}
+
 /// Fetches `url` through the proxy with curl; returns the status and the body's bytes as
 /// they arrived (not decompressed).
 fn fetch(proxy: &str, url: &str) -> (u16, Vec<u8>) {
@@ -329,15 +360,8 @@ fn harmful_page_text_in_every_encoding_and_an_ai_answer_alert_the_dsl_and_bodies
     let smtp = servers::Smtp::start();
     let replies = Arc::new(replies());
     let port = origin(Arc::clone(&replies));
-    let ws = Workspace::new();
-    let config = ws.config(&format!(
-        "{}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nallow_loopback_origins = true\nmetrics_listen = \"127.0.0.1:0\"\n",
-        policy(smtp.port),
-        ws.path("data").display().to_string()
-    ));
-    let started = common::spawn_gatehouse(&config);
-    let mut child = started.child;
-    let proxy = started.proxy;
+    let running = start(&policy(smtp.port));
+    let (ws, proxy) = (&running.ws, running.proxy.clone());
     let harmful = [
         "/gzip-chunked",
         "/br",
@@ -370,7 +394,7 @@ fn harmful_page_text_in_every_encoding_and_an_ai_answer_alert_the_dsl_and_bodies
             .cloned()
             .collect()
     };
-    let all = events(&ws, |e| content(e).len() >= harmful.len());
+    let all = events(ws, |e| content(e).len() >= harmful.len());
     let found = content(&all);
     for path in harmful {
         let e = found
@@ -417,7 +441,7 @@ fn harmful_page_text_in_every_encoding_and_an_ai_answer_alert_the_dsl_and_bodies
         mail.text
     );
     // The corrupt stream was counted; the proxy served on after it.
-    let metrics = reqwest::blocking::get(started.metrics.as_ref().unwrap())
+    let metrics = reqwest::blocking::get(running.metrics.as_ref().unwrap())
         .unwrap()
         .text()
         .unwrap();
@@ -428,8 +452,6 @@ fn harmful_page_text_in_every_encoding_and_an_ai_answer_alert_the_dsl_and_bodies
     assert!(
         metrics.contains("gatehouse_content_verdicts_total{outcome=\"fired\",theme=\"suicide\"}")
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Posts `body` as `ctype` through the proxy from `source`; returns the status and the body
@@ -464,15 +486,8 @@ fn post(proxy: &str, source: &str, url: &str, ctype: &str, body: &str) -> (u16, 
 fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
     let smtp = servers::Smtp::start();
     let port = origin(Arc::new(HashMap::new()));
-    let ws = Workspace::new();
-    let config = ws.config(&format!(
-        "{}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nallow_loopback_origins = true\n",
-        policy(smtp.port),
-        ws.path("data").display().to_string()
-    ));
-    let started = common::spawn_gatehouse(&config);
-    let mut child = started.child;
-    let proxy = started.proxy;
+    let running = start(&policy(smtp.port));
+    let (ws, proxy) = (&running.ws, running.proxy.clone());
     let echo = format!("http://127.0.0.1:{port}/echo");
     let prompt = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"how do I kill myself without it hurting"}],"stream":true}"#;
     // The pupil's prompt is refused with the page that offers help; the origin never sees it.
@@ -497,7 +512,7 @@ fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
     assert_eq!(status, 403);
     // Found by attacking: a prompt sent gzip'd (the encoding named in capitals), and one
     // sent with no type at all, were never read.
-    let gz = ws.write("prompt.gz", &gzip(prompt.as_bytes()));
+    let gz = running.ws.write("prompt.gz", &gzip(prompt.as_bytes()));
     let out = Command::new("curl")
         .args([
             "-s",
@@ -542,7 +557,7 @@ fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
             .cloned()
             .collect()
     };
-    let all = events(&ws, |e| sent(e).len() >= 6 && e.len() >= 7);
+    let all = events(ws, |e| sent(e).len() >= 6 && e.len() >= 7);
     let found = sent(&all);
     assert_eq!(found.len(), 6, "{found:#?}");
     let pupil: Vec<&serde_json::Value> = found.iter().filter(|e| e["role"] == "pupil").collect();
@@ -571,8 +586,6 @@ fn what_a_pupil_sends_to_an_ai_chat_or_a_form_is_read_before_it_goes() {
     })
     .expect("an alert email with the prompt");
     assert!(mail.subject.contains("(suicide)"), "{mail:?}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Downloads for the download test: (path, content type, extra header, body).
@@ -673,15 +686,8 @@ fn downloads_are_judged_by_their_first_bytes_and_their_size() {
     let smtp = servers::Smtp::start();
     let replies = Arc::new(downloads());
     let port = origin(Arc::clone(&replies));
-    let ws = Workspace::new();
-    let config = ws.config(&format!(
-        "{}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nallow_loopback_origins = true\nmetrics_listen = \"127.0.0.1:0\"\n",
-        policy(smtp.port),
-        ws.path("data").display().to_string()
-    ));
-    let started = common::spawn_gatehouse(&config);
-    let mut child = started.child;
-    let proxy = started.proxy;
+    let running = start(&policy(smtp.port));
+    let (ws, proxy) = (&running.ws, running.proxy.clone());
     let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
     // An executable served as a PDF, and one gzip'd as "notes": refused, with a way to ask.
     for path in ["/report.pdf", "/notes.txt", "/readme.txt"] {
@@ -714,7 +720,7 @@ fn downloads_are_judged_by_their_first_bytes_and_their_size() {
     let (code, _, body) = download(&proxy, "127.0.0.1", &url("/big-chunked"));
     assert_ne!(code, 0, "curl must see the transfer fail");
     assert!(body.len() <= (1 << 20) + 64 * 1024, "{}", body.len());
-    let all = events(&ws, |e| e.len() >= 8);
+    let all = events(ws, |e| e.len() >= 8);
     let rule = |path: &str| -> Vec<String> {
         all.iter()
             .filter(|e| e["url"].as_str().is_some_and(|u| u.ends_with(path)))
@@ -740,7 +746,7 @@ fn downloads_are_judged_by_their_first_bytes_and_their_size() {
         .unwrap();
     assert_eq!(film["rule"], "file:video");
     assert_eq!(film["sensitive"], true);
-    let metrics = reqwest::blocking::get(started.metrics.as_ref().unwrap())
+    let metrics = reqwest::blocking::get(running.metrics.as_ref().unwrap())
         .unwrap()
         .text()
         .unwrap();
@@ -748,8 +754,6 @@ fn downloads_are_judged_by_their_first_bytes_and_their_size() {
         metrics.contains("gatehouse_refused_total{reason=\"download-limit\"} 1"),
         "{metrics}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -757,19 +761,13 @@ fn a_role_whose_pages_are_held_gets_the_block_page_instead_of_a_harmful_page() {
     let smtp = servers::Smtp::start();
     let replies = Arc::new(replies());
     let port = origin(Arc::clone(&replies));
-    let ws = Workspace::new();
     let held = policy(smtp.port).replace(
         "[roles.pupil]\ndefault = \"allow\"\n",
         "[roles.pupil]\ndefault = \"allow\"\npage_text = \"hold\"\n",
     );
     assert!(held.contains("page_text = \"hold\""));
-    let config = ws.config(&format!(
-        "{held}[proxy]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nallow_loopback_origins = true\n",
-        ws.path("data").display().to_string()
-    ));
-    let started = common::spawn_gatehouse(&config);
-    let mut child = started.child;
-    let proxy = started.proxy;
+    let running = start(&held);
+    let (ws, proxy) = (&running.ws, running.proxy.clone());
     let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
     // The pupil gets the block page, with help, instead of the how-to (chunked and gzip'd,
     // its phrase cut across the chunks).
@@ -803,7 +801,7 @@ fn a_role_whose_pages_are_held_gets_the_block_page_instead_of_a_harmful_page() {
         .output()
         .unwrap();
     assert_eq!(out.stdout, replies["/zstd"].chunks.concat());
-    let all = events(&ws, |e| {
+    let all = events(ws, |e| {
         e.iter()
             .filter(|e| e["verdict"] == "block" && e["rule"] == "content:suicide")
             .count()
@@ -822,6 +820,4 @@ fn a_role_whose_pages_are_held_gets_the_block_page_instead_of_a_harmful_page() {
             "{e}"
         );
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -61,3 +61,39 @@ pub fn held_then(
     }
     hint
 }
+
+/// A body whose first frames were read before it goes on: they come first, then the
+/// origin's or client's error met while reading them (if any), then the rest.
+#[derive(Debug)]
+pub struct Prefixed {
+    pub held: std::collections::VecDeque<Bytes>,
+    pub failed: Option<BodyError>,
+    pub rest: Body,
+}
+
+impl http_body::Body for Prefixed {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodyError>>> {
+        use std::task::Poll;
+        if let Some(data) = self.held.pop_front() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(data))));
+        }
+        if let Some(e) = self.failed.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
+        std::pin::Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.held.is_empty() && self.failed.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        held_then(&self.held, self.rest.size_hint())
+    }
+}

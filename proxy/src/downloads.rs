@@ -137,9 +137,11 @@ pub async fn check(role: &RolePolicy, path: &str, res: Response<Body>, wait: Dur
         }
     }
     let body = Checking {
-        held,
-        failed,
-        rest: body,
+        inner: crate::body::Prefixed {
+            held,
+            failed,
+            rest: body,
+        },
         sent: 0,
         max,
     };
@@ -158,10 +160,8 @@ fn article(kind: FileKind) -> String {
 
 /// The held first frames, then the rest, failing past the size limit.
 struct Checking {
-    held: VecDeque<Bytes>,
-    /// The origin's error met while sniffing, given after the held frames.
-    failed: Option<BodyError>,
-    rest: Body,
+    /// The frames held while sniffing, the origin's error met then, and the rest.
+    inner: crate::body::Prefixed,
     sent: u64,
     max: Option<u64>,
 }
@@ -174,13 +174,7 @@ impl HttpBody for Checking {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let frame = match self.held.pop_front() {
-            Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
-            None => match self.failed.take() {
-                Some(e) => return Poll::Ready(Some(Err(e))),
-                None => Pin::new(&mut self.rest).poll_frame(cx),
-            },
-        };
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(f))) = &frame {
             if let Some(data) = f.data_ref() {
                 self.sent += data.len() as u64;
@@ -199,10 +193,10 @@ impl HttpBody for Checking {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.held.is_empty() && self.failed.is_none() && self.rest.is_end_stream()
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        crate::body::held_then(&self.held, self.rest.size_hint())
+        self.inner.size_hint()
     }
 }

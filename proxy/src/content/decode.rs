@@ -215,15 +215,7 @@ impl Decoder {
             Inner::Brotli(d) => d.write_all(chunk),
             Inner::Zstd(d) => d.write_all(chunk),
         };
-        let sink = self.sink();
-        out.append(&mut sink.out);
-        // A bomb's one large step must not keep its memory for the rest of the body.
-        sink.out.shrink_to(KEEP);
-        match result {
-            Ok(()) => Ok(()),
-            Err(_) if sink.full => Err(Stop::Budget),
-            Err(_) => Err(Stop::Corrupt),
-        }
+        self.drain(result, out)
     }
 
     fn finish_one(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
@@ -235,6 +227,11 @@ impl Decoder {
             Inner::Brotli(d) => d.flush(),
             Inner::Zstd(d) => d.flush(),
         };
+        self.drain(result, out)
+    }
+
+    /// Moves what the sink holds to `out` and says how the step went.
+    fn drain(&mut self, result: std::io::Result<()>, out: &mut Vec<u8>) -> Result<(), Stop> {
         let sink = self.sink();
         out.append(&mut sink.out);
         // A bomb's one large step must not keep its memory for the rest of the body.

@@ -13,12 +13,9 @@ use crate::body::Body;
 use bytes::Bytes;
 use gatehouse_rules::content::{ContentFinding, ContentScan};
 use gatehouse_rules::Snapshot;
-use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use hyper::{header, Method, Request};
 use std::collections::VecDeque;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// How a request body is read.
@@ -125,7 +122,11 @@ pub async fn read(snap: &Snapshot, req: Request<Body>, limit: usize, wait: Durat
     let body = if ended {
         crate::body::full(Bytes::from(bytes))
     } else {
-        http_body_util::BodyExt::boxed(Prefixed { held, rest: body })
+        http_body_util::BodyExt::boxed(crate::body::Prefixed {
+            held,
+            failed: None,
+            rest: body,
+        })
     };
     Read::On(Request::from_parts(parts, body), Some(finding))
 }
@@ -188,35 +189,6 @@ fn multipart_text_fields(body: &[u8], boundary: &str) -> Vec<String> {
         out.push(value.to_owned());
     }
     out
-}
-
-/// A body whose first frames were read: they come first, then the rest.
-struct Prefixed {
-    held: VecDeque<Bytes>,
-    rest: Body,
-}
-
-impl HttpBody for Prefixed {
-    type Data = Bytes;
-    type Error = crate::body::BodyError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, crate::body::BodyError>>> {
-        if let Some(data) = self.held.pop_front() {
-            return Poll::Ready(Some(Ok(Frame::data(data))));
-        }
-        Pin::new(&mut self.rest).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.held.is_empty() && self.rest.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        crate::body::held_then(&self.held, self.rest.size_hint())
-    }
 }
 
 #[cfg(test)]
