@@ -19,7 +19,7 @@
 
 use crate::config::{Action, Severity};
 use crate::policy::RoleId;
-use crate::search::{normalize, PhraseId, ThemeId, ThemeMatcher, ThemeSet};
+use crate::search::{normalize, PhraseId, SieveBuf, ThemeId, ThemeMatcher, ThemeSet};
 use crate::snapshot::Snapshot;
 
 /// Words in one passage at most.
@@ -59,6 +59,10 @@ pub struct ContentScan {
     unread_bytes: u64,
     /// Passages that must hit a theme unlowered for it to fire.
     fire: u32,
+    /// The sieve's buffers.
+    sieve: SieveBuf,
+    /// Passages the sieve passed to the matcher.
+    matched: u64,
 }
 
 impl Default for ContentScan {
@@ -80,6 +84,8 @@ pub struct ContentFinding {
     /// Per theme hit: passages that hit it unlowered, and lowered.
     pub counts: Vec<(ThemeId, u32, u32)>,
     pub passages: u64,
+    /// Passages the sieve could not rule out, read by the matcher.
+    pub matched: u64,
     pub text_bytes: u64,
     pub unread_bytes: u64,
 }
@@ -108,6 +114,8 @@ impl ContentScan {
             text_bytes: 0,
             unread_bytes: 0,
             fire: FIRE_PASSAGES,
+            sieve: SieveBuf::default(),
+            matched: 0,
         }
     }
 
@@ -180,6 +188,7 @@ impl ContentScan {
             excerpts: self.excerpts,
             counts,
             passages: self.passages,
+            matched: self.matched,
             text_bytes: self.text_bytes,
             unread_bytes: self.unread_bytes,
         }
@@ -187,63 +196,50 @@ impl ContentScan {
 
     /// Reads every complete passage waiting (all of them at the end).
     fn read_ready(&mut self, themes: &ThemeMatcher, at_end: bool) {
-        loop {
+        // Read in place, by offsets; what was read is removed once at the end.
+        let pending = std::mem::take(&mut self.pending);
+        let mut start = 0;
+        while start < pending.len() {
             if self.passages >= MAX_PASSAGES {
-                self.unread_bytes += self.pending.len() as u64;
-                self.pending.clear();
-                return;
+                self.unread_bytes += (pending.len() - start) as u64;
+                start = pending.len();
+                break;
             }
+            let rest = &pending[start..];
             // The first sentence end with at least MIN_PASSAGE_WORDS words before it: short
             // sentences are read together (context, and a bounded number of passages).
-            let mut words = 0;
-            let mut before = ' ';
-            let end = self
-                .pending
-                .char_indices()
-                .find(|&(_, c)| {
-                    if !c.is_whitespace() && before.is_whitespace() {
-                        words += 1;
-                    }
-                    before = c;
-                    is_sentence_end(c) && words >= MIN_PASSAGE_WORDS
-                })
-                .map(|(i, c)| i + c.len_utf8());
-            let cut = match end {
-                Some(end) => end,
-                None if at_end => self.pending.len(),
-                None if self.pending.len() > MAX_PENDING
-                    || word_count(&self.pending) > 2 * PASSAGE_WORDS =>
-                {
-                    // A long run with no sentence end: read one window, keep its overlap.
-                    let window_end = nth_word_end(&self.pending, PASSAGE_WORDS)
-                        .unwrap_or(self.pending.len())
-                        .min(floor_char(&self.pending, MAX_PENDING));
-                    let window = self.pending[..window_end].to_owned();
-                    self.read_passage(themes, &window);
-                    let keep_from = overlap_start(&window);
-                    self.pending.drain(..keep_from);
-                    continue;
+            match sentence_end(rest) {
+                Some(end) => {
+                    self.read_sentence(themes, &rest[..end]);
+                    start += end;
                 }
-                None => return,
-            };
-            if cut == 0 {
-                return;
-            }
-            let sentence: String = self.pending.drain(..cut).collect();
-            self.read_sentence(themes, &sentence);
-            if self.pending.is_empty() {
-                return;
+                None if at_end => {
+                    self.read_sentence(themes, rest);
+                    start = pending.len();
+                }
+                None if rest.len() > MAX_PENDING || word_count(rest) > 2 * PASSAGE_WORDS => {
+                    // A long run with no sentence end: read one window, keep its overlap.
+                    let window_end = nth_word_end(rest, PASSAGE_WORDS)
+                        .unwrap_or(rest.len())
+                        .min(floor_char(rest, MAX_PENDING));
+                    let window = &rest[..window_end];
+                    self.read_passage(themes, window);
+                    start += overlap_start(window);
+                }
+                None => break,
             }
         }
+        self.pending = pending;
+        self.pending.drain(..start);
     }
 
     /// A sentence, in windows if it is long.
     fn read_sentence(&mut self, themes: &ThemeMatcher, sentence: &str) {
-        let starts: Vec<usize> = word_starts(sentence).collect();
-        if starts.len() <= PASSAGE_WORDS {
+        if word_starts(sentence).nth(PASSAGE_WORDS).is_none() {
             self.read_passage(themes, sentence);
             return;
         }
+        let starts: Vec<usize> = word_starts(sentence).collect();
         let step = PASSAGE_WORDS - OVERLAP_WORDS;
         let mut first = 0;
         while first < starts.len() {
@@ -265,6 +261,11 @@ impl ContentScan {
             return;
         }
         self.passages += 1;
+        // Most passages of a page hit nothing: the sieve finds them without normalising.
+        if !themes.may_hit(passage, &mut self.sieve) {
+            return;
+        }
+        self.matched += 1;
         let hits = themes.find_listed(&normalize(passage));
         if hits.themes.is_empty() {
             return;
@@ -321,6 +322,36 @@ pub fn verdict(snap: &Snapshot, role: RoleId, finding: &ContentFinding) -> Conte
         out.sensitive |= action >= Action::Log || alert.is_some();
     }
     out
+}
+
+/// Where the first sentence of `text` with at least [`MIN_PASSAGE_WORDS`] words ends (the
+/// byte after its end), if it has ended. Bytes of ASCII are read as bytes.
+fn sentence_end(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut words = 0;
+    let mut after_space = true;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let (space, end, len) = if b.is_ascii() {
+            (
+                matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c),
+                matches!(b, b'.' | b'!' | b'?' | b'\n'),
+                1,
+            )
+        } else {
+            let c = text.get(i..).and_then(|t| t.chars().next())?;
+            (c.is_whitespace(), is_sentence_end(c), c.len_utf8())
+        };
+        if !space && after_space {
+            words += 1;
+        }
+        after_space = space;
+        if end && words >= MIN_PASSAGE_WORDS {
+            return Some(i + len);
+        }
+        i += len;
+    }
+    None
 }
 
 fn is_sentence_end(c: char) -> bool {

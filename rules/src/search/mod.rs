@@ -11,6 +11,7 @@
 mod extract;
 mod model;
 mod normalize;
+mod sieve;
 mod slips;
 mod themes;
 
@@ -19,6 +20,7 @@ pub use model::{
     for_each_distinct_feature, for_each_text_feature, FeatureKind, MAX_FEATURES, MAX_LOOKED,
 };
 pub use normalize::{decode_component, normalize, Normalized};
+pub use sieve::SieveBuf;
 pub use themes::{
     ComboPart, PhraseId, ThemeHits, ThemeId, ThemeMatcher, ThemeMatcherBuilder, ThemeSet, LEARNED,
     LOWER, PLAN,

@@ -28,6 +28,7 @@
 
 use super::model::{FeatureKind, LearnedModel, LearnedModelBuilder};
 use super::normalize::{normalize, Normalized};
+use super::sieve::{Pattern as SievePattern, Sieve, SieveBuf, Source};
 use super::slips::Slips;
 use crate::lists::phrases::WeightedPart;
 use aho_corasick::automaton::{Automaton, OverlappingState};
@@ -678,6 +679,19 @@ impl ThemeMatcherBuilder {
                 by_rarest[usize::from(k)].push(i as u32);
             }
         }
+        // The sieve looks for a word of every phrase, of one part of each weighted entry,
+        // and of one class of each combination that can fire.
+        let patterns: Vec<SievePattern<'_>> = sieve_patterns(&self.loose, false, &self.groups)
+            .chain(sieve_patterns(&self.strict, true, &self.groups))
+            .collect();
+        let firing: Vec<&[u16]> = self
+            .combinations
+            .iter()
+            .filter(|c| c.points > 0)
+            .map(|c| c.classes.as_slice())
+            .collect();
+        let sieve = Sieve::build(&patterns, &firing)?;
+        drop(patterns);
         let (loose_texts, loose_kinds) = FormKinds::group(std::mem::take(&mut self.loose));
         let (strict_texts, strict_kinds) = FormKinds::group(std::mem::take(&mut self.strict));
         let model = std::mem::take(&mut self.model).build(&self.classes, self.phrases.len() as u32);
@@ -698,10 +712,42 @@ impl ThemeMatcherBuilder {
             lower,
             plan,
             slips,
+            sieve,
             model,
             class_names: self.classes,
         })
     }
+}
+
+/// The matcher's patterns as the sieve reads them (exceptions only cancel: not looked for).
+fn sieve_patterns<'a>(
+    patterns: &'a [(String, Kind)],
+    strict: bool,
+    groups: &[Group],
+) -> impl Iterator<Item = SievePattern<'a>> + 'a {
+    let positive: Vec<bool> = groups.iter().map(|g| g.points > 0).collect();
+    patterns.iter().filter_map(move |(text, kind)| {
+        let (start, end, source) = match *kind {
+            Kind::Phrase { prefix, .. } => (true, !prefix, Source::Phrase),
+            Kind::Class { class, prefix, .. } => (true, !prefix, Source::Class(class)),
+            Kind::Part {
+                group,
+                word_start,
+                word_end,
+                ..
+            } if positive.get(group as usize).copied().unwrap_or(true) => {
+                (word_start, word_end, Source::Part(group))
+            }
+            Kind::Part { .. } | Kind::Exception(_) => return None,
+        };
+        Some(SievePattern {
+            strict,
+            text,
+            start,
+            end,
+            source,
+        })
+    })
 }
 
 fn normalized(text: &str) -> Result<Normalized, String> {
@@ -759,6 +805,8 @@ pub struct ThemeMatcher {
     lower: u16,
     plan: u16,
     slips: Slips,
+    /// The first pass over page text.
+    sieve: Sieve,
     model: LearnedModel,
     /// Word class names by id.
     class_names: Vec<String>,
@@ -906,6 +954,7 @@ impl ThemeMatcher {
                 .map(|v| 24 + v.len() * 4)
                 .sum::<usize>()
             + self.slips.heap_bytes()
+            + self.sieve.heap_bytes()
             + self.model.heap_bytes()
     }
 
@@ -916,6 +965,18 @@ impl ThemeMatcher {
 
     /// Matches normalised text with the lists and combinations only: the learned weights
     /// were trained on searches, not on the sentences of a page.
+    /// Whether [`find_listed`](Self::find_listed) could find a theme in `text` (not yet
+    /// normalised): `false` only when it certainly would not. The first pass over a page's
+    /// text; `buf` is reused from passage to passage.
+    pub fn may_hit(&self, text: &str, buf: &mut SieveBuf) -> bool {
+        self.sieve.may_hit(text, &self.slips, buf)
+    }
+
+    /// The sieve's size: anchors, and bytes of its automata.
+    pub fn sieve_size(&self) -> (usize, usize) {
+        (self.sieve.anchors(), self.sieve.heap_bytes())
+    }
+
     pub fn find_listed(&self, text: &Normalized) -> ThemeHits {
         self.find_with(text, false)
     }
