@@ -159,7 +159,20 @@ pub fn compile(file: &ConfigFile) -> Result<Compiled> {
     let illegal = illegal_sink.finish()?;
 
     let themes = compile_themes(file, &dir, &mut report)?;
-    let roles = compile_roles(file, &category_id, &themes, categories.len())?;
+    let ai = compile_ai_services(file)?;
+    let accounts = compile_accounts(file)?;
+    let no_decrypt = compile_no_decrypt(file)?;
+    let roles = compile_roles(
+        file,
+        &category_id,
+        &themes,
+        categories.len(),
+        &RoleContext {
+            ai: &ai,
+            accounts: &accounts,
+            no_decrypt: &no_decrypt,
+        },
+    )?;
     report.roles = roles.iter().map(|r| r.name.clone()).collect();
     let role_id = |name: &str| {
         roles
@@ -169,7 +182,6 @@ pub fn compile(file: &ConfigFile) -> Result<Compiled> {
     };
     let local = compile_local(file, &role_id, &illegal)?;
     let networks = compile_networks(file, &role_id)?;
-    let no_decrypt = compile_no_decrypt(file)?;
 
     let snapshot = Snapshot {
         school_name: cfg.school.name.clone(),
@@ -184,8 +196,50 @@ pub fn compile(file: &ConfigFile) -> Result<Compiled> {
         networks,
         psl,
         no_decrypt,
+        ai,
+        accounts,
     };
     Ok(Compiled { snapshot, report })
+}
+
+/// `[[ai_service]]`: services added to the built-in table.
+fn compile_ai_services(file: &ConfigFile) -> Result<crate::ai::AiServices> {
+    let mut added = Vec::new();
+    for def in &file.config.ai_services {
+        let d = def.get_ref();
+        added.push(crate::ai::AiService {
+            name: d.name.clone(),
+            label: d.label.clone().unwrap_or_else(|| d.name.clone()),
+            hosts: d.hosts.clone(),
+            chat_paths: d.chat_paths.clone(),
+            answer_keys: d.answer_keys.clone(),
+            websocket: d.websocket,
+        });
+    }
+    crate::ai::AiServices::new(added).map_err(|m| {
+        let at = file
+            .config
+            .ai_services
+            .first()
+            .map_or(0, |d| d.span().start);
+        file.invalid(at, "ai_service", m)
+    })
+}
+
+/// `[accounts]`: the school's own Microsoft and Google accounts.
+fn compile_accounts(file: &ConfigFile) -> Result<crate::accounts::SchoolAccounts> {
+    match &file.config.accounts {
+        None => Ok(crate::accounts::SchoolAccounts::default()),
+        Some(def) => crate::accounts::SchoolAccounts::new(def.get_ref())
+            .map_err(|(f, m)| file.invalid(def.span().start, format!("accounts.{f}"), m)),
+    }
+}
+
+/// What a role's settings are checked against besides categories and themes.
+struct RoleContext<'a> {
+    ai: &'a crate::ai::AiServices,
+    accounts: &'a crate::accounts::SchoolAccounts,
+    no_decrypt: &'a crate::snapshot::NoDecrypt,
 }
 
 /// `[proxy] no_decrypt`: hosts tunnelled, never decrypted (banking, health, pinned apps).
@@ -1020,6 +1074,7 @@ fn compile_roles(
     category_id: &impl Fn(&str) -> Option<CategoryId>,
     themes: &ThemeMatcher,
     category_count: usize,
+    context: &RoleContext<'_>,
 ) -> Result<Vec<RolePolicy>> {
     let roles = &file.config.roles;
     if roles.is_empty() {
@@ -1150,7 +1205,63 @@ fn compile_roles(
             Some(mib) => Some(mib.get_ref().saturating_mul(1 << 20)),
             None => None,
         };
+        let ai_approved = match &rdef.ai_services {
+            None => None,
+            Some(list) => {
+                let mut ids = Vec::new();
+                for name in list.get_ref() {
+                    let id = context.ai.id(name).ok_or_else(|| {
+                        let names: Vec<&str> =
+                            context.ai.all().iter().map(|s| s.name.as_str()).collect();
+                        file.invalid(
+                            list.span().start,
+                            field("ai_services"),
+                            format!(
+                                "{name:?} is not an AI service; the services are {} (add one with [[ai_service]])",
+                                names.join(", ")
+                            ),
+                        )
+                    })?;
+                    ids.push(id);
+                }
+                Some(ids)
+            }
+        };
+        let school_accounts_only = match &rdef.school_accounts_only {
+            Some(on) if *on.get_ref() => {
+                let at = on.span().start;
+                if context.accounts.is_empty() {
+                    return Err(file.invalid(
+                        at,
+                        field("school_accounts_only"),
+                        "name the school's accounts in [accounts] (microsoft and microsoft_tenant_id, or google)",
+                    ));
+                }
+                if !rdef.decrypt_https {
+                    return Err(file.invalid(
+                        at,
+                        field("school_accounts_only"),
+                        "the sign-in headers are added to decrypted requests only: this role needs decrypt_https = true",
+                    ));
+                }
+                for host in context.accounts.hosts() {
+                    if let Some(h) = crate::host::Host::parse(host) {
+                        if context.no_decrypt.matches(h.as_str(), &h.suffixes()) {
+                            return Err(file.invalid(
+                                at,
+                                field("school_accounts_only"),
+                                format!("{host} is in [proxy] no_decrypt, so the sign-in headers could not be added to it"),
+                            ));
+                        }
+                    }
+                }
+                true
+            }
+            _ => false,
+        };
         out.push(RolePolicy {
+            ai_approved,
+            school_accounts_only,
             page_text: rdef.page_text,
             files,
             max_download_bytes,

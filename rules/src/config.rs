@@ -90,6 +90,12 @@ pub struct Config {
     #[serde(default)]
     pub themes: BTreeMap<String, Spanned<ThemeDef>>,
     pub roles: BTreeMap<String, Spanned<RoleDef>>,
+    /// AI chat services added to the built-in table, or replacing one of the same name.
+    #[serde(default, rename = "ai_service")]
+    pub ai_services: Vec<Spanned<AiServiceDef>>,
+    /// The school's own Microsoft and Google accounts, for roles limited to them.
+    #[serde(default)]
+    pub accounts: Option<Spanned<AccountsDef>>,
     /// Sections read by other parts of Gatehouse (the proxy, the store, alerts, the admin page).
     #[serde(default)]
     pub proxy: Option<toml::Table>,
@@ -237,6 +243,44 @@ pub struct RoleDef {
     /// the role blocks replaces it with the block page) or `off`.
     #[serde(default)]
     pub page_text: PageText,
+    /// The AI chat services this role may use (names from the built-in table or
+    /// `[[ai_service]]`): allowed and read; every other AI service is blocked. Left out,
+    /// the categories decide.
+    #[serde(default)]
+    pub ai_services: Option<Spanned<Vec<String>>>,
+    /// Signing in to Microsoft and Google is limited to the school's own accounts
+    /// (`[accounts]`), by the headers both companies read from a school's filter.
+    #[serde(default)]
+    pub school_accounts_only: Option<Spanned<bool>>,
+}
+
+/// An AI chat service as a policy writes it (see `gatehouse_rules::ai`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiServiceDef {
+    pub name: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub chat_paths: Vec<String>,
+    #[serde(default)]
+    pub answer_keys: Vec<String>,
+    #[serde(default)]
+    pub websocket: bool,
+}
+
+/// The school's own accounts: Microsoft Entra tenants (their domains, and the tenant's
+/// directory id) and Google Workspace domains.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsDef {
+    #[serde(default)]
+    pub microsoft: Vec<String>,
+    #[serde(default)]
+    pub microsoft_tenant_id: Option<String>,
+    #[serde(default)]
+    pub google: Vec<String>,
 }
 
 /// How a role's pages are read for themes.

@@ -3,7 +3,9 @@
 //! Precedence, first match wins:
 //! 1. the **illegal tier** blocks for every role, with a critical alert;
 //! 2. the school's **local** allow and deny entries (the most specific wins);
-//! 3. the **categories** the request is listed under and the **themes** its search terms hit:
+//! 3. for a role that names the AI services it may use, an **AI service**'s host: approved,
+//!    allowed whatever its categories; not approved, blocked. Otherwise the **categories** the
+//!    request is listed under; and the **themes** its search terms hit:
 //!    the strictest action among them wins (block > warn > log > allow); time bands can change
 //!    a category's action for a role at some times of the week;
 //! 4. the role's **default**.
@@ -73,6 +75,11 @@ pub enum Rule {
     },
     Theme {
         theme: ThemeId,
+    },
+    /// An AI chat service, for a role that names the ones it may use.
+    AiService {
+        service: crate::ai::AiServiceId,
+        approved: bool,
     },
     RoleDefault,
     /// The request named no usable host; it is blocked.
@@ -247,12 +254,29 @@ pub fn evaluate(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
             pick.offer(ActionSpec::Plain(Action::Allow), Rule::LocalAllow { entry })
         }
         None => {
-            // 3. Categories, with time bands read only when one could apply.
+            // 3. An AI service, for a role that names the ones it may use: an approved one
+            //    is allowed whatever its categories, any other blocked.
+            let ai = role
+                .ai_approved
+                .as_ref()
+                .and_then(|approved| snap.ai.lookup(host).map(|s| (s, approved.contains(&s))));
+            if let Some((service, approved)) = ai {
+                let action = if approved {
+                    Action::Allow
+                } else {
+                    Action::Block
+                };
+                pick.offer(
+                    ActionSpec::Plain(action),
+                    Rule::AiService { service, approved },
+                );
+            }
+            // Categories, with time bands read only when one could apply.
             let local_time = role
                 .band_categories
                 .intersects(categories)
                 .then(|| local_minute(snap, facts.at));
-            for category in categories.iter() {
+            for category in categories.iter().filter(|_| ai.is_none()) {
                 let (spec, band) = role.category_action(category, local_time);
                 pick.offer(
                     spec,

@@ -180,6 +180,11 @@ fn rule_name(snap: &Snapshot, facts: &Facts<'_>, d: &Decision) -> String {
             format!("category:{}@{band}", snap.category_name(category))
         }
         Rule::Theme { theme } => format!("theme:{}", snap.themes.theme_name(theme)),
+        Rule::AiService { service, approved } => format!(
+            "ai-service:{}{}",
+            snap.ai.get(service).map_or("?", |s| s.name.as_str()),
+            if approved { "" } else { ":not-approved" }
+        ),
         Rule::RoleDefault => "role-default".into(),
         Rule::Unreadable => "unreadable".into(),
         Rule::UnknownRole => "unknown-role".into(),
@@ -278,6 +283,14 @@ pub fn reason(snap: &Snapshot, d: &Decision, role: &str, host: &str) -> String {
                 ));
             }
             text
+        }
+        Rule::AiService { service, approved } => {
+            let label = snap.ai.get(service).map_or("an AI service", |s| s.label.as_str());
+            if approved {
+                format!("{verb} for {role}: {host} is {label}, an AI service this role may use; what is typed and answered is read.")
+            } else {
+                format!("{verb} for {role}: {host} is {label}, an AI service not approved for this role.")
+            }
         }
         Rule::RoleDefault => format!("{verb} for {role}: no list or rule matched {host}; this is the role's default."),
         Rule::Unreadable => "Blocked: the address could not be read.".to_owned(),

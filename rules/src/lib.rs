@@ -44,6 +44,8 @@
 //! assert_eq!(evaluate(&policy, &facts).verdict, Verdict::Block);
 //! ```
 
+pub mod accounts;
+pub mod ai;
 pub mod category;
 pub mod compile;
 pub mod config;

@@ -105,6 +105,10 @@ pub struct RolePolicy {
     pub files: Vec<ActionSpec>,
     pub max_download_bytes: Option<u64>,
     pub page_text: crate::config::PageText,
+    /// The AI services the role may use; `None`: the categories decide.
+    pub ai_approved: Option<Vec<crate::ai::AiServiceId>>,
+    /// Sign-in to Microsoft and Google limited to the school's accounts.
+    pub school_accounts_only: bool,
 }
 
 impl RolePolicy {

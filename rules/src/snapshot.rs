@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub(crate) networks: Vec<NetworkRule>,
     pub(crate) psl: Option<PublicSuffixList>,
     pub(crate) no_decrypt: NoDecrypt,
+    pub(crate) ai: crate::ai::AiServices,
+    pub(crate) accounts: crate::accounts::SchoolAccounts,
 }
 
 /// Hosts never decrypted, and every name below them (`[proxy] no_decrypt`, or the admin
@@ -85,6 +87,16 @@ impl NoDecrypt {
 
 impl Snapshot {
     /// The hosts never decrypted, as the policy in force lists them.
+    /// The AI chat services recognised.
+    pub fn ai_services(&self) -> &crate::ai::AiServices {
+        &self.ai
+    }
+
+    /// The school's own accounts (`[accounts]`).
+    pub fn school_accounts(&self) -> &crate::accounts::SchoolAccounts {
+        &self.accounts
+    }
+
     pub fn no_decrypt(&self) -> &NoDecrypt {
         &self.no_decrypt
     }

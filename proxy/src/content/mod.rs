@@ -81,7 +81,14 @@ fn reader_for(plan: &Plan, res: &Response<Body>) -> Option<(Reader, text::Kind)>
         Ok(decoder) => Some((
             Reader {
                 decoder,
-                text: text::TextReader::new(kind, charset.as_deref()),
+                text: text::TextReader::new(kind, charset.as_deref()).with_answer_keys(
+                    plan.snap
+                        .ai_services()
+                        .lookup(&plan.event.host)
+                        .and_then(|id| plan.snap.ai_services().get(id))
+                        .map(|s| s.answer_keys.clone())
+                        .unwrap_or_default(),
+                ),
                 scan: ContentScan::new(),
                 decoded: Vec::new(),
                 stopped: None,
@@ -528,9 +535,19 @@ pub fn annotate(
     }
     event.sensitive |= verdict.sensitive;
     let fired = finding.fired.contains(decided);
-    let (prefix, whose) = match source {
-        Source::Page | Source::PageBlocked => ("content", "The page's text"),
-        Source::Sent | Source::SentBlocked => ("sent", "The text sent"),
+    // An AI chat's prompt or answer is named as one.
+    let ai = snap
+        .ai_services()
+        .lookup(&event.host)
+        .and_then(|id| snap.ai_services().get(id))
+        .map(|s| s.label.as_str());
+    let (prefix, whose) = match (source, ai) {
+        (Source::Page | Source::PageBlocked, None) => ("content", "The page's text".to_owned()),
+        (Source::Sent | Source::SentBlocked, None) => ("sent", "The text sent".to_owned()),
+        (Source::Page | Source::PageBlocked, Some(ai)) => ("content", format!("{ai}'s answer")),
+        (Source::Sent | Source::SentBlocked, Some(ai)) => {
+            ("sent", format!("What was typed into {ai}"))
+        }
     };
     event.rule = if fired {
         format!("{prefix}:{name}")
@@ -563,9 +580,15 @@ pub fn annotate(
         .filter(|(t, _)| *t == decided)
         .map(|(_, e)| format!("\"{e}\""))
         .collect();
-    let mut excerpt = match source {
-        Source::Page | Source::PageBlocked => String::from("the page's text reads:\n  "),
-        Source::Sent | Source::SentBlocked => String::from("what the person sent reads:\n  "),
+    let mut excerpt = match (source, ai) {
+        (Source::Page | Source::PageBlocked, None) => String::from("the page's text reads:\n  "),
+        (Source::Sent | Source::SentBlocked, None) => {
+            String::from("what the person sent reads:\n  ")
+        }
+        (Source::Page | Source::PageBlocked, Some(ai)) => format!("{ai}'s answer reads:\n  "),
+        (Source::Sent | Source::SentBlocked, Some(ai)) => {
+            format!("what the person typed into {ai} reads:\n  ")
+        }
     };
     if !title.is_empty() {
         excerpt.push_str(&format!("Title: \"{title}\"\n  "));

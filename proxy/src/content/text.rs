@@ -82,6 +82,8 @@ pub struct TextReader {
     after_cr: bool,
     decoded: String,
     pub title: String,
+    /// An AI service's own answer keys, read with the common ones.
+    answer_keys: Vec<String>,
 }
 
 impl std::fmt::Debug for TextReader {
@@ -93,6 +95,13 @@ impl std::fmt::Debug for TextReader {
 }
 
 impl TextReader {
+    /// Reads these keys of an event stream's JSON as the answer too (an AI service's own,
+    /// from its entry in the policy's table).
+    pub fn with_answer_keys(mut self, keys: Vec<String>) -> TextReader {
+        self.answer_keys = keys;
+        self
+    }
+
     /// A reader for a body of `kind` whose `Content-Type` had `charset` (if any).
     pub fn new(kind: Kind, charset: Option<&str>) -> TextReader {
         TextReader {
@@ -107,6 +116,7 @@ impl TextReader {
             after_cr: false,
             decoded: String::new(),
             title: String::new(),
+            answer_keys: Vec::new(),
         }
     }
 
@@ -227,7 +237,7 @@ impl TextReader {
             out(Piece::Break);
         } else if data.trim_start().starts_with(['{', '[']) {
             self.json = Json::default();
-            self.json.read(data, Some(ANSWER_KEYS), out);
+            self.json.read(data, Some(&self.answer_keys), out);
         } else {
             out(Piece::Text(data));
         }
@@ -654,10 +664,10 @@ struct Json {
 }
 
 impl Json {
-    /// Reads JSON text. With `keys`, only the values of those keys are handed on, joined
-    /// as they come (an answer streamed token by token); without, every value, each a
-    /// block of its own.
-    fn read(&mut self, input: &str, keys: Option<&[&str]>, out: &mut dyn FnMut(Piece<'_>)) {
+    /// Reads JSON text. With `keys`, only the values of the answer's keys (the common
+    /// ones and these) are handed on, joined as they come (an answer streamed token by
+    /// token); without, every value, each a block of its own.
+    fn read(&mut self, input: &str, keys: Option<&[String]>, out: &mut dyn FnMut(Piece<'_>)) {
         for c in input.chars() {
             match self.state {
                 JsonState::Outside => {
@@ -724,11 +734,12 @@ impl Json {
         }
     }
 
-    fn value(&mut self, keys: Option<&[&str]>, out: &mut dyn FnMut(Piece<'_>)) {
+    fn value(&mut self, keys: Option<&[String]>, out: &mut dyn FnMut(Piece<'_>)) {
         let value = std::mem::take(&mut self.string);
         match keys {
-            Some(keys) => {
-                if keys.contains(&self.key.as_str()) {
+            Some(extra) => {
+                let key = self.key.as_str();
+                if ANSWER_KEYS.contains(&key) || extra.iter().any(|k| k == key) {
                     out(Piece::Text(&value));
                 }
             }

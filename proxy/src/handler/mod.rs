@@ -255,6 +255,16 @@ async fn request(
     if snap.role(role_id).is_some_and(|r| r.safesearch) {
         crate::safesearch::enforce(&mut req);
     }
+    // Signing in to Microsoft and Google limited to the school's own accounts: the headers
+    // both read from a school's filter, replacing any the client sent.
+    if snap.role(role_id).is_some_and(|r| r.school_accounts_only) {
+        for (name, value) in snap.school_accounts().headers(&host) {
+            let name = hyper::header::HeaderName::from_bytes(name.as_bytes());
+            if let (Ok(name), Ok(value)) = (name, hyper::header::HeaderValue::from_str(value)) {
+                req.headers_mut().insert(name, value);
+            }
+        }
+    }
     // What the person sends (a form, a post, a prompt to an AI chat) is read before it goes.
     let settings = &conn.shared.settings;
     let limit = settings.scan_request_kib.saturating_mul(1024);
