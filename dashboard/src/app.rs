@@ -364,6 +364,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         )
         .route("/policy/themes", post(views::policy::save_themes))
         .route("/policy/role", post(views::policy::role))
+        .route("/policy/content", post(views::policy::content_settings))
         .route("/policy/local", post(views::policy::local))
         .route("/policy/no-decrypt", post(views::policy::no_decrypt))
         .route("/policy/time-band", post(views::policy::time_band))

@@ -22,7 +22,7 @@ use gatehouse_dashboard::vouchers::Vouchers;
 use gatehouse_dashboard::{Admin, AdminParts, Db};
 use gatehouse_rules::config::ConfigFile;
 use gatehouse_rules::control::PolicyControl;
-use gatehouse_rules::{evaluate, Facts, Target, Verdict};
+use gatehouse_rules::{evaluate, Action, Facts, Target, Verdict};
 use gatehouse_safeguarding::config::StoreSettings;
 use gatehouse_safeguarding::outbox::Outbox;
 use gatehouse_safeguarding::store::Store;
@@ -947,6 +947,152 @@ async fn it_changes_apply_live_survive_a_restart_and_are_audited() {
         verdict_for(&w, "staff", "https://social.example/"),
         Verdict::Allow
     );
+}
+
+/// Posts the "Pages, downloads and AI" row for `role`: the defaults (alert, no limit, every
+/// kind allowed, categories decide) with `changes` over them.
+async fn post_content(w: &World, who: &Who, role: &str, changes: &[(&str, &str)]) -> Reply {
+    let mut pairs: Vec<(String, String)> = vec![
+        ("role".into(), role.into()),
+        ("page_text".into(), "alert".into()),
+        ("max_download_mib".into(), "0".into()),
+        ("ai_only".into(), "categories decide".into()),
+    ];
+    for kind in gatehouse_rules::files::FileKind::ALL {
+        pairs.push((format!("file.{}", kind.name()), "allow".into()));
+    }
+    for (k, v) in changes {
+        match pairs.iter_mut().find(|(f, _)| f == k) {
+            Some(p) => p.1 = (*v).to_owned(),
+            None => pairs.push(((*k).to_owned(), (*v).to_owned())),
+        }
+    }
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    post(w, who, "/policy/content", &refs).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn page_reading_downloads_and_ai_services_are_set_per_role_live_and_audited() {
+    use gatehouse_rules::config::PageText;
+    use gatehouse_rules::files::FileKind;
+    let w = world();
+    let it = sign_in(&w, "ivy").await;
+    let r = post_content(
+        &w,
+        &it,
+        "pupil",
+        &[
+            ("page_text", "hold"),
+            ("max_download_mib", "20"),
+            ("file.executable", "block"),
+            ("file.video", "log"),
+            ("ai_only", "only these"),
+            ("ai.gemini", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let snap = w.control.live().load();
+    let pupil = snap.role(snap.role_id("pupil").unwrap()).unwrap();
+    assert_eq!(pupil.page_text, PageText::Hold);
+    assert_eq!(pupil.max_download_bytes, Some(20 << 20));
+    assert_eq!(
+        pupil.file_action(FileKind::Executable).action(),
+        Action::Block
+    );
+    assert_eq!(pupil.file_action(FileKind::Video).action(), Action::Log);
+    assert_eq!(
+        verdict_for(&w, "pupil", "https://gemini.google.com/app"),
+        Verdict::Allow
+    );
+    assert_eq!(
+        verdict_for(&w, "pupil", "https://chatgpt.com/"),
+        Verdict::Block
+    );
+    assert_eq!(
+        verdict_for(&w, "staff", "https://chatgpt.com/"),
+        Verdict::Allow
+    );
+    // The page shows it; the trail has each change with before and after.
+    let page = get(&w, Some(&it), "/policy").await;
+    assert!(
+        page.body
+            .contains("name=\"ai.gemini\" value=\"on\" checked"),
+        "{}",
+        page.body
+    );
+    let entries = gatehouse_dashboard::audit::recent(&w.db.lock().unwrap(), 100).unwrap();
+    let ai = entries
+        .iter()
+        .find(|e| e.target == "roles.pupil.ai_services")
+        .unwrap();
+    assert_eq!(
+        (ai.before.as_str(), ai.after.as_str()),
+        ("categories decide", "gemini")
+    );
+    for target in [
+        "roles.pupil.page_text",
+        "roles.pupil.max_download_mib",
+        "roles.pupil.files.executable",
+    ] {
+        assert!(entries.iter().any(|e| e.target == target), "{target}");
+    }
+    // Back: the categories decide, no limit; only what changed is recorded.
+    let r = post_content(
+        &w,
+        &it,
+        "pupil",
+        &[
+            ("file.executable", "block"),
+            ("file.video", "log"),
+            ("page_text", "hold"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let snap = w.control.live().load();
+    let pupil = snap.role(snap.role_id("pupil").unwrap()).unwrap();
+    assert_eq!(pupil.max_download_bytes, None);
+    assert!(pupil.ai_approved.is_none());
+    assert_eq!(
+        pupil.file_action(FileKind::Executable).action(),
+        Action::Block
+    );
+    // Only these, none ticked: every AI service blocked.
+    let r = post_content(&w, &it, "staff", &[("ai_only", "only these")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        verdict_for(&w, "staff", "https://chatgpt.com/"),
+        Verdict::Block
+    );
+    // Bad values are refused with a message and change nothing.
+    let dsl = sign_in(&w, "dee").await;
+    let before = state(&w);
+    for (changes, says) in [
+        (vec![("page_text", "loud")], "must be alert, hold or off"),
+        (vec![("max_download_mib", "-1")], "whole number of MiB"),
+        (
+            vec![("max_download_mib", "99999999999")],
+            "whole number of MiB",
+        ),
+        (
+            vec![("file.executable", "maybe")],
+            "must be allow, log, warn or block",
+        ),
+        (vec![("ai_only", "sometimes")], "must be"),
+    ] {
+        let r = post_content(&w, &it, "pupil", &changes).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{changes:?}");
+        assert!(r.body.contains(says), "{changes:?}: {}", r.body);
+    }
+    assert_eq!(state(&w), before);
+    // The DSL may read the page, not change it.
+    let r = post_content(&w, &dsl, "pupil", &[]).await;
+    assert_ne!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(state(&w), before);
 }
 
 #[tokio::test(flavor = "multi_thread")]

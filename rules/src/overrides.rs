@@ -51,6 +51,21 @@ pub struct RoleEdits {
     /// Replaces the role's time bands when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_bands: Option<Vec<TimeBandDef>>,
+    /// How the role's pages are read (`alert`, `hold`, `off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_text: Option<crate::config::PageText>,
+    /// What a download of each kind does (kinds by name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, Setting>,
+    /// The largest download in MiB; 0 removes the role's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_download_mib: Option<u64>,
+    /// Whether the role may use only the AI services of `ai_services` (every other one
+    /// blocked); `false`: the categories decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_only: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ai_services: Vec<String>,
 }
 
 /// An action and an optional alert severity, as one cell of the roles-by-categories grid.
@@ -174,6 +189,25 @@ impl Overrides {
             }
             if let Some(on) = edits.decrypt_https {
                 role.decrypt_https = on;
+            }
+            if let Some(mode) = edits.page_text {
+                role.page_text = mode;
+            }
+            for (kind, setting) in &edits.files {
+                role.files
+                    .insert(kind.clone(), Spanned::new(0..0, setting.spec()));
+            }
+            match edits.max_download_mib {
+                Some(0) => role.max_download_mib = None,
+                Some(mib) => role.max_download_mib = Some(Spanned::new(0..0, mib)),
+                None => {}
+            }
+            match edits.ai_only {
+                Some(false) => role.ai_services = None,
+                Some(true) => {
+                    role.ai_services = Some(Spanned::new(0..0, edits.ai_services.clone()));
+                }
+                None => {}
             }
             if let Some(bands) = &edits.time_bands {
                 role.time_bands = bands

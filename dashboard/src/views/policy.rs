@@ -231,6 +231,85 @@ fn roles(snap: &Snapshot, s: &Session) -> String {
     out
 }
 
+/// Per role: how pages are read, what each kind of download does, the largest download, and
+/// the AI services it may use.
+fn content(snap: &Snapshot, s: &Session) -> String {
+    use gatehouse_rules::config::PageText;
+    use gatehouse_rules::files::FileKind;
+    let editable = s.role == Role::It;
+    let mut out = String::from(
+        "<h2 id=\"content\">Pages, downloads and AI</h2>\
+         <p>Page text: <em>alert</em> streams the page and tells the safeguarding lead, <em>hold</em> reads the first part before delivering it \
+         (a theme the role blocks shows the block page), <em>off</em> reads nothing. Downloads are judged by their first bytes. \
+         AI: <em>categories decide</em>, or <em>only these</em> (every other AI service blocked; the ones ticked allowed and read).</p>\
+         <table><thead><tr><th>Role</th><th>Page text</th><th>Largest download (MiB, 0: no limit)</th><th>Downloads</th><th>AI services</th><th></th></tr></thead><tbody>",
+    );
+    let actions = ["allow", "log", "warn", "block"];
+    for r in snap.roles() {
+        let mode = match r.page_text {
+            PageText::Alert => "alert",
+            PageText::Hold => "hold",
+            PageText::Off => "off",
+        };
+        let mib = r.max_download_bytes.map_or(0, |b| b >> 20);
+        let files: String = FileKind::ALL
+            .iter()
+            .map(|k| {
+                format!(
+                    "<label>{} {}</label> ",
+                    esc(k.name()),
+                    select(
+                        &format!("file.{}", k.name()),
+                        &format!("Downloads of kind {}", k.name()),
+                        action_name(r.file_action(*k).action()),
+                        &actions,
+                        !editable
+                    )
+                )
+            })
+            .collect();
+        let ai_only = if r.ai_approved.is_some() {
+            "only these"
+        } else {
+            "categories decide"
+        };
+        let mut ai = select(
+            "ai_only",
+            "AI services",
+            ai_only,
+            &["categories decide", "only these"],
+            !editable,
+        );
+        for service in snap.ai_services().all() {
+            let on = snap
+                .ai_services()
+                .id(&service.name)
+                .is_some_and(|id| r.ai_approved.as_ref().is_some_and(|a| a.contains(&id)));
+            ai.push_str(&format!(
+                " <label><input type=\"checkbox\" name=\"ai.{name}\" value=\"on\"{checked}{disabled}> {label}{ws}</label>",
+                name = esc(&service.name),
+                checked = if on { " checked" } else { "" },
+                disabled = if editable { "" } else { " disabled" },
+                label = esc(&service.label),
+                ws = if service.websocket { " (chat not read)" } else { "" },
+            ));
+        }
+        out.push_str(&format!(
+            "<tr><form method=\"post\" action=\"/policy/content\">{csrf}<input type=\"hidden\" name=\"role\" value=\"{name}\">\
+             <th scope=\"row\">{name}</th><td>{mode}</td>\
+             <td><input type=\"number\" name=\"max_download_mib\" min=\"0\" max=\"1048576\" value=\"{mib}\" aria-label=\"Largest download in MiB\"{ro}></td>\
+             <td>{files}</td><td>{ai}</td><td>{button}</td></form></tr>",
+            csrf = csrf_field(s),
+            name = esc(&r.name),
+            mode = select("page_text", "Page text", mode, &["alert", "hold", "off"], !editable),
+            ro = if editable { "" } else { " disabled" },
+            button = if editable { "<button>Save</button>" } else { "" },
+        ));
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 fn bands(snap: &Snapshot, s: &Session) -> String {
     let editable = s.role == Role::It;
     let mut out = String::from(
@@ -363,7 +442,7 @@ pub async fn page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Page {
     let mut body = format!(
         "<p>Generation <strong id=\"generation\">{}</strong> of the policy is in force. \
          Edits made here are kept in <code>{}</code> and laid over <code>{}</code> on every load.</p>\
-         <p class=\"noprint\"><a href=\"#grid\">Categories</a> · <a href=\"#themes\">Themes</a> · <a href=\"#roles\">SafeSearch and decryption</a> · \
+         <p class=\"noprint\"><a href=\"#grid\">Categories</a> · <a href=\"#themes\">Themes</a> · <a href=\"#roles\">SafeSearch and decryption</a> · <a href=\"#content\">Pages, downloads and AI</a> · \
          <a href=\"#bands\">Time bands</a> · <a href=\"#allow\">Allowed</a> · <a href=\"#deny\">Denied</a> · <a href=\"#no-decrypt\">Not decrypted</a> · \
          <a href=\"/explain\">Explain a decision</a></p>",
         admin.parts.policy.live().generation(),
@@ -378,6 +457,7 @@ pub async fn page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Page {
     body.push_str(&grid(&snap, &s));
     body.push_str(&themes(&snap, &s));
     body.push_str(&roles(&snap, &s));
+    body.push_str(&content(&snap, &s));
     body.push_str(&bands(&snap, &s));
     body.push_str(&entry_list(
         "Allowed for everyone",
@@ -666,6 +746,135 @@ pub async fn role(State(admin): State<Arc<Admin>>, headers: HeaderMap, form: For
         let edits = o.role(&role);
         edits.safesearch = Some(safesearch);
         edits.decrypt_https = Some(decrypt);
+        Ok(())
+    })
+    .await
+}
+
+/// One role's page reading, downloads and AI services, from the policy page's form.
+pub async fn content_settings(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    form: FormBody,
+) -> Page {
+    use gatehouse_rules::config::PageText;
+    use gatehouse_rules::files::FileKind;
+    let f = fields(form);
+    let s = admin.who_posting(&headers, &f, Need::It, "/policy")?;
+    let snap = admin.parts.policy.live().load();
+    let role = f.need("role", "/policy")?.to_owned();
+    let r = role_of(&snap, &role)?;
+    let mut changes = Vec::new();
+    let page_text = match f.get("page_text") {
+        Some("alert") => PageText::Alert,
+        Some("hold") => PageText::Hold,
+        Some("off") => PageText::Off,
+        _ => return Err(bad("\u{201c}Page text\u{201d} must be alert, hold or off.")),
+    };
+    let name_of = |m: PageText| match m {
+        PageText::Alert => "alert",
+        PageText::Hold => "hold",
+        PageText::Off => "off",
+    };
+    if page_text != r.page_text {
+        changes.push((
+            format!("roles.{role}.page_text"),
+            name_of(r.page_text).to_owned(),
+            name_of(page_text).to_owned(),
+        ));
+    }
+    let mib: u64 = f
+        .get("max_download_mib")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map_or(Ok(0), str::parse)
+        .ok()
+        .filter(|m| *m <= 1 << 20)
+        .ok_or_else(|| {
+            bad("The largest download must be a whole number of MiB from 0 (no limit) to 1048576.")
+        })?;
+    let before = r.max_download_bytes.map_or(0, |b| b >> 20);
+    if mib != before {
+        let text = |m: u64| {
+            if m == 0 {
+                "no limit".to_owned()
+            } else {
+                format!("{m} MiB")
+            }
+        };
+        changes.push((
+            format!("roles.{role}.max_download_mib"),
+            text(before),
+            text(mib),
+        ));
+    }
+    let mut files = Vec::new();
+    for kind in FileKind::ALL {
+        let field = format!("file.{}", kind.name());
+        let action = parse_action(f.get(&field).unwrap_or_default()).ok_or_else(|| {
+            bad(&format!(
+                "Downloads of kind {} must be allow, log, warn or block.",
+                kind.name()
+            ))
+        })?;
+        let current = r.file_action(kind);
+        if action != current.action() {
+            changes.push((
+                format!("roles.{role}.files.{}", kind.name()),
+                spec_text(current),
+                action_name(action).to_owned(),
+            ));
+            files.push((
+                kind.name().to_owned(),
+                Setting {
+                    action,
+                    alert: current.alert(),
+                },
+            ));
+        }
+    }
+    let ai_only = match f.get("ai_only") {
+        Some("categories decide") => false,
+        Some("only these") => true,
+        _ => return Err(bad("\u{201c}AI services\u{201d} must be \u{201c}categories decide\u{201d} or \u{201c}only these\u{201d}.")),
+    };
+    let services: Vec<String> = snap
+        .ai_services()
+        .all()
+        .iter()
+        .filter(|svc| f.get(&format!("ai.{}", svc.name)) == Some("on"))
+        .map(|svc| svc.name.clone())
+        .collect();
+    let current: Option<Vec<String>> = r.ai_approved.as_ref().map(|ids| {
+        ids.iter()
+            .filter_map(|id| snap.ai_services().get(*id).map(|s| s.name.clone()))
+            .collect()
+    });
+    let wanted = ai_only.then(|| services.clone());
+    if wanted != current {
+        let text = |v: &Option<Vec<String>>| match v {
+            None => "categories decide".to_owned(),
+            Some(list) if list.is_empty() => "none (every AI service blocked)".to_owned(),
+            Some(list) => list.join(", "),
+        };
+        changes.push((
+            format!("roles.{role}.ai_services"),
+            text(&current),
+            text(&wanted),
+        ));
+    }
+    let ai_changed = wanted != current;
+    commit(&admin, &s, changes, "content", move |o| {
+        let edits = o.role(&role);
+        edits.page_text = Some(page_text);
+        edits.max_download_mib = Some(mib);
+        for (kind, setting) in files {
+            edits.files.insert(kind, setting);
+        }
+        if ai_changed {
+            edits.ai_only = Some(ai_only);
+            edits.ai_services = services;
+        }
         Ok(())
     })
     .await
