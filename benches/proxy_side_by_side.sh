@@ -6,6 +6,10 @@
 #   benches/proxy_side_by_side.sh check                 # one HTTP + one HTTPS request each
 #   benches/proxy_side_by_side.sh run [bench.py args]   # default: the full matrix, 3 rounds
 #
+# Page reading (issue 12): entry `gatehouse-noscan` is the same proxy with content reading
+# off, and scenario `https-100k` (100 KiB pages intercepted over HTTPS) is added:
+#   benches/proxy_side_by_side.sh run --entries gatehouse,gatehouse-noscan,e2guardian-mitm --scenarios https-100k
+#
 # To compare with an earlier build in the same interleaved rounds, set
 # GATEHOUSE_BASELINE_BIN (its release binary) and GATEHOUSE_BASELINE_REPO (a work tree of its
 # commit, for its own deploy/gatehouse.toml and lists): entry `gatehouse-baseline`, port 13204.
@@ -27,14 +31,14 @@ export GATEHOUSE_BIN="$REPO/target/release/gatehouse"
 
 # Two entries: `gatehouse` as shipped (events to the JSON-lines log and the SQLite event
 # store), and `gatehouse-nostore` (`[store] backend = "none"`), to see what the store costs.
-write_config() { # write_config DIR PORT STORE_BACKEND [BIN SOURCE_REPO]
+write_config() { # write_config DIR PORT STORE_BACKEND [BIN SOURCE_REPO [READ_CONTENT]]
   local dir="$1" bin="${4:-$GATEHOUSE_BIN}" src="${5:-$REPO}"
   mkdir -p "$dir/data"
   install -m 0644 "$RUN/pki/mitm-ca.pem" "$dir/data/ca.pem"
   install -m 0600 "$RUN/pki/mitm-ca.key" "$dir/data/ca.key"
-  python3 - "$src/deploy/gatehouse.toml" "$dir/gatehouse.toml" "$src/lists" "$RUN/pki/origin-ca.pem" "$2" "$3" <<'PY'
+  python3 - "$src/deploy/gatehouse.toml" "$dir/gatehouse.toml" "$src/lists" "$RUN/pki/origin-ca.pem" "$2" "$3" "${6:-yes}" <<'PY'
 import re, sys
-src, dst, lists, origin_ca, port, backend = sys.argv[1:]
+src, dst, lists, origin_ca, port, backend, read_content = sys.argv[1:]
 text = open(src).read()
 text = re.sub(r'^lists_dir = .*$', f'lists_dir = "{lists}"', text, count=1, flags=re.M)
 proxy = f'''[proxy]
@@ -44,6 +48,9 @@ connect_ports = [443]
 trust = ["{origin_ca}"]
 allow_loopback_origins = true
 '''
+if read_content == "no":
+    # Pages and posts not read: the same proxy with content reading off.
+    proxy += 'scan_content_kib = 0\nscan_request_kib = 0\n'
 # Replace the [proxy] table (up to the next table header) with the bench's.
 text, n = re.subn(r'^\[proxy\]\n(?:(?!^\[).*\n)*', proxy + '\n', text, count=1, flags=re.M)
 assert n == 1, "no [proxy] section in deploy/gatehouse.toml"
@@ -60,12 +67,14 @@ PY
 }
 write_config "$RUN/gatehouse" "$PORT" sqlite
 write_config "$RUN/gatehouse-nostore" 13202 none
+write_config "$RUN/gatehouse-noscan" 13206 sqlite "$GATEHOUSE_BIN" "$REPO" no
 
 add_entry() {
   grep -q "^$1 " "$BENCH/entries.conf" || printf '%s\n' "$2" >> "$BENCH/entries.conf"
 }
 add_entry gatehouse 'gatehouse        13200  intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse/gatehouse.toml'
 add_entry gatehouse-nostore 'gatehouse-nostore 13202 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-nostore/gatehouse.toml'
+add_entry gatehouse-noscan 'gatehouse-noscan 13206 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-noscan/gatehouse.toml'
 if [ -n "${GATEHOUSE_BASELINE_BIN:-}" ]; then
   export GATEHOUSE_BASELINE_BIN
   write_config "$RUN/gatehouse-baseline" 13204 sqlite "$GATEHOUSE_BASELINE_BIN" "${GATEHOUSE_BASELINE_REPO:?set it to a work tree of the baseline commit}"
@@ -75,8 +84,11 @@ fi
 cmd="${1:-run}"
 shift || true
 cd "$BENCH"
+export BENCH
+# bench_scenarios.py: the shared bench.py with Gatehouse's scenarios added (https-100k).
+SCENARIOS_PY="$REPO/benches/bench_scenarios.py"
 case "$cmd" in
-  check) if [ "$#" -eq 0 ]; then set -- --entries gatehouse,gatehouse-nostore; fi; exec ./bench.py check "$@" ;;
-  run) exec ./bench.py run "$@" ;;
-  *) exec ./bench.py "$cmd" "$@" ;;
+  check) if [ "$#" -eq 0 ]; then set -- --entries gatehouse,gatehouse-nostore,gatehouse-noscan; fi; exec python3 "$SCENARIOS_PY" check "$@" ;;
+  run) exec python3 "$SCENARIOS_PY" run "$@" ;;
+  *) exec python3 "$SCENARIOS_PY" "$cmd" "$@" ;;
 esac

@@ -226,6 +226,25 @@ fn the_approved_tutor_is_read_every_other_ai_is_refused_and_sign_in_is_the_schoo
         ],
     );
     assert_eq!((status, back.as_str()), (200, prompt));
+    // Found by attacking: a prompt after 64 KiB of chat history was not read. A chat path's
+    // body is read to `scan_ai_request_kib` (1 MiB by default).
+    let long = format!(
+        r#"{{"history":"{}","question":"what is the quickest way to kill myself"}}"#,
+        "we talked about the weather and homework. ".repeat(1700)
+    );
+    assert!(long.len() > 70_000);
+    let file = running.ws.write("long.json", long.as_bytes());
+    let (status, back) = curl(
+        &proxy,
+        &at("tutor.example.sch.uk", "/ask"),
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &format!("@{}", file.display()),
+        ],
+    );
+    assert_eq!((status, back.len()), (200, long.len()));
     // Its answer, under its own key `reply`, arrives whole and is read.
     let (status, answer) = curl(&proxy, &at("tutor.example.sch.uk", "/stream"), &[]);
     assert_eq!(status, 200);
@@ -315,6 +334,8 @@ fn the_approved_tutor_is_read_every_other_ai_is_refused_and_sign_in_is_the_schoo
             .starts_with("What was typed into the school's tutor"),
         "{prompt_event}"
     );
+    let prompts = all.iter().filter(|e| e["rule"] == "sent:suicide").count();
+    assert_eq!(prompts, 2, "the short and the long prompt: {all:#?}");
     let answer_event = all
         .iter()
         .find(|e| e["rule"] == "content:suicide")

@@ -93,6 +93,10 @@ pub struct ProxySettings {
     /// it goes on, in KiB of request body at most; 0 turns it off.
     #[serde(default = "default_scan_request_kib")]
     pub scan_request_kib: usize,
+    /// The same for a prompt posted to a recognised AI chat (its path is one of the
+    /// service's chat paths): a chat's history comes before the new prompt, so more is read.
+    #[serde(default = "default_scan_ai_request_kib")]
+    pub scan_ai_request_kib: usize,
     /// Proxy logins (`gatehouse user add`), relative to the data folder.
     #[serde(default = "default_users_file")]
     pub users_file: String,
@@ -134,6 +138,10 @@ fn default_hold_kib() -> usize {
 
 fn default_scan_request_kib() -> usize {
     64
+}
+
+fn default_scan_ai_request_kib() -> usize {
+    1024
 }
 
 fn default_scan_content_kib() -> usize {

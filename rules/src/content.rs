@@ -334,13 +334,13 @@ fn sentence_end(text: &str) -> Option<usize> {
     while let Some(&b) = bytes.get(i) {
         let (space, end, len) = if b.is_ascii() {
             (
-                matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c),
-                matches!(b, b'.' | b'!' | b'?' | b'\n'),
+                !b.is_ascii_alphanumeric(),
+                matches!(b, b'.' | b'!' | b'?' | b'\n' | b';' | b':'),
                 1,
             )
         } else {
             let c = text.get(i..).and_then(|t| t.chars().next())?;
-            (c.is_whitespace(), is_sentence_end(c), c.len_utf8())
+            (!is_word_char(c), is_sentence_end(c), c.len_utf8())
         };
         if !space && after_space {
             words += 1;
@@ -354,17 +354,35 @@ fn sentence_end(text: &str) -> Option<usize> {
     None
 }
 
+/// The end of a sentence or a clause: full stops, question and exclamation marks (and
+/// their full-width and other scripts' forms), the ellipsis, `;`, `:`, the em dash and a
+/// line break.
 fn is_sentence_end(c: char) -> bool {
     matches!(
         c,
-        '.' | '!' | '?' | '\n' | '\u{3002}' | '\u{06d4}' | '\u{0964}' | '\u{061f}'
+        '.' | '!' | '?' | ';' | ':' | '\n' | '\u{2014}' | '\u{2026}' | '\u{203c}' | '\u{2047}'
+            ..='\u{2049}'
+                | '\u{3002}'
+                | '\u{06d4}'
+                | '\u{0964}'
+                | '\u{061f}'
+                | '\u{ff01}'
+                | '\u{ff0e}'
+                | '\u{ff1b}'
+                | '\u{ff1f}'
     )
+}
+
+/// A character of a word: words are counted as normalisation reads them (letters and digits
+/// joined by punctuation, `the—quickest—way`, are several words, not one).
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric()
 }
 
 fn word_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
     let mut before = ' ';
     text.char_indices().filter_map(move |(i, c)| {
-        let start = !c.is_whitespace() && before.is_whitespace();
+        let start = is_word_char(c) && !is_word_char(before);
         before = c;
         start.then_some(i)
     })

@@ -132,3 +132,40 @@ fn adversarial_text_is_read_within_bounds() {
         assert_eq!(found.text_bytes, text.len() as u64);
     }
 }
+
+/// Found by attacking: sentences ended by an ellipsis, a semicolon or a dash were one
+/// passage, and words joined by punctuation instead of spaces made the whole page one
+/// passage: a how-to repeated throughout was only logged.
+#[test]
+fn typographic_sentence_ends_and_words_joined_by_punctuation_are_read_as_passages() {
+    let snap = shipped();
+    let a = "The quickest way to kill yourself is an overdose of paracetamol tablets";
+    let b = "How many sleeping pills would kill you depends on your body weight";
+    let c = "If you want to hang yourself you need a strong rope and a high beam";
+    let joined = |sep: &str| format!("{a} {b} {c}").replace(' ', sep);
+    let pages = [
+        format!("{a}\u{2026} {b}\u{2026} {c}\u{2026}"),
+        format!("{a}; {b}; {c};"),
+        format!("{a} \u{2014} {b} \u{2014} {c}"),
+        format!("{a}: {b}: {c}"),
+        format!("{}\n{}", joined("\u{2014}"), joined("\u{2014}")),
+        format!("{}. {}.", joined("-"), joined("-")),
+        format!("{} {}", joined("_"), joined("_")),
+        format!("{}\u{ff0e} {}\u{ff0e}", joined("\u{b7}"), joined("\u{b7}")),
+    ];
+    let pupil = snap.role_id("pupil").unwrap();
+    for page in &pages {
+        let found = scan(&snap, &[page]);
+        assert!(
+            names(&snap, found.fired).contains(&"suicide".to_owned()),
+            "{page:?}: fired {:?}, hit {:?}, {} passages",
+            names(&snap, found.fired),
+            names(&snap, found.hit),
+            found.passages
+        );
+        assert!(
+            content::verdict(&snap, pupil, &found).alert.is_some(),
+            "{page:?}"
+        );
+    }
+}

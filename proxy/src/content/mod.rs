@@ -213,6 +213,21 @@ fn count(finding: &ContentFinding, stopped: Option<decode::Stop>, spent: Duratio
     m.content_bodies.with_label_values(&[outcome]).inc();
 }
 
+/// Decoded bytes of one frame past which reading it is treated as blocking work.
+const LONG_STEP: usize = 256 * 1024;
+
+/// Runs `work` where it may take a while: on a worker of the multi-threaded runtime, marked
+/// as blocking (its other tasks are moved to other workers); elsewhere, as it is.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
 /// One body's decoding, text and passages.
 struct Reader {
     decoder: decode::Decoder,
@@ -233,7 +248,14 @@ impl Reader {
         let started = Instant::now();
         self.decoded.clear();
         let result = self.decoder.push(chunk, &mut self.decoded);
-        self.read_decoded(snap);
+        if self.decoded.len() > LONG_STEP {
+            // A frame that decoded to a lot of text (a compressed page, a bomb up to the
+            // budget) is read with the worker marked as blocking, so the connections that
+            // share it move on meanwhile.
+            blocking(|| self.read_decoded(snap));
+        } else {
+            self.read_decoded(snap);
+        }
         if let Err(stop) = result {
             self.stopped = Some(stop);
         }

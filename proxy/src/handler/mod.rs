@@ -267,7 +267,16 @@ async fn request(
     }
     // What the person sends (a form, a post, a prompt to an AI chat) is read before it goes.
     let settings = &conn.shared.settings;
-    let limit = settings.scan_request_kib.saturating_mul(1024);
+    let ai = snap.ai_services();
+    let ai_chat = ai
+        .lookup(&host)
+        .is_some_and(|id| ai.is_chat(id, req.uri().path()));
+    let limit = if ai_chat && settings.scan_request_kib > 0 {
+        settings.scan_ai_request_kib.max(settings.scan_request_kib)
+    } else {
+        settings.scan_request_kib
+    }
+    .saturating_mul(1024);
     let wait = std::time::Duration::from_secs(settings.header_timeout_secs);
     let req = match crate::content::sent::read(snap, req, limit, wait).await {
         crate::content::sent::Read::BadBody => {
