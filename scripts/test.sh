@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test Gatehouse has, on a fresh Debian 12 machine or a developer's.
 # Installs what the tests need first (squidGuard, curl, openssl, Chromium, PostgreSQL,
-# aiosmtpd, Node.js with playwright-core, Prometheus's promtool).
+# aiosmtpd, Node.js with playwright-core, Prometheus's promtool, OpenLDAP's slapd, radclient).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,10 @@ command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || m
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# OpenLDAP's slapd (and slapadd) and freeradius-utils' radclient: the school directory and
+# the Wi-Fi controller's accounting of tests/identity.rs.
+[ -x /usr/sbin/slapd ] || missing+=(slapd)
+command -v radclient >/dev/null 2>&1 || missing+=(freeradius-utils)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]}..."
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -161,6 +161,8 @@ fn event(time: &str, user: &str, url: &str, verdict: &str, alert: Option<&str>) 
         request_id: "r1".into(),
         client_ip: "10.10.1.5".into(),
         user: Some(user.into()),
+        person: None,
+        identified_by: String::new(),
         role: "pupil".into(),
         method: "GET".into(),
         host: "www.example.org".into(),

@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod handler;
 mod handshakes;
+mod identity;
 mod intercept;
 mod limits;
 mod metrics;
@@ -139,6 +140,14 @@ enum Command {
         exclude: Vec<PathBuf>,
         #[arg(required = true)]
         sets: Vec<PathBuf>,
+    },
+    /// Read the people table (`[identity.people] csv`, the MIS export) as the proxy
+    /// would: people, leavers, memory and time; `--find` people by name or account.
+    People {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        find: Option<String>,
     },
     /// Safeguarding reports from the event store.
     Report {
@@ -276,6 +285,7 @@ fn main() -> ExitCode {
             method: &method,
             url: &url,
         }),
+        Command::People { config, find } => cli::people::run(config.as_deref(), find.as_deref()),
         Command::Report {
             command:
                 ReportCommand::Daily {

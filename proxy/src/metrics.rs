@@ -32,6 +32,10 @@ pub struct Metrics {
     pub content_bytes: IntCounter,
     pub content_seconds: Histogram,
     pub content_verdicts: IntCounterVec,
+    pub radius_packets: IntCounterVec,
+    pub devices_named: IntGauge,
+    pub directory_up: IntGauge,
+    pub directory_stale_logins: IntCounter,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -137,6 +141,31 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["theme", "outcome"],
     )?;
+    let radius_packets = IntCounterVec::new(
+        Opts::new(
+            "radius_packets_total",
+            "RADIUS accounting packets, by what was done with them (bound, unbound, cleared, \
+             nothing, repeated, stale, full, bad-secret, unknown-client, malformed)",
+        ),
+        &["outcome"],
+    )?;
+    let devices_named = IntGauge::new(
+        "devices_named",
+        "Device addresses the Wi-Fi's RADIUS accounting names now",
+    )?;
+    let directory_up = IntGauge::new(
+        "directory_up",
+        "1 when the last LDAP check reached the directory, 0 when it could not",
+    )?;
+    let directory_stale_logins = IntCounter::new(
+        "directory_stale_logins_total",
+        "Logins accepted from the cache because the directory could not be reached",
+    )?;
+    directory_up.set(1);
+    registry.register(Box::new(radius_packets.clone()))?;
+    registry.register(Box::new(devices_named.clone()))?;
+    registry.register(Box::new(directory_up.clone()))?;
+    registry.register(Box::new(directory_stale_logins.clone()))?;
     registry.register(Box::new(content_bodies.clone()))?;
     registry.register(Box::new(content_bytes.clone()))?;
     registry.register(Box::new(content_seconds.clone()))?;
@@ -180,6 +209,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         content_bytes,
         content_seconds,
         content_verdicts,
+        radius_packets,
+        devices_named,
+        directory_up,
+        directory_stale_logins,
     })
 }
 

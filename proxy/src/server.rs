@@ -83,9 +83,11 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let handles = crate::admin::Handles::open(&data)?;
+    let sources = crate::identity::start(&file, &control.live().load()).await?;
     let logins = crate::handler::Logins::load(
         data.join(&settings.users_file),
         Arc::clone(&handles.vouchers),
+        sources,
     )?;
     let admin = crate::admin::start(
         crate::admin::Start {
@@ -117,7 +119,10 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
         leaves,
     });
     // The edits file is not watched: the admin page reloads after writing it, and a hand
-    // edit is picked up by SIGHUP. The users file is read again with the policy.
+    // edit is picked up by SIGHUP. The users and people files are read again with the
+    // policy.
+    let mut watched = vec![file.path.clone(), shared.logins.path().to_owned()];
+    watched.extend(shared.logins.sources.people_path().map(PathBuf::from));
     spawn_reloader(
         control,
         Arc::clone(&shared),
@@ -125,7 +130,7 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
             .then(|| ConfigFile::parse(file.path.clone(), file.text.clone()).ok())
             .flatten()
             .map(Arc::new),
-        vec![file.path.clone(), shared.logins.path().to_owned()],
+        watched,
         file.lists_dir(),
     )
     .await?;
@@ -268,6 +273,7 @@ fn report_restart_needed(first: &ConfigFile) {
         ("[admin]", &first.config.admin, &now.config.admin),
         ("[store]", &first.config.store, &now.config.store),
         ("[alerts]", &first.config.alerts, &now.config.alerts),
+        ("[identity]", &first.config.identity, &now.config.identity),
     ];
     // `no_decrypt` is part of the policy and is applied by the reload itself.
     let without_no_decrypt = |t: &Option<toml::Table>| {

@@ -128,6 +128,10 @@ impl std::fmt::Debug for BasicLogin {
 }
 
 impl BasicLogin {
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
     pub fn parse(header: &str) -> Option<BasicLogin> {
         let (scheme, encoded) = header.trim().split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("basic") {

@@ -105,6 +105,8 @@ pub struct Config {
     pub alerts: Option<toml::Table>,
     #[serde(default)]
     pub admin: Option<toml::Table>,
+    #[serde(default)]
+    pub identity: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]

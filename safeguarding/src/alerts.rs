@@ -166,8 +166,8 @@ impl AlertEngine {
                 tx.execute(
                     "INSERT INTO alerts (dedup_key, site, user_name, client_ip, role, theme, \
                      term, host, url, search_term, severity, first_seen, last_seen, \
-                     last_seen_ms, count, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-                     ?10, ?11, ?12, ?12, ?13, 1, ?14)",
+                     last_seen_ms, count, excerpt, person) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+                     ?8, ?9, ?10, ?11, ?12, ?12, ?13, 1, ?14, ?15)",
                     params![
                         s.key,
                         e.site,
@@ -182,7 +182,8 @@ impl AlertEngine {
                         severity,
                         e.time,
                         at,
-                        e.excerpt
+                        e.excerpt,
+                        e.person
                     ],
                 )?;
                 let id = tx.last_insert_rowid();

@@ -243,7 +243,7 @@ impl Deliverer {
                 "subject": subject,
                 "text": text,
                 "alert": alert.map(|a| serde_json::json!({
-                    "id": a.id, "site": a.site, "user": a.user, "client_ip": a.client_ip,
+                    "id": a.id, "site": a.site, "user": a.user, "person": a.person, "client_ip": a.client_ip,
                     "role": a.role, "theme": a.theme, "term": a.term, "host": a.host,
                     "url": a.url, "search_term": a.search_term, "severity": a.severity,
                     "first_seen": a.first_seen, "last_seen": a.last_seen, "count": a.count,
@@ -382,9 +382,10 @@ pub fn render_alert(
     school: &str,
 ) -> (String, String, String) {
     let severity = a.severity.to_uppercase();
-    let who = match &a.user {
-        Some(u) => format!("{u} ({})", a.role),
-        None => format!("a {} not signed in", a.role),
+    let who = match (&a.person, &a.user) {
+        (Some(p), Some(u)) => format!("{p} ({u}, {})", a.role),
+        (None, Some(u)) => format!("{u} ({})", a.role),
+        (_, None) => format!("a {} not signed in", a.role),
     };
     let what = match (&a.search_term, &a.excerpt) {
         (Some(q), _) => format!("searched for \"{q}\" on {}", a.host),
@@ -408,7 +409,10 @@ pub fn render_alert(
     let subject = format!(
         "{severity} safeguarding alert ({}): {} {}",
         a.theme,
-        a.user.as_deref().unwrap_or(&a.client_ip),
+        a.person
+            .as_deref()
+            .or(a.user.as_deref())
+            .unwrap_or(&a.client_ip),
         if a.count > 1 {
             format!("x{}", a.count)
         } else {

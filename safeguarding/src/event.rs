@@ -10,6 +10,13 @@ pub struct Event {
     pub request_id: String,
     pub client_ip: String,
     pub user: Option<String>,
+    /// The person behind the account, from the school's directory or MIS:
+    /// "Amy Pupil, Year 9, 9B".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// How the request was identified: network, login, voucher, ldap, radius.
+    #[serde(default)]
+    pub identified_by: String,
     pub role: String,
     pub site: Option<String>,
     pub method: String,

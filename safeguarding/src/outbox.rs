@@ -91,6 +91,8 @@ pub struct AlertRow {
     /// For an alert on a page's or a chat's text: the passage that matched, with the
     /// page's title.
     pub excerpt: Option<String>,
+    /// The person behind the account ("Amy Pupil, Year 9, 9B"), from the directory.
+    pub person: Option<String>,
 }
 
 /// One message to send.
@@ -133,7 +135,7 @@ pub struct Outbox {
 }
 
 const ALERT_COLUMNS: &str = "id, site, user_name, client_ip, role, theme, term, host, url, \
-search_term, severity, first_seen, last_seen, last_seen_ms, count, state, excerpt";
+search_term, severity, first_seen, last_seen, last_seen_ms, count, state, excerpt, person";
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     Ok(AlertRow {
@@ -154,6 +156,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
         count: r.get(14)?,
         state: r.get(15)?,
         excerpt: r.get(16)?,
+        person: r.get(17)?,
     })
 }
 
@@ -175,6 +178,13 @@ impl Outbox {
         if !has_excerpt {
             conn.execute_batch("ALTER TABLE alerts ADD COLUMN excerpt TEXT")?;
         }
+        // ...and, from before alerts named the person, that column.
+        let has_person = conn
+            .prepare("SELECT 1 FROM pragma_table_info('alerts') WHERE name = 'person'")?
+            .exists([])?;
+        if !has_person {
+            conn.execute_batch("ALTER TABLE alerts ADD COLUMN person TEXT")?;
+        }
         Ok(Outbox { conn })
     }
 
@@ -195,7 +205,7 @@ impl Outbox {
             "SELECT {ALERT_COLUMNS}, dedup_key FROM alerts WHERE last_seen_ms >= ?1 ORDER BY id"
         ))?;
         // The key follows the alert's columns, so `alert_row` reads the rest.
-        let rows = stmt.query_map([since_ms], |r| Ok((r.get(17)?, alert_row(r)?)))?;
+        let rows = stmt.query_map([since_ms], |r| Ok((r.get(18)?, alert_row(r)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -31,6 +31,8 @@ fn search(user: &str, role: &str, term: &str, theme: &str) -> Event {
         request_id: "r".into(),
         client_ip: "10.10.3.7".into(),
         user: Some(user.into()),
+        person: None,
+        identified_by: String::new(),
         role: role.into(),
         site: Some("main".into()),
         method: "GET".into(),

@@ -29,6 +29,8 @@ fn event(i: usize, days_ago: i64) -> Event {
         request_id: format!("r{i}"),
         client_ip: format!("10.10.0.{}", i % 3),
         user: (i % 2 == 0).then(|| format!("pupil{}", i % 4)),
+        person: None,
+        identified_by: String::new(),
         role: if i % 5 == 0 { "staff" } else { "pupil" }.to_owned(),
         site: Some(if i % 7 == 0 { "annexe" } else { "main" }.to_owned()),
         method: "GET".to_owned(),

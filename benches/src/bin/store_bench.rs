@@ -27,6 +27,8 @@ fn event(i: usize, n: usize, span_ms: i64) -> Event {
         request_id: format!("{i:x}-1"),
         client_ip: format!("10.10.{}.{}", (i / 250) % 8, i % 250),
         user: (!i.is_multiple_of(3)).then(|| format!("pupil{:04}", i % 2000)),
+        person: None,
+        identified_by: String::new(),
         role: "pupil".to_owned(),
         site: Some("main".to_owned()),
         method: "GET".to_owned(),

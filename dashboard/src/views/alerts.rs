@@ -24,8 +24,13 @@ fn state_words(state: &str) -> &str {
     }
 }
 
+/// "Amy Pupil, Year 9, 9B (amy.pupil)" when the directory names the account.
 fn who(a: &AlertRow) -> String {
-    a.user.clone().unwrap_or_else(|| a.client_ip.clone())
+    match (&a.person, &a.user) {
+        (Some(p), Some(u)) => format!("{p} ({u})"),
+        (_, Some(u)) => u.clone(),
+        (_, None) => a.client_ip.clone(),
+    }
 }
 
 fn rows(alerts: &[AlertRow], tz: chrono_tz::Tz) -> String {

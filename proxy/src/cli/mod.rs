@@ -4,6 +4,7 @@
 pub mod check;
 pub mod eval_searches;
 pub mod explain;
+pub mod people;
 pub mod report;
 pub mod squid_helper;
 pub mod train_themes;
@@ -89,6 +90,7 @@ pub fn check_sections(file: &gatehouse_rules::config::ConfigFile) -> anyhow::Res
         &file.path.display().to_string(),
     )?;
     crate::safeguard::Sections::from_config(file, &settings.data_dir(file))?;
+    crate::identity::settings::IdentitySettings::from_table(file.config.identity.as_ref())?;
     Ok(())
 }
 

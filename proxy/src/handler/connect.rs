@@ -53,14 +53,14 @@ pub async fn open(
     let url = authority.as_str();
     if let Err(e) = conn.shared.upstream.precheck(&host, port, Road::Tunnel) {
         let page = super::forward::refused_upstream(&e);
-        let mut event = record::tunnel(&conn, snap, &facts, &decision, url, &host);
+        let mut event = record::tunnel(&conn, &who, snap, &facts, &decision, url, &host);
         record::refused(&mut event, "upstream", format!("Refused: {e}."));
         event.decrypted = false;
         record::finish(&conn, event, page.status().as_u16(), None, started).await;
         return page;
     }
     if !decrypt {
-        let event = record::event(&conn, snap, &facts, &decision, url, &host);
+        let event = record::event(&conn, &who, snap, &facts, &decision, url, &host);
         if decision.verdict != Verdict::Allow {
             // Not decrypted: the browser shows its own error for a refused CONNECT.
             let id = event.request_id.clone();
@@ -69,12 +69,12 @@ pub async fn open(
         }
         return relay(conn, req, event, &host, port, started).await;
     }
-    let mut event = record::tunnel(&conn, snap, &facts, &decision, url, &host);
+    let mut event = record::tunnel(&conn, &who, snap, &facts, &decision, url, &host);
     event.decrypted = true;
     // What the host itself was decided: recorded instead of the tunnel when the tunnel
     // never carries a request (a failed handshake, other bytes), so a blocked or alerting
     // host is never logged as a plain "allow" and its alert is not lost.
-    let mut decided = record::uncounted(&conn, snap, &facts, &decision, url, &host);
+    let mut decided = record::uncounted(&conn, &who, snap, &facts, &decision, url, &host);
     decided.decrypted = true;
     let tunnel = Tunnel {
         who,

@@ -1,5 +1,7 @@
-//! Who is asking. Inside a tunnel, the identity found at CONNECT time; else, on a network
-//! that requires a login, the proxy login or guest voucher; else the network's role.
+//! Who is asking. Inside a tunnel, the identity found at CONNECT time; else a device the
+//! Wi-Fi has named (RADIUS accounting); else, on a network that requires a login, the proxy
+//! login (the users file, a guest voucher, then the school's directory); else the network's
+//! role. The people table names the person behind the account.
 //!
 //! Passwords are checked off the async workers, a few at a time, and every check is
 //! reserved against two limits before it runs (per account name, per client address), so
@@ -7,6 +9,7 @@
 
 use super::Conn;
 use crate::body::Body;
+use crate::identity::{ldap, How, Sources};
 use crate::metrics;
 use crate::pages;
 use crate::users::{BasicLogin, Users};
@@ -20,11 +23,34 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Who is asking: the role, and the login when there is one.
+/// Who is asking: the role, the account when there is one, the person behind it, and how
+/// they were identified.
 #[derive(Clone, Debug)]
 pub struct Identity {
     pub role: String,
     pub user: Option<String>,
+    /// "Amy Pupil, Year 9, 9B", from the directory or the people table.
+    pub person: Option<String>,
+    pub how: How,
+}
+
+impl Identity {
+    fn network(role: String) -> Identity {
+        Identity {
+            role,
+            user: None,
+            person: None,
+            how: How::Network,
+        }
+    }
+}
+
+/// A login accepted: the account, its role, the person, and how.
+struct Accepted {
+    user: String,
+    role: String,
+    person: Option<String>,
+    how: How,
 }
 
 /// Failed logins allowed per account name, and per client address, in [`WINDOW`].
@@ -42,12 +68,15 @@ pub struct Logins {
     addresses: Failures<IpAddr>,
     /// Password checks running at once (each takes a core for ~15 ms).
     checking: tokio::sync::Semaphore,
+    /// The directory, the Wi-Fi's bindings, the people table.
+    pub sources: Sources,
 }
 
 impl Logins {
     pub fn load(
         path: PathBuf,
         vouchers: Arc<gatehouse_dashboard::vouchers::Vouchers>,
+        sources: Sources,
     ) -> anyhow::Result<Logins> {
         let users = Users::load(&path)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -58,6 +87,7 @@ impl Logins {
             accounts: Failures::default(),
             addresses: Failures::default(),
             checking: tokio::sync::Semaphore::new(cores.max(1)),
+            sources,
         })
     }
 
@@ -66,57 +96,131 @@ impl Logins {
     pub fn reload(&self) -> anyhow::Result<()> {
         let users = Users::load(&self.path)?;
         self.users.store(Arc::new(users));
-        Ok(())
+        self.sources.reload_people()
     }
 
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
 
-    /// `(user, role)` for a `Proxy-Authorization` value, or why not.
-    async fn check(&self, header: &str, client: IpAddr) -> Result<(String, String), Denied> {
+    /// The login a `Proxy-Authorization` value proves, or why not. A leaver's account
+    /// (the people table says so) is refused whatever proved it.
+    async fn check(&self, header: &str, client: IpAddr) -> Result<Accepted, Denied> {
+        let accepted = self.check_login(header, client).await?;
+        if self.sources.named(&accepted.user).left {
+            return Err(Denied::Left);
+        }
+        Ok(accepted)
+    }
+
+    async fn check_login(&self, header: &str, client: IpAddr) -> Result<Accepted, Denied> {
         let users = self.users.load_full();
         let login = BasicLogin::parse(header).ok_or(Denied::Wrong)?;
-        if let Some(hit) = users.cached(&login) {
-            return Ok(hit);
+        if let Some((user, role)) = users.cached(&login) {
+            return Ok(self.accepted(user, role, None, How::Login));
+        }
+        let directory = self.sources.directory.as_ref();
+        if let Some(found) = directory.and_then(|d| d.cached(&login.name, login.password())) {
+            return Ok(self.directory_login(found));
         }
         // The device's own limit first: a device past it cannot spend anyone's account
         // attempts (or grow the account table) at all.
         let Some(address) = self.addresses.reserve(client, PER_ADDRESS) else {
             return Err(Denied::Limited);
         };
-        let Some(account) = self.accounts.reserve(login.name.clone(), PER_ACCOUNT) else {
+        let Some(account) = self
+            .accounts
+            .reserve(login.name.to_lowercase(), PER_ACCOUNT)
+        else {
             address.succeeded();
             return Err(Denied::Limited);
         };
-        let _slot = self.checking.acquire().await.map_err(|_| Denied::Wrong)?;
-        let vouchers = Arc::clone(&self.vouchers);
-        let verified = tokio::task::spawn_blocking(move || {
-            users.verify(&login).or_else(|| {
+        let outcome = self.verify(users, login).await;
+        if outcome.is_ok() {
+            account.succeeded();
+            address.succeeded();
+        }
+        outcome
+    }
+
+    /// The users file and vouchers (off the async workers), then the directory.
+    async fn verify(&self, users: Arc<Users>, login: BasicLogin) -> Result<Accepted, Denied> {
+        let local = {
+            let _slot = self.checking.acquire().await.map_err(|_| Denied::Wrong)?;
+            let vouchers = Arc::clone(&self.vouchers);
+            let login = login.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Some(found) = users.verify(&login) {
+                    return Some((found, How::Login));
+                }
                 // Most schools have no voucher in force: skip the decode and hash.
                 vouchers
                     .any()
                     .then(|| vouchers.authenticate(&login.header, chrono::Utc::now()))
                     .flatten()
+                    .map(|found| (found, How::Voucher))
             })
-        })
-        .await
-        .ok()
-        .flatten();
-        match verified {
-            Some(found) => {
-                account.succeeded();
-                address.succeeded();
-                Ok(found)
-            }
-            None => Err(Denied::Wrong),
+            .await
+            .ok()
+            .flatten()
+        };
+        if let Some(((user, role), how)) = local {
+            return Ok(self.accepted(user, role, None, how));
         }
+        let Some(directory) = &self.sources.directory else {
+            return Err(Denied::Wrong);
+        };
+        match directory.login(&login.name, login.password()).await {
+            Ok(found) => Ok(self.directory_login(found)),
+            Err(ldap::Refused::Wrong) => Err(Denied::Wrong),
+            Err(ldap::Refused::NoRole) => Err(Denied::NoRole),
+            Err(ldap::Refused::Unreachable) => Err(Denied::DirectoryDown),
+        }
+    }
+
+    fn directory_login(&self, found: ldap::Found) -> Accepted {
+        let display = found.display();
+        self.accepted(found.account, found.role, display, How::Ldap)
+    }
+
+    /// A login with the people table's name for it (the table's name wins: the MIS is
+    /// what the DSL knows people by).
+    fn accepted(&self, user: String, role: String, person: Option<String>, how: How) -> Accepted {
+        let named = self.sources.named(&user);
+        Accepted {
+            person: named.display.or(person),
+            user,
+            role,
+            how,
+        }
+    }
+
+    /// The person the Wi-Fi has bound to `client`, with the role the people table gives
+    /// them (else `network_role`). A leaver names no one.
+    fn bound(&self, client: IpAddr, network_role: &str) -> Option<Identity> {
+        let binding = self.sources.bindings.get(client)?;
+        let named = self.sources.named(&binding.account);
+        if named.left {
+            return None;
+        }
+        Some(Identity {
+            role: named.role.unwrap_or_else(|| network_role.to_owned()),
+            user: Some(binding.account.to_string()),
+            person: named.display,
+            how: How::Radius,
+        })
     }
 }
 
 enum Denied {
     Wrong,
     Limited,
+    /// The directory proved the password, but no group gives the person a role.
+    NoRole,
+    /// The directory is down and this login was not known before.
+    DirectoryDown,
+    /// The people table marks the account as a leaver.
+    Left,
 }
 
 /// The identity of a request, or the response to send instead.
@@ -136,12 +240,17 @@ pub async fn identify(
             "This filter does not serve your network.",
         ));
     };
+    let network_role = snap
+        .role(network.role)
+        .map(|r| r.name.as_str())
+        .unwrap_or_default();
+    if let Some(named) = conn.shared.logins.bound(client, network_role) {
+        if snap.role_id(&named.role).is_some() {
+            return Ok(named);
+        }
+    }
     if !network.login {
-        let role = snap
-            .role(network.role)
-            .map(|r| r.name.clone())
-            .unwrap_or_default();
-        return Ok(Identity { role, user: None });
+        return Ok(Identity::network(network_role.to_owned()));
     }
     let header = req
         .headers()
@@ -152,13 +261,47 @@ pub async fn identify(
         None => Err(Denied::Wrong),
     };
     match outcome {
-        Ok((user, role)) => Ok(Identity {
-            role,
-            user: Some(user),
+        Ok(a) => Ok(Identity {
+            role: a.role,
+            user: Some(a.user),
+            person: a.person,
+            how: a.how,
         }),
         Err(Denied::Wrong) => {
             metrics::get().refused.with_label_values(&["login"]).inc();
             Err(pages::login_required())
+        }
+        Err(Denied::NoRole) => {
+            metrics::get()
+                .refused
+                .with_label_values(&["login-role"])
+                .inc();
+            Err(pages::refusal(
+                StatusCode::FORBIDDEN,
+                "Your account is in none of the school's groups that can use the internet here. \
+                 Ask the IT team.",
+            ))
+        }
+        Err(Denied::Left) => {
+            metrics::get()
+                .refused
+                .with_label_values(&["login-left"])
+                .inc();
+            Err(pages::refusal(
+                StatusCode::FORBIDDEN,
+                "This account belongs to someone who has left the school. Ask the IT team.",
+            ))
+        }
+        Err(Denied::DirectoryDown) => {
+            metrics::get()
+                .refused
+                .with_label_values(&["directory-down"])
+                .inc();
+            Err(pages::refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The school's directory cannot be reached, so new sign-ins cannot be checked. \
+                 Try again in a few minutes, or ask the IT team.",
+            ))
         }
         Err(Denied::Limited) => {
             metrics::get()

@@ -226,7 +226,7 @@ async fn request(
         decision.verdict = Verdict::Allow;
         decision.sensitive = true;
     }
-    let mut event = record::event(conn, snap, &facts, &decision, &url, &host);
+    let mut event = record::event(conn, &who, snap, &facts, &decision, &url, &host);
     if continued {
         event.rule.push_str("+continued");
         event.reason.push_str(" Continued past the warning.");

@@ -2,7 +2,7 @@
 //! with the DfE fields, and the alert of an alerting decision made durable before the
 //! response leaves.
 
-use super::Conn;
+use super::{Conn, Identity};
 use crate::events::Event;
 use crate::metrics;
 use gatehouse_rules::{evaluate, summarise, Decision, Facts, Snapshot, Verdict};
@@ -22,13 +22,14 @@ pub fn decide(snap: &Snapshot, facts: &Facts<'_>) -> Decision {
 /// [`finish`]), counted in the request metrics.
 pub fn event(
     conn: &Conn,
+    who: &Identity,
     snap: &Snapshot,
     facts: &Facts<'_>,
     decision: &Decision,
     url: &str,
     host: &str,
 ) -> Event {
-    let event = uncounted(conn, snap, facts, decision, url, host);
+    let event = uncounted(conn, who, snap, facts, decision, url, host);
     let m = metrics::get();
     m.requests
         .with_label_values(&[event.verdict.as_str(), event.role.as_str()])
@@ -49,13 +50,14 @@ pub fn event(
 /// verdict of its own and raises nothing.
 pub fn tunnel(
     conn: &Conn,
+    who: &Identity,
     snap: &Snapshot,
     facts: &Facts<'_>,
     decision: &Decision,
     url: &str,
     host: &str,
 ) -> Event {
-    let mut event = uncounted(conn, snap, facts, decision, url, host);
+    let mut event = uncounted(conn, who, snap, facts, decision, url, host);
     event.verdict = "allow".to_owned();
     event.alert = None;
     event.sensitive = false;
@@ -73,6 +75,7 @@ pub const LOWERED: &str = gatehouse_safeguarding::digest::LOWERED;
 /// would have been counted had it carried any).
 pub fn uncounted(
     conn: &Conn,
+    who: &Identity,
     snap: &Snapshot,
     facts: &Facts<'_>,
     decision: &Decision,
@@ -101,6 +104,8 @@ pub fn uncounted(
         request_id: crate::pages::request_id(),
         client_ip: facts.client.map(|c| c.to_string()).unwrap_or_default(),
         user: facts.user.map(str::to_owned),
+        person: who.person.clone(),
+        identified_by: who.how.label().to_owned(),
         role: e.role,
         site,
         method: facts.method.to_owned(),

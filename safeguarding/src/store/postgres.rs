@@ -372,6 +372,9 @@ impl PgStore {
                 request_id: r.get(1),
                 client_ip: r.get(2),
                 user: r.get(3),
+                // The events table keeps the account; the people table names it.
+                person: None,
+                identified_by: String::new(),
                 role: r.get(4),
                 site: r.get(5),
                 method: r.get(6),

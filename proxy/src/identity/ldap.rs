@@ -1,0 +1,340 @@
+//! Proxy logins checked against the school's directory (Active Directory or OpenLDAP):
+//! Gatehouse searches for the person with its own service account, binds as them with the
+//! password they gave, and reads their groups (through groups inside groups) for the role
+//! and site, and the attributes the config names for their name, year group and form.
+//!
+//! * The name is escaped into the filter (RFC 4515), so `*)(uid=*` finds no one; an empty
+//!   password is refused before the directory is asked (an LDAP "unauthenticated bind"
+//!   with a name and no password succeeds on many servers).
+//! * A verified login is cached for `cache_minutes` under a keyed hash of the name and
+//!   password. When the directory cannot be reached, people already known keep their
+//!   identity however old their entry (`gatehouse_directory_stale_logins_total`), and new
+//!   people get a page that says the directory is down.
+//! * Connections go only to the server the config names, over LDAPS or StartTLS (plain
+//!   LDAP only to this machine), trusting the school's CA.
+
+use super::settings::{self, LdapSettings};
+use crate::metrics;
+use anyhow::Context as _;
+use dashmap::DashMap;
+use ldap3::{ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Who the directory says a login is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub account: String,
+    pub role: String,
+    pub site: Option<String>,
+    pub name: Option<String>,
+    pub year: Option<String>,
+    pub form: Option<String>,
+}
+
+impl Found {
+    /// "Amy Pupil, Year 9, 9B", from the directory's attributes.
+    pub fn display(&self) -> Option<String> {
+        let name = self.name.as_deref()?;
+        let person = super::people::Person {
+            account: &self.account,
+            name,
+            year: self.year.as_deref().unwrap_or_default(),
+            form: self.form.as_deref().unwrap_or_default(),
+            role: &self.role,
+            left: false,
+        };
+        Some(person.display())
+    }
+}
+
+/// Why a login was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// No such person, or the wrong password.
+    Wrong,
+    /// The person is in none of the groups that give a role, and there is no default.
+    NoRole,
+    /// The directory did not answer (and the login was not known before).
+    Unreachable,
+}
+
+#[derive(Debug)]
+struct Cached {
+    found: Found,
+    at: Instant,
+}
+
+/// The directory client and its cache.
+#[derive(Debug)]
+pub struct Directory {
+    settings: LdapSettings,
+    password: String,
+    tls: Arc<rustls::ClientConfig>,
+    logins: DashMap<u64, Cached>,
+    keys: RandomState,
+}
+
+/// Logins cached at most.
+const MAX_CACHED: usize = 100_000;
+/// Groups inside groups followed at most this deep.
+const MAX_DEPTH: usize = 8;
+
+impl Directory {
+    /// Reads the service account's password and the school's CA (paths relative to `base`,
+    /// the policy file's folder).
+    pub fn new(settings: LdapSettings, base: &Path) -> anyhow::Result<Directory> {
+        let password = settings::read_secret(
+            base,
+            &settings.bind_password_file,
+            "[identity.ldap] bind_password_file",
+        )?;
+        let mut roots = rustls::RootCertStore::empty();
+        match &settings.ca {
+            Some(ca) => {
+                use rustls::pki_types::{pem::PemObject, CertificateDer};
+                let path = settings::resolve(base, ca);
+                for cert in CertificateDer::pem_file_iter(&path)
+                    .with_context(|| format!("[identity.ldap] ca: {}", path.display()))?
+                {
+                    let cert = cert.with_context(|| {
+                        format!(
+                            "[identity.ldap] ca: {}: not a PEM certificate",
+                            path.display()
+                        )
+                    })?;
+                    roots
+                        .add(cert)
+                        .with_context(|| format!("[identity.ldap] ca: {}", path.display()))?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Directory {
+            settings,
+            password,
+            tls: Arc::new(tls),
+            logins: DashMap::new(),
+            keys: RandomState::new(),
+        })
+    }
+
+    fn key(&self, name: &str, password: &str) -> u64 {
+        self.keys.hash_one((name.to_lowercase(), password))
+    }
+
+    /// A login verified within `cache_minutes`: no directory round trip.
+    pub fn cached(&self, name: &str, password: &str) -> Option<Found> {
+        let hit = self.logins.get(&self.key(name, password))?;
+        let fresh = hit.at.elapsed() < Duration::from_secs(self.settings.cache_minutes * 60);
+        fresh.then(|| hit.found.clone())
+    }
+
+    /// Checks a login with the directory.
+    pub async fn login(&self, name: &str, password: &str) -> Result<Found, Refused> {
+        if name.is_empty() || password.is_empty() || name.chars().any(char::is_control) {
+            return Err(Refused::Wrong);
+        }
+        let timeout = Duration::from_secs(self.settings.timeout_secs);
+        let asked = tokio::time::timeout(timeout, self.ask(name, password)).await;
+        let outcome = match asked {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(Asked::Refused(why))) => Err(why),
+            Ok(Err(Asked::Down(why))) => {
+                tracing::warn!("LDAP: the directory could not be reached: {why}");
+                Err(Refused::Unreachable)
+            }
+            Err(_) => {
+                tracing::warn!("LDAP: the directory did not answer in {timeout:?}");
+                Err(Refused::Unreachable)
+            }
+        };
+        self.set_up(outcome != Err(Refused::Unreachable));
+        let key = self.key(name, password);
+        match outcome {
+            Ok(found) => {
+                if self.logins.len() >= MAX_CACHED {
+                    self.logins.clear();
+                }
+                self.logins.insert(
+                    key,
+                    Cached {
+                        found: found.clone(),
+                        at: Instant::now(),
+                    },
+                );
+                Ok(found)
+            }
+            Err(Refused::Unreachable) => match self.logins.get(&key) {
+                // Known before: carries on while the directory is down.
+                Some(hit) => {
+                    metrics::get().directory_stale_logins.inc();
+                    Ok(hit.found.clone())
+                }
+                None => Err(Refused::Unreachable),
+            },
+            Err(other) => {
+                // A password changed or a leaver removed: the old entry goes.
+                self.logins.remove(&key);
+                Err(other)
+            }
+        }
+    }
+
+    fn set_up(&self, up: bool) {
+        metrics::get().directory_up.set(i64::from(up));
+    }
+
+    async fn connect(&self) -> Result<Ldap, Asked> {
+        let conn_settings = LdapConnSettings::new()
+            .set_conn_timeout(Duration::from_secs(self.settings.timeout_secs))
+            .set_starttls(self.settings.starttls)
+            .set_config(Arc::clone(&self.tls));
+        let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, &self.settings.url)
+            .await
+            .map_err(|e| Asked::Down(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.drive().await;
+        });
+        self.service_bind(&mut ldap).await?;
+        Ok(ldap)
+    }
+
+    async fn service_bind(&self, ldap: &mut Ldap) -> Result<(), Asked> {
+        ldap.simple_bind(&self.settings.bind_dn, &self.password)
+            .await
+            .map_err(down)?
+            .success()
+            .map_err(|e| Asked::Down(format!("the service account's bind failed: {e}")))?;
+        Ok(())
+    }
+
+    async fn ask(&self, name: &str, password: &str) -> Result<Found, Asked> {
+        let mut ldap = self.connect().await?;
+        let (dn, found) = self.find(&mut ldap, name).await?;
+        // The person's own bind proves the password.
+        let bound = ldap.simple_bind(&dn, password).await.map_err(down)?;
+        if bound.rc != 0 {
+            let _ = ldap.unbind().await;
+            return Err(Asked::Refused(Refused::Wrong));
+        }
+        self.service_bind(&mut ldap).await?;
+        let found = self.with_role(&mut ldap, &dn, found).await;
+        let _ = ldap.unbind().await;
+        found
+    }
+
+    /// The person a name finds (exactly one), with their attributes.
+    async fn find(&self, ldap: &mut Ldap, name: &str) -> Result<(String, Found), Asked> {
+        let s = &self.settings;
+        let filter = s.user_filter.replace("{user}", &ldap_escape(name));
+        let mut attrs = vec![s.name_attribute.as_str()];
+        attrs.extend(s.year_attribute.as_deref());
+        attrs.extend(s.form_attribute.as_deref());
+        let (entries, _) = ldap
+            .search(&s.base_dn, Scope::Subtree, &filter, attrs)
+            .await
+            .map_err(down)?
+            .success()
+            .map_err(down)?;
+        let mut entries = entries.into_iter().map(SearchEntry::construct);
+        let (Some(entry), None) = (entries.next(), entries.next()) else {
+            return Err(Asked::Refused(Refused::Wrong));
+        };
+        let first = |attr: Option<&String>| {
+            attr.and_then(|a| entry.attrs.get(a))
+                .and_then(|v| v.first())
+                .cloned()
+        };
+        let found = Found {
+            account: name.to_lowercase(),
+            role: String::new(),
+            site: None,
+            name: first(Some(&s.name_attribute)),
+            year: first(s.year_attribute.as_ref()),
+            form: first(s.form_attribute.as_ref()),
+        };
+        Ok((entry.dn, found))
+    }
+
+    /// The role (and site) of the first configured group the person is in, directly or
+    /// through groups inside groups.
+    async fn with_role(&self, ldap: &mut Ldap, dn: &str, mut found: Found) -> Result<Found, Asked> {
+        let groups = self.groups_of(ldap, dn).await?;
+        let role = self
+            .settings
+            .roles
+            .iter()
+            .find(|g| groups.contains(&normal_dn(&g.group)));
+        match (role, &self.settings.default_role) {
+            (Some(g), _) => {
+                found.role = g.role.clone();
+                found.site = g.site.clone();
+            }
+            (None, Some(default)) => found.role = default.clone(),
+            (None, None) => return Err(Asked::Refused(Refused::NoRole)),
+        }
+        Ok(found)
+    }
+
+    async fn groups_of(&self, ldap: &mut Ldap, dn: &str) -> Result<HashSet<String>, Asked> {
+        let mut all = HashSet::new();
+        let mut frontier = vec![dn.to_owned()];
+        for _ in 0..MAX_DEPTH {
+            if frontier.is_empty() {
+                break;
+            }
+            let filter = format!(
+                "(|{})",
+                frontier
+                    .iter()
+                    .map(|m| {
+                        let m = ldap_escape(m.as_str());
+                        format!("(member={m})(uniqueMember={m})")
+                    })
+                    .collect::<String>()
+            );
+            let (entries, _) = ldap
+                .search(&self.settings.base_dn, Scope::Subtree, &filter, vec!["1.1"])
+                .await
+                .map_err(down)?
+                .success()
+                .map_err(down)?;
+            frontier = entries
+                .into_iter()
+                .map(|e| SearchEntry::construct(e).dn)
+                .filter(|g| all.insert(normal_dn(g)))
+                .collect();
+            if !self.settings.nested_groups {
+                break;
+            }
+        }
+        Ok(all)
+    }
+}
+
+enum Asked {
+    Refused(Refused),
+    Down(String),
+}
+
+fn down(e: ldap3::LdapError) -> Asked {
+    Asked::Down(e.to_string())
+}
+
+/// A DN compared as directories do: case and the spaces after commas do not matter.
+fn normal_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| rdn.trim().to_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -1,0 +1,168 @@
+//! Who a request comes from, as the school's own systems know it: devices the Wi-Fi has
+//! named (RADIUS accounting), proxy logins checked against the directory (LDAP / Active
+//! Directory), and the people table from the MIS that turns an account into "Amy Pupil,
+//! Year 9, 9B". The request path asks [`Sources`] through `handler::identify`.
+
+pub mod bindings;
+pub mod ldap;
+pub mod people;
+pub mod radius;
+pub mod settings;
+
+use anyhow::{bail, Context as _};
+use arc_swap::ArcSwap;
+use gatehouse_rules::config::ConfigFile;
+use gatehouse_rules::Snapshot;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How a request's person was found; recorded in every event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum How {
+    /// The client network's role; no person.
+    Network,
+    /// A proxy login from the users file.
+    Login,
+    /// A guest voucher.
+    Voucher,
+    /// A proxy login checked with the directory.
+    Ldap,
+    /// The device's address, named by the Wi-Fi's RADIUS accounting.
+    Radius,
+}
+
+impl How {
+    pub fn label(self) -> &'static str {
+        match self {
+            How::Network => "network",
+            How::Login => "login",
+            How::Voucher => "voucher",
+            How::Ldap => "ldap",
+            How::Radius => "radius",
+        }
+    }
+}
+
+/// Every identity source the config turns on.
+#[derive(Debug)]
+pub struct Sources {
+    pub bindings: Arc<bindings::Bindings>,
+    pub directory: Option<ldap::Directory>,
+    people: ArcSwap<people::People>,
+    people_path: Option<PathBuf>,
+}
+
+/// A person as an event shows them: the display ("Amy Pupil, Year 9, 9B"), the MIS role.
+#[derive(Clone, Debug, Default)]
+pub struct Named {
+    pub display: Option<String>,
+    pub role: Option<String>,
+    pub left: bool,
+}
+
+impl Sources {
+    /// Opens what `[identity]` names (paths relative to `base`, the policy file's folder).
+    pub fn open(settings: &settings::IdentitySettings, base: &Path) -> anyhow::Result<Sources> {
+        let hours = settings.radius.as_ref().map_or(12, |r| r.session_hours);
+        let directory = settings
+            .ldap
+            .clone()
+            .map(|l| ldap::Directory::new(l, base))
+            .transpose()?;
+        let people_path = settings
+            .people
+            .as_ref()
+            .map(|p| settings::resolve(base, &p.csv));
+        let people = match &people_path {
+            Some(path) => people::People::load(path)?,
+            None => people::People::default(),
+        };
+        Ok(Sources {
+            bindings: Arc::new(bindings::Bindings::new(std::time::Duration::from_secs(
+                hours * 3600,
+            ))),
+            directory,
+            people: ArcSwap::from_pointee(people),
+            people_path,
+        })
+    }
+
+    /// Reads the people file again (with the policy). A bad file keeps the table in force.
+    pub fn reload_people(&self) -> anyhow::Result<()> {
+        if let Some(path) = &self.people_path {
+            let people = people::People::load(path)?;
+            self.people.store(Arc::new(people));
+        }
+        Ok(())
+    }
+
+    pub fn people_path(&self) -> Option<&Path> {
+        self.people_path.as_deref()
+    }
+
+    pub fn people(&self) -> arc_swap::Guard<Arc<people::People>> {
+        self.people.load()
+    }
+
+    /// What the people table says of `account`.
+    pub fn named(&self, account: &str) -> Named {
+        let people = self.people.load();
+        match people.get(account) {
+            Some(p) => Named {
+                display: Some(p.display()),
+                role: (!p.role.is_empty()).then(|| p.role.to_owned()),
+                left: p.left,
+            },
+            None => Named::default(),
+        }
+    }
+}
+
+/// Reads `[identity]`, opens its sources, checks every role they name against the policy,
+/// and starts the RADIUS listener.
+pub async fn start(file: &ConfigFile, snap: &Snapshot) -> anyhow::Result<Sources> {
+    let settings = settings::IdentitySettings::from_table(file.config.identity.as_ref())?;
+    let base = file.path.parent().map(PathBuf::from).unwrap_or_default();
+    let sources = Sources::open(&settings, &base)?;
+    check_roles(&settings, &sources, snap)?;
+    if let Some(r) = &settings.radius {
+        let secret = settings::read_secret(&base, &r.secret_file, "[identity.radius] secret_file")?;
+        let socket = tokio::net::UdpSocket::bind(r.listen)
+            .await
+            .with_context(|| format!("[identity.radius] listen: {}", r.listen))?;
+        crate::cli::print(&format!(
+            "Gatehouse RADIUS accounting on {}\n",
+            socket.local_addr()?
+        ));
+        tokio::spawn(radius::serve(
+            socket,
+            Arc::from(secret.into_bytes()),
+            r.clients.clone(),
+            Arc::clone(&sources.bindings),
+        ));
+    }
+    Ok(sources)
+}
+
+/// Every role `[identity]` and the people table name must be one of the policy's.
+fn check_roles(
+    settings: &settings::IdentitySettings,
+    sources: &Sources,
+    snap: &Snapshot,
+) -> anyhow::Result<()> {
+    for (place, role) in settings.roles() {
+        if snap.role_id(role).is_none() {
+            bail!("{place}: {role:?} is not a role of the policy");
+        }
+    }
+    let people = sources.people();
+    for (role, account) in people.roles() {
+        if snap.role_id(role).is_none() {
+            bail!(
+                "[identity.people] csv: {account:?} has the role {role:?}, which is not a role \
+                 of the policy"
+            );
+        }
+    }
+    Ok(())
+}

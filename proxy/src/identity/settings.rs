@@ -1,0 +1,240 @@
+//! The `[identity]` section of the policy file: where names come from besides the proxy's
+//! own users file. Every part is optional; a school without a directory names people by
+//! proxy login and network, as before.
+//!
+//! ```toml
+//! [identity.radius]            # 802.1X Wi-Fi: the controller's accounting names devices
+//! listen = "0.0.0.0:1813"
+//! secret_file = "radius.secret" # owner-only; relative to this file
+//! clients = ["10.0.0.2/32"]     # who may send accounting
+//!
+//! [identity.ldap]              # proxy logins checked against Active Directory or OpenLDAP
+//! url = "ldaps://dc1.school.internal"
+//! ca = "school-ca.pem"
+//! bind_dn = "CN=gatehouse,OU=Service,DC=school,DC=internal"
+//! bind_password_file = "ldap.secret"
+//! base_dn = "DC=school,DC=internal"
+//! user_filter = "(sAMAccountName={user})"
+//! roles = [{ group = "CN=Staff,OU=Groups,DC=school,DC=internal", role = "staff" },
+//!          { group = "CN=Pupils,OU=Groups,DC=school,DC=internal", role = "pupil" }]
+//!
+//! [identity.people]            # names, year groups and forms from the MIS
+//! csv = "people.csv"
+//! ```
+
+use anyhow::{bail, Context as _};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    #[serde(default)]
+    pub radius: Option<RadiusSettings>,
+    #[serde(default)]
+    pub ldap: Option<LdapSettings>,
+    #[serde(default)]
+    pub people: Option<PeopleSettings>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusSettings {
+    /// UDP address the accounting listener binds (1813 is accounting's port).
+    pub listen: SocketAddr,
+    /// A file holding the shared secret, readable by its owner only.
+    pub secret_file: String,
+    /// Networks whose packets are read (the Wi-Fi controllers, the 802.1X server); every
+    /// other sender is dropped unanswered.
+    pub clients: Vec<ipnet::IpNet>,
+    /// A device with no accounting for this long is no longer named (a lost Stop).
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapSettings {
+    /// `ldaps://host[:port]`, or `ldap://host[:port]` with `starttls = true`. Plain
+    /// `ldap://` without StartTLS is refused (passwords would cross the network in clear)
+    /// unless the server is this machine.
+    pub url: String,
+    #[serde(default)]
+    pub starttls: bool,
+    /// The school's CA (PEM) that signed the directory's certificate; absent: the public
+    /// roots.
+    #[serde(default)]
+    pub ca: Option<String>,
+    /// The account Gatehouse searches with, and a file holding its password (owner-only).
+    pub bind_dn: String,
+    pub bind_password_file: String,
+    /// Where people and groups are searched.
+    pub base_dn: String,
+    /// `{user}` is replaced by the login name, escaped (RFC 4515).
+    #[serde(default = "default_user_filter")]
+    pub user_filter: String,
+    /// Group memberships are followed through groups inside groups (AD's nested groups).
+    #[serde(default = "default_true")]
+    pub nested_groups: bool,
+    /// Attributes read for the person's name, year group and form.
+    #[serde(default = "default_name_attribute")]
+    pub name_attribute: String,
+    #[serde(default)]
+    pub year_attribute: Option<String>,
+    #[serde(default)]
+    pub form_attribute: Option<String>,
+    /// Groups and the role (and site) their members get; the first that matches wins.
+    #[serde(default)]
+    pub roles: Vec<GroupRole>,
+    /// The role of a person in none of those groups; absent: such a login is refused.
+    #[serde(default)]
+    pub default_role: Option<String>,
+    /// A verified login is trusted this long before the directory is asked again (when
+    /// the directory cannot be reached, people already known keep their identity).
+    #[serde(default = "default_cache_minutes")]
+    pub cache_minutes: u64,
+    /// Seconds to wait for the directory.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRole {
+    /// The group's distinguished name.
+    pub group: String,
+    pub role: String,
+    #[serde(default)]
+    pub site: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleSettings {
+    /// A CSV export from the MIS: `account,name,year,form,role,left` with that header
+    /// (columns in any order; `year`, `form`, `role` and `left` may be empty or absent).
+    pub csv: String,
+}
+
+fn default_session_hours() -> u64 {
+    12
+}
+fn default_user_filter() -> String {
+    "(uid={user})".to_owned()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_name_attribute() -> String {
+    "displayName".to_owned()
+}
+fn default_cache_minutes() -> u64 {
+    10
+}
+fn default_timeout_secs() -> u64 {
+    5
+}
+
+impl IdentitySettings {
+    /// Reads `[identity]`; each wrong value is an error that names its place.
+    pub fn from_table(table: Option<&toml::Table>) -> anyhow::Result<IdentitySettings> {
+        let Some(table) = table else {
+            return Ok(IdentitySettings::default());
+        };
+        let settings: IdentitySettings = toml::Value::Table(table.clone())
+            .try_into()
+            .context("[identity]")?;
+        if let Some(r) = &settings.radius {
+            if r.clients.is_empty() {
+                bail!("[identity.radius] clients: name the controllers that send accounting");
+            }
+            if r.session_hours == 0 {
+                bail!("[identity.radius] session_hours: must be at least 1");
+            }
+        }
+        if let Some(l) = &settings.ldap {
+            l.check()?;
+        }
+        Ok(settings)
+    }
+
+    /// Every role the section names, with where it is named, to check against the policy.
+    pub fn roles(&self) -> Vec<(String, &str)> {
+        let Some(l) = &self.ldap else {
+            return Vec::new();
+        };
+        let mut named: Vec<(String, &str)> = l
+            .roles
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (format!("[identity.ldap] roles[{i}].role"), g.role.as_str()))
+            .collect();
+        if let Some(d) = &l.default_role {
+            named.push(("[identity.ldap] default_role".to_owned(), d.as_str()));
+        }
+        named
+    }
+}
+
+impl LdapSettings {
+    fn check(&self) -> anyhow::Result<()> {
+        let (scheme, rest) = self
+            .url
+            .split_once("://")
+            .with_context(|| format!("[identity.ldap] url: {:?} is not an LDAP URL", self.url))?;
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.");
+        match scheme {
+            "ldaps" if self.starttls => {
+                bail!("[identity.ldap] starttls: ldaps:// is TLS already; use one or the other")
+            }
+            "ldaps" => {}
+            "ldap" if self.starttls || local => {}
+            "ldap" => bail!(
+                "[identity.ldap] url: ldap:// without starttls = true would send passwords in \
+                 clear; use ldaps:// or starttls"
+            ),
+            _ => bail!(
+                "[identity.ldap] url: {:?} is not ldap:// or ldaps://",
+                self.url
+            ),
+        }
+        if !self.user_filter.contains("{user}") {
+            bail!("[identity.ldap] user_filter: must contain {{user}}, e.g. (uid={{user}})");
+        }
+        if !(self.user_filter.starts_with('(') && self.user_filter.ends_with(')')) {
+            bail!("[identity.ldap] user_filter: an LDAP filter is in parentheses");
+        }
+        if self.timeout_secs == 0 || self.timeout_secs > 60 {
+            bail!("[identity.ldap] timeout_secs: between 1 and 60");
+        }
+        Ok(())
+    }
+}
+
+/// Reads a secret from a file that only its owner may read; an empty file, or one others
+/// can read, is an error that says what to do.
+pub fn read_secret(base: &Path, name: &str, place: &str) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = resolve(base, name);
+    let meta = std::fs::metadata(&path).with_context(|| format!("{place}: {}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "{place}: {} can be read by others; chmod 600 it",
+            path.display()
+        );
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("{place}: {}", path.display()))?;
+    let secret = text.trim_end_matches(['\r', '\n']).to_owned();
+    if secret.is_empty() {
+        bail!("{place}: {} is empty", path.display());
+    }
+    Ok(secret)
+}
+
+/// A path from the policy file, relative to its folder.
+pub fn resolve(base: &Path, name: &str) -> PathBuf {
+    base.join(name)
+}
