@@ -705,3 +705,58 @@ fn with_the_directory_down_known_people_carry_on_and_new_ones_are_told_why() {
     );
     assert_eq!(proxy.metric("gatehouse_directory_up"), 1.0);
 }
+
+#[test]
+fn the_people_table_is_read_from_the_directory_with_roles_from_nested_groups() {
+    let smtp = servers::Smtp::start();
+    let ws = Workspace::new();
+    let slapd = Slapd::start(&ws);
+    secret_file(&ws, "radius.secret", SECRET);
+    let port = free_port();
+    let identity = format!(
+        "{}people_filter = \"(objectClass=inetOrgPerson)\"\naccount_attribute = \"uid\"\n\
+         [identity.radius]\nlisten = \"127.0.0.1:{port}\"\nsecret_file = \"radius.secret\"\n\
+         clients = [\"127.0.0.1/32\"]\n",
+        ldap_identity(&ws, slapd.port, 10)
+    );
+    let proxy = start(ws, smtp.port, &identity);
+    // The sync runs at start: four people (the service account is not an inetOrgPerson).
+    wait_for(20, || {
+        (proxy.metric("gatehouse_people ") == 4.0).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no sync: {}", proxy.log()));
+    assert_eq!(
+        proxy.metric("gatehouse_directory_syncs_total{outcome=\"ok\"}"),
+        1.0
+    );
+
+    // Carl on the Wi-Fi: named, and a pupil through year10 inside pupils.
+    let carl = format!(
+        "Acct-Status-Type = Start, User-Name = \"carl\", Framed-IP-Address = 127.0.0.20, \
+         Event-Timestamp = {}\n",
+        now()
+    );
+    assert!(radclient(port, SECRET, &carl));
+    assert_eq!(proxy.search("127.0.0.20", "volcanoes", None), 200);
+    let e = proxy.event_of("volcanoes");
+    assert_eq!(e["person"], "Carl Pupil, Year 10, 10A", "{e}");
+    assert_eq!(
+        (e["role"].as_str(), e["identified_by"].as_str()),
+        (Some("pupil"), Some("radius"))
+    );
+
+    // `gatehouse people` reads the same table and finds people by name.
+    let out = common::gatehouse()
+        .args(["people", "--config"])
+        .arg(proxy.ws.path("gatehouse.toml"))
+        .args(["--find", "teacher"])
+        .output()
+        .unwrap();
+    let text = common::stdout(&out);
+    assert!(
+        text.starts_with("4 people (0 leavers)"),
+        "{text}{}",
+        common::stderr(&out)
+    );
+    assert!(text.contains("tess\tTess Teacher\tstaff"), "{text}");
+}

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub devices_named: IntGauge,
     pub directory_up: IntGauge,
     pub directory_stale_logins: IntCounter,
+    pub directory_syncs: IntCounterVec,
+    pub people: IntGauge,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -162,6 +164,16 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "Logins accepted from the cache because the directory could not be reached",
     )?;
     directory_up.set(1);
+    let directory_syncs = IntCounterVec::new(
+        Opts::new(
+            "directory_syncs_total",
+            "People tables read from the directory, by outcome (ok, failed)",
+        ),
+        &["outcome"],
+    )?;
+    let people = IntGauge::new("people", "People in the people table")?;
+    registry.register(Box::new(directory_syncs.clone()))?;
+    registry.register(Box::new(people.clone()))?;
     registry.register(Box::new(radius_packets.clone()))?;
     registry.register(Box::new(devices_named.clone()))?;
     registry.register(Box::new(directory_up.clone()))?;
@@ -213,6 +225,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         devices_named,
         directory_up,
         directory_stale_logins,
+        directory_syncs,
+        people,
     })
 }
 

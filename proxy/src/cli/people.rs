@@ -1,10 +1,9 @@
 //! `gatehouse people`: reads the people table the policy names (`[identity.people] csv`,
-//! the MIS export) as the proxy would, says how many people, leavers and bytes it holds and
+//! the MIS export, or the directory with `[identity.ldap] people_filter`) as the proxy would, says how many people, leavers and bytes it holds and
 //! how long it took, and finds people by name. IT runs it on a new export before the proxy
 //! picks it up.
 
 use crate::identity::{people::People, settings};
-use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -12,13 +11,21 @@ use std::time::Instant;
 pub fn run(config: Option<&Path>, find: Option<&str>) -> anyhow::Result<ExitCode> {
     let file = crate::embedded::config_file(config)?;
     let identity = settings::IdentitySettings::from_table(file.config.identity.as_ref())?;
-    let csv = identity
-        .people
-        .context("the policy has no [identity.people] csv")?
-        .csv;
     let base = file.path.parent().map(PathBuf::from).unwrap_or_default();
     let started = Instant::now();
-    let people = People::load(&settings::resolve(&base, &csv))?;
+    let people = match (&identity.people, &identity.ldap) {
+        (Some(p), _) => People::load(&settings::resolve(&base, &p.csv))?,
+        (None, Some(l)) if l.people_filter.is_some() => {
+            let directory = crate::identity::ldap::Directory::new(l.clone(), &base)?;
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(directory.people())?
+        }
+        _ => anyhow::bail!(
+            "the policy has no people table: [identity.people] csv or [identity.ldap] people_filter"
+        ),
+    };
     let took = started.elapsed();
     let per = people.heap_bytes().checked_div(people.len()).unwrap_or(0);
     let mut out = format!(

@@ -17,8 +17,9 @@ use super::settings::{self, LdapSettings};
 use crate::metrics;
 use anyhow::Context as _;
 use dashmap::DashMap;
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
 use std::sync::Arc;
@@ -322,9 +323,160 @@ impl Directory {
     }
 }
 
+impl Directory {
+    /// The people table read from the directory: every entry `people_filter` finds, with
+    /// its name, year and form, and the role of the first configured group it is in
+    /// (through groups inside groups). Paged, so a directory's size limit does not cut it.
+    pub async fn people(&self) -> anyhow::Result<super::people::People> {
+        let s = &self.settings;
+        let filter = s
+            .people_filter
+            .as_deref()
+            .context("[identity.ldap] people_filter is not set")?;
+        let timeout = Duration::from_secs(s.timeout_secs.max(1) * 60);
+        let read = tokio::time::timeout(timeout, async {
+            let mut ldap = self.connect().await.map_err(Asked::message)?;
+            let members = self.role_members(&mut ldap).await?;
+            let mut attrs = vec![s.account_attribute.clone(), s.name_attribute.clone()];
+            attrs.extend(s.year_attribute.clone());
+            attrs.extend(s.form_attribute.clone());
+            let entries = paged(&mut ldap, &s.base_dn, filter, attrs).await?;
+            let _ = ldap.unbind().await;
+            let mut people = super::people::People::default();
+            let mut skipped = 0usize;
+            for entry in entries {
+                let first = |a: Option<&String>| {
+                    a.and_then(|a| entry.attrs.get(a))
+                        .and_then(|v| v.first())
+                        .map(String::as_str)
+                        .unwrap_or_default()
+                };
+                let account = first(Some(&s.account_attribute)).to_lowercase();
+                if account.is_empty() || account.chars().any(char::is_control) {
+                    skipped += 1;
+                    continue;
+                }
+                let dn = normal_dn(&entry.dn);
+                let role = members
+                    .iter()
+                    .find(|(_, set)| set.contains(&dn))
+                    .map(|(role, _)| role.as_str())
+                    .or(s.default_role.as_deref())
+                    .unwrap_or_default();
+                people.add(super::people::Row {
+                    account: &account,
+                    name: first(Some(&s.name_attribute)),
+                    year: first(s.year_attribute.as_ref()),
+                    form: first(s.form_attribute.as_ref()),
+                    role,
+                    left: false,
+                })?;
+            }
+            if skipped > 0 {
+                tracing::warn!(
+                    "LDAP sync: {skipped} entries have no {} and were left out",
+                    s.account_attribute
+                );
+            }
+            people.finish()
+        })
+        .await;
+        let people = read.with_context(|| format!("the sync took over {timeout:?}"))??;
+        Ok(people)
+    }
+
+    /// For each configured group, in order, its role and every entry inside it (through
+    /// groups inside groups, when `nested_groups`).
+    async fn role_members(
+        &self,
+        ldap: &mut Ldap,
+    ) -> anyhow::Result<Vec<(String, HashSet<String>)>> {
+        let groups = paged(
+            ldap,
+            &self.settings.base_dn,
+            "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))",
+            vec!["member".to_owned(), "uniqueMember".to_owned()],
+        )
+        .await?;
+        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        for g in groups {
+            let list = members.entry(normal_dn(&g.dn)).or_default();
+            for attr in ["member", "uniqueMember"] {
+                if let Some(values) = g.attrs.get(attr) {
+                    list.extend(values.iter().map(|m| normal_dn(m)));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for g in &self.settings.roles {
+            let mut inside = HashSet::new();
+            let mut frontier = vec![normal_dn(&g.group)];
+            for _ in 0..MAX_DEPTH {
+                let mut next = Vec::new();
+                for group in frontier.drain(..) {
+                    for m in members.get(&group).into_iter().flatten() {
+                        if inside.insert(m.clone())
+                            && self.settings.nested_groups
+                            && members.contains_key(m)
+                        {
+                            next.push(m.clone());
+                        }
+                    }
+                }
+                if next.is_empty() {
+                    break;
+                }
+                frontier = next;
+            }
+            out.push((g.role.clone(), inside));
+        }
+        Ok(out)
+    }
+}
+
+/// Every entry a filter finds, in pages of 500.
+async fn paged(
+    ldap: &mut Ldap,
+    base: &str,
+    filter: &str,
+    attrs: Vec<String>,
+) -> anyhow::Result<Vec<SearchEntry>> {
+    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
+        Box::new(EntriesOnly::new()),
+        Box::new(PagedResults::new(500)),
+    ];
+    let mut stream = ldap
+        .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs)
+        .await
+        .with_context(|| format!("searching {base} for {filter}"))?;
+    let mut out = Vec::new();
+    while let Some(entry) = stream
+        .next()
+        .await
+        .with_context(|| format!("searching {base} for {filter}"))?
+    {
+        out.push(SearchEntry::construct(entry));
+    }
+    stream
+        .finish()
+        .await
+        .success()
+        .with_context(|| format!("searching {base} for {filter}"))?;
+    Ok(out)
+}
+
 enum Asked {
     Refused(Refused),
     Down(String),
+}
+
+impl Asked {
+    fn message(self) -> anyhow::Error {
+        match self {
+            Asked::Refused(why) => anyhow::anyhow!("refused: {why:?}"),
+            Asked::Down(why) => anyhow::anyhow!("{why}"),
+        }
+    }
 }
 
 fn down(e: ldap3::LdapError) -> Asked {

@@ -47,8 +47,8 @@ impl How {
 #[derive(Debug)]
 pub struct Sources {
     pub bindings: Arc<bindings::Bindings>,
-    pub directory: Option<ldap::Directory>,
-    people: ArcSwap<people::People>,
+    pub directory: Option<Arc<ldap::Directory>>,
+    people: Arc<ArcSwap<people::People>>,
     people_path: Option<PathBuf>,
 }
 
@@ -67,7 +67,7 @@ impl Sources {
         let directory = settings
             .ldap
             .clone()
-            .map(|l| ldap::Directory::new(l, base))
+            .map(|l| ldap::Directory::new(l, base).map(Arc::new))
             .transpose()?;
         let people_path = settings
             .people
@@ -77,12 +77,15 @@ impl Sources {
             Some(path) => people::People::load(path)?,
             None => people::People::default(),
         };
+        crate::metrics::get()
+            .people
+            .set(i64::try_from(people.len()).unwrap_or(i64::MAX));
         Ok(Sources {
             bindings: Arc::new(bindings::Bindings::new(std::time::Duration::from_secs(
                 hours * 3600,
             ))),
             directory,
-            people: ArcSwap::from_pointee(people),
+            people: Arc::new(ArcSwap::from_pointee(people)),
             people_path,
         })
     }
@@ -91,6 +94,9 @@ impl Sources {
     pub fn reload_people(&self) -> anyhow::Result<()> {
         if let Some(path) = &self.people_path {
             let people = people::People::load(path)?;
+            crate::metrics::get()
+                .people
+                .set(i64::try_from(people.len()).unwrap_or(i64::MAX));
             self.people.store(Arc::new(people));
         }
         Ok(())
@@ -125,6 +131,15 @@ pub async fn start(file: &ConfigFile, snap: &Snapshot) -> anyhow::Result<Sources
     let base = file.path.parent().map(PathBuf::from).unwrap_or_default();
     let sources = Sources::open(&settings, &base)?;
     check_roles(&settings, &sources, snap)?;
+    if let (Some(d), Some(l)) = (&sources.directory, &settings.ldap) {
+        if l.people_filter.is_some() {
+            tokio::spawn(sync_people(
+                Arc::clone(d),
+                Arc::clone(&sources.people),
+                std::time::Duration::from_secs(l.sync_minutes * 60),
+            ));
+        }
+    }
     if let Some(r) = &settings.radius {
         let secret = settings::read_secret(&base, &r.secret_file, "[identity.radius] secret_file")?;
         let socket = tokio::net::UdpSocket::bind(r.listen)
@@ -165,4 +180,36 @@ fn check_roles(
         }
     }
     Ok(())
+}
+
+/// Reads the people table from the directory now and every `every`; a failed sync keeps
+/// the table in force and says why.
+async fn sync_people(
+    directory: Arc<ldap::Directory>,
+    table: Arc<ArcSwap<people::People>>,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let started = std::time::Instant::now();
+        let m = crate::metrics::get();
+        match directory.people().await {
+            Ok(people) => {
+                tracing::info!(
+                    "LDAP sync: {} people in {:.1} s",
+                    people.len(),
+                    started.elapsed().as_secs_f64()
+                );
+                m.people
+                    .set(i64::try_from(people.len()).unwrap_or(i64::MAX));
+                m.directory_syncs.with_label_values(&["ok"]).inc();
+                table.store(Arc::new(people));
+            }
+            Err(e) => {
+                m.directory_syncs.with_label_values(&["failed"]).inc();
+                tracing::error!("LDAP sync failed, the people table stays as it was: {e:#}");
+            }
+        }
+    }
 }

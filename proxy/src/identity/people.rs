@@ -59,6 +59,17 @@ impl Person<'_> {
     }
 }
 
+/// One person to add.
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a> {
+    pub account: &'a str,
+    pub name: &'a str,
+    pub year: &'a str,
+    pub form: &'a str,
+    pub role: &'a str,
+    pub left: bool,
+}
+
 /// The people table.
 #[derive(Debug, Default)]
 pub struct People {
@@ -118,31 +129,52 @@ impl People {
                 field(5).to_ascii_lowercase().as_str(),
                 "" | "no" | "false" | "0"
             );
-            let entry = Entry {
-                account: people.push(&account)?,
-                name: people.push(field(1))?,
-                year: people.push(field(2).trim_start_matches("Year ").trim())?,
-                form: people.push(field(3))?,
-                role: people.push(field(4))?,
-                left,
-            };
-            people.entries.push(entry);
+            people
+                .add(Row {
+                    account: &account,
+                    name: field(1),
+                    year: field(2).trim_start_matches("Year ").trim(),
+                    form: field(3),
+                    role: field(4),
+                    left,
+                })
+                .with_context(|| format!("line {line}"))?;
         }
-        people.entries.sort_by(|a, b| {
-            people_str(&people.text, a.account).cmp(people_str(&people.text, b.account))
-        });
-        for pair in people.entries.windows(2) {
+        people.finish()
+    }
+
+    /// Adds one person (the account in lower case); [`People::finish`] sorts and checks.
+    pub fn add(&mut self, row: Row<'_>) -> anyhow::Result<()> {
+        let entry = Entry {
+            account: self.push(row.account)?,
+            name: self.push(row.name)?,
+            year: self.push(row.year)?,
+            form: self.push(row.form)?,
+            role: self.push(row.role)?,
+            left: row.left,
+        };
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// Sorts the table by account; an account given twice is an error.
+    pub fn finish(mut self) -> anyhow::Result<People> {
+        let text = std::mem::take(&mut self.text);
+        self.entries
+            .sort_by(|a, b| people_str(&text, a.account).cmp(people_str(&text, b.account)));
+        self.text = text;
+        for pair in self.entries.windows(2) {
             let (a, b) = (
-                people_str(&people.text, pair[0].account),
-                people_str(&people.text, pair[1].account),
+                people_str(&self.text, pair[0].account),
+                people_str(&self.text, pair[1].account),
             );
             if a == b {
                 bail!("the account {a:?} is given twice");
             }
         }
-        people.text.shrink_to_fit();
-        people.entries.shrink_to_fit();
-        Ok(people)
+        self.text.shrink_to_fit();
+        self.entries.shrink_to_fit();
+        Ok(self)
     }
 
     fn push(&mut self, s: &str) -> anyhow::Result<Span> {

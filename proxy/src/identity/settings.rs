@@ -97,6 +97,17 @@ pub struct LdapSettings {
     /// Seconds to wait for the directory.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// The people table from the directory itself: every entry this filter finds under
+    /// `base_dn` (e.g. `(&(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))`
+    /// for AD's enabled users) is read, with its role from the groups above, every
+    /// `sync_minutes`. Absent: no sync (use `[identity.people] csv`).
+    #[serde(default)]
+    pub people_filter: Option<String>,
+    /// The attribute that holds the login name (`sAMAccountName` in AD).
+    #[serde(default = "default_account_attribute")]
+    pub account_attribute: String,
+    #[serde(default = "default_sync_minutes")]
+    pub sync_minutes: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -135,6 +146,12 @@ fn default_cache_minutes() -> u64 {
 fn default_timeout_secs() -> u64 {
     5
 }
+fn default_account_attribute() -> String {
+    "uid".to_owned()
+}
+fn default_sync_minutes() -> u64 {
+    60
+}
 
 impl IdentitySettings {
     /// Reads `[identity]`; each wrong value is an error that names its place.
@@ -155,6 +172,12 @@ impl IdentitySettings {
         }
         if let Some(l) = &settings.ldap {
             l.check()?;
+            if l.people_filter.is_some() && settings.people.is_some() {
+                bail!(
+                    "[identity.ldap] people_filter and [identity.people] csv both give the \
+                     people table: keep one"
+                );
+            }
         }
         Ok(settings)
     }
@@ -208,6 +231,14 @@ impl LdapSettings {
         }
         if self.timeout_secs == 0 || self.timeout_secs > 60 {
             bail!("[identity.ldap] timeout_secs: between 1 and 60");
+        }
+        if let Some(f) = &self.people_filter {
+            if !(f.starts_with('(') && f.ends_with(')')) {
+                bail!("[identity.ldap] people_filter: an LDAP filter is in parentheses");
+            }
+            if self.sync_minutes == 0 {
+                bail!("[identity.ldap] sync_minutes: at least 1");
+            }
         }
         Ok(())
     }
