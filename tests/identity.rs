@@ -241,7 +241,7 @@ fn wifi_accounting_names_the_device_and_the_dsl_reads_the_pupils_name() {
     let port = free_port();
     let identity = format!(
         "[identity.radius]\nlisten = \"127.0.0.1:{port}\"\nsecret_file = \"radius.secret\"\n\
-         clients = [\"127.0.0.1/32\"]\n[identity.people]\ncsv = \"people.csv\"\n"
+         clients = [\"127.0.0.1/32\"]\nrealms = [\"SCHOOL\", \"school.example\"]\n[identity.people]\ncsv = \"people.csv\"\n"
     );
     let proxy = start(ws, smtp.port, &identity);
 

@@ -128,15 +128,16 @@ impl Logins {
         let Some(address) = self.addresses.reserve(client, PER_ADDRESS) else {
             return Err(Denied::Limited);
         };
-        let Some(account) = self
-            .accounts
-            .reserve(login.name.to_lowercase(), PER_ACCOUNT)
-        else {
+        // `tess `, ` TESS` and `ｔｅｓｓ` are one account to the directory: one limit.
+        let key = ldap::canonical_name(&login.name);
+        let Some(account) = self.accounts.reserve(key, PER_ACCOUNT) else {
             address.succeeded();
             return Err(Denied::Limited);
         };
         let outcome = self.verify(users, login).await;
-        if outcome.is_ok() {
+        // A check the directory could not make is not a wrong guess: an outage must not
+        // lock people out once it is over.
+        if matches!(outcome, Ok(_) | Err(Denied::DirectoryDown)) {
             account.succeeded();
             address.succeeded();
         }

@@ -130,7 +130,7 @@ impl Directory {
     }
 
     fn key(&self, name: &str, password: &str) -> u64 {
-        self.keys.hash_one((name.to_lowercase(), password))
+        self.keys.hash_one((canonical_name(name), password))
     }
 
     /// A login verified within `cache_minutes`: no directory round trip.
@@ -238,7 +238,7 @@ impl Directory {
     async fn find(&self, ldap: &mut Ldap, name: &str) -> Result<(String, Found), Asked> {
         let s = &self.settings;
         let filter = s.user_filter.replace("{user}", &ldap_escape(name));
-        let mut attrs = vec![s.name_attribute.as_str()];
+        let mut attrs = vec![s.name_attribute.as_str(), s.account_attribute.as_str()];
         attrs.extend(s.year_attribute.as_deref());
         attrs.extend(s.form_attribute.as_deref());
         let (entries, _) = ldap
@@ -256,8 +256,13 @@ impl Directory {
                 .and_then(|v| v.first())
                 .cloned()
         };
+        // The account as the directory spells it: ` amy`, `AMY` and a full-width `ａｍｙ`
+        // all find amy (the directory ignores case, spaces and width) and are all `amy`.
+        let account = first(Some(&s.account_attribute))
+            .unwrap_or_else(|| name.to_owned())
+            .to_lowercase();
         let found = Found {
-            account: name.to_lowercase(),
+            account,
             role: String::new(),
             site: None,
             name: first(Some(&s.name_attribute)),
@@ -481,6 +486,17 @@ impl Asked {
 
 fn down(e: ldap3::LdapError) -> Asked {
     Asked::Down(e.to_string())
+}
+
+/// A login name as a directory compares it: compatibility forms (full-width letters) folded,
+/// case folded, spaces dropped. The key of the cache and of the failed-login limits, so
+/// `tess `, ` TESS` and `ｔｅｓｓ` count against one account.
+pub fn canonical_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    name.nfkc()
+        .flat_map(char::to_lowercase)
+        .filter(|c| !c.is_whitespace())
+        .collect()
 }
 
 /// A DN compared as directories do: case and the spaces after commas do not matter.

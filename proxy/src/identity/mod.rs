@@ -152,7 +152,11 @@ pub async fn start(file: &ConfigFile, snap: &Snapshot) -> anyhow::Result<Sources
         tokio::spawn(radius::serve(
             socket,
             Arc::from(secret.into_bytes()),
-            r.clients.clone(),
+            radius::Rules {
+                clients: r.clients.clone(),
+                realms: r.realms.clone(),
+                require_timestamp: r.require_event_timestamp,
+            },
             Arc::clone(&sources.bindings),
         ));
     }

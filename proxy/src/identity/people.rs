@@ -89,6 +89,11 @@ impl People {
     /// Reads the CSV text (RFC 4180: quoted fields, doubled quotes, CRLF or LF). Every bad
     /// line is an error that names it; an account given twice is an error.
     pub fn parse(text: &str) -> anyhow::Result<People> {
+        People::parse_on(text, chrono::Utc::now().date_naive())
+    }
+
+    /// As [`People::parse`], with `today` for leaving dates.
+    pub fn parse_on(text: &str, today: chrono::NaiveDate) -> anyhow::Result<People> {
         let mut rows = Rows::new(text.strip_prefix('\u{feff}').unwrap_or(text));
         let Some((_, header)) = rows.next_row()? else {
             bail!("line 1: empty file; expected a header like account,name,year,form,role,left");
@@ -125,10 +130,7 @@ impl People {
             if account.is_empty() || account.len() > 256 || account.chars().any(char::is_control) {
                 bail!("line {line}: the account is empty, too long or holds control characters");
             }
-            let left = !matches!(
-                field(5).to_ascii_lowercase().as_str(),
-                "" | "no" | "false" | "0"
-            );
+            let left = has_left(field(5), today);
             people
                 .add(Row {
                     account: &account,
@@ -252,6 +254,22 @@ impl People {
     }
 }
 
+/// Whether a `left` field says the person has left by `today`: a date on or before today,
+/// or a word that says so. A leaving date still to come, `no`, `n`, `false`, `0` and empty
+/// are not left.
+fn has_left(field: &str, today: chrono::NaiveDate) -> bool {
+    let field = field.trim();
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(field, "%Y-%m-%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(field, "%d/%m/%Y"))
+    {
+        return date <= today;
+    }
+    !matches!(
+        field.to_ascii_lowercase().as_str(),
+        "" | "no" | "n" | "false" | "0"
+    )
+}
+
 fn people_str(text: &str, s: Span) -> &str {
     let start = s.start as usize;
     text.get(start..start + s.len as usize).unwrap_or_default()
@@ -351,6 +369,23 @@ mod tests {
         assert_eq!(ben.display(), "Pupil, Ben \"BJ\", Year 11, 11C");
         assert_eq!(people.find("tess", 5).len(), 1);
         assert!(!people.get("t.teacher").unwrap().left);
+    }
+
+    #[test]
+    fn a_leaving_date_still_to_come_is_not_left_yet() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        for (field, left) in [
+            ("2030-07-20", false),
+            ("20/07/2030", false),
+            ("2026-12-03", true),
+            ("2026-07-20", true),
+            ("N", false),
+            ("no", false),
+            ("yes", true),
+            ("", false),
+        ] {
+            assert_eq!(has_left(field, today), left, "{field:?}");
+        }
     }
 
     #[test]

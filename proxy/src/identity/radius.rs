@@ -27,6 +27,8 @@ const FRAMED_IPV6_ADDRESS: u8 = 168;
 
 /// How far an `Event-Timestamp` may be from now.
 const CLOCK_SLACK_SECS: i64 = 300;
+/// Addresses one session may report (an IPv4 and a few IPv6).
+const MAX_ADDRESSES: usize = 8;
 
 /// What a session's packet says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +135,9 @@ pub fn parse(packet: &[u8], secret: &[u8]) -> Result<Accounting, Dropped> {
                 let octets: [u8; 16] = value
                     .try_into()
                     .map_err(|_| Dropped::Malformed("Framed-IPv6-Address is not 16 octets"))?;
-                read.addresses.push(IpAddr::V6(Ipv6Addr::from(octets)));
+                // `::ffff:10.1.0.5` is the client 10.1.0.5, as the listener sees it.
+                read.addresses
+                    .push(IpAddr::V6(Ipv6Addr::from(octets)).to_canonical());
             }
             CALLING_STATION_ID => {
                 read.device = std::str::from_utf8(value).ok().map(str::to_owned);
@@ -150,6 +154,9 @@ pub fn parse(packet: &[u8], secret: &[u8]) -> Result<Accounting, Dropped> {
                 }
             }
             _ => {}
+        }
+        if read.addresses.len() > MAX_ADDRESSES {
+            return Err(Dropped::Malformed("more addresses than one device has"));
         }
     }
     read.status = match status.ok_or(Dropped::Malformed("no Acct-Status-Type"))? {
@@ -183,15 +190,29 @@ fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
 
 /// The account a RADIUS `User-Name` names: `SCHOOL\amy` and `amy@school.org` are `amy`,
 /// in lower case; machine accounts (`host/PC01...`) and empty names are no one.
-pub fn account_of(user: &str) -> Option<String> {
-    let user = user.trim();
-    if user.is_empty() || user.to_ascii_lowercase().starts_with("host/") {
+pub fn account_of(user: &str, realms: &[String]) -> Option<String> {
+    let (domain, user) = match (user.split_once('\\'), user.split_once('@')) {
+        (Some(_), Some(_)) => return None,
+        (Some((domain, user)), None) | (None, Some((user, domain))) => (Some(domain), user),
+        (None, None) => (None, user),
+    };
+    // One realm at most (`a@b@c`, `A\B\amy` name no one), and only the school's own: a
+    // visitor's eduroam realm or a guest realm is not a school account.
+    if user.contains(['\\', '@']) {
         return None;
     }
-    let user = user.rsplit('\\').next().unwrap_or(user);
-    let user = user.split('@').next().unwrap_or(user);
-    (!user.is_empty() && user.len() <= 256 && !user.chars().any(char::is_control))
-        .then(|| user.to_lowercase())
+    if let Some(domain) = domain {
+        if !realms.iter().any(|r| r.eq_ignore_ascii_case(domain)) {
+            return None;
+        }
+    }
+    let lower = user.to_lowercase();
+    let machine = lower.starts_with("host/") || lower.ends_with('$');
+    (!machine
+        && !lower.is_empty()
+        && lower.len() <= 256
+        && !lower.chars().any(|c| c.is_control() || c.is_whitespace()))
+    .then_some(lower)
 }
 
 /// What was done with a packet that passed its checks.
@@ -204,6 +225,8 @@ pub enum Applied {
     Nothing,
     /// Its Event-Timestamp is too far from now.
     Stale,
+    /// It has no Event-Timestamp and the config requires one.
+    Untimed,
     /// The same packet again (a retransmission).
     Repeated,
     /// The binding table is full.
@@ -218,6 +241,7 @@ impl Applied {
             Applied::Cleared => "cleared",
             Applied::Nothing => "nothing",
             Applied::Stale => "stale",
+            Applied::Untimed => "untimed",
             Applied::Repeated => "repeated",
             Applied::Full => "full",
         }
@@ -246,18 +270,29 @@ impl Recent {
     }
 }
 
+/// How the listener reads packets (from `[identity.radius]`).
+#[derive(Clone, Debug)]
+pub struct Rules {
+    pub clients: Vec<ipnet::IpNet>,
+    /// Realms and domains whose accounts are the school's (`SCHOOL`, `school.org`).
+    pub realms: Vec<String>,
+    /// A packet without `Event-Timestamp` is refused (it could be a replay of any age).
+    pub require_timestamp: bool,
+}
+
 /// Applies a checked packet from `from` to the bindings.
 pub fn apply(
     bindings: &Bindings,
     recent: &mut Recent,
+    rules: &Rules,
     from: IpAddr,
     packet: &Accounting,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Applied {
-    if let Some(t) = packet.event_time {
-        if (now.timestamp() - t).abs() > CLOCK_SLACK_SECS {
-            return Applied::Stale;
-        }
+    match packet.event_time {
+        Some(t) if (now.timestamp() - t).abs() > CLOCK_SLACK_SECS => return Applied::Stale,
+        None if rules.require_timestamp => return Applied::Untimed,
+        _ => {}
     }
     if recent.seen_before((from, packet.identifier, packet.authenticator)) {
         return Applied::Repeated;
@@ -266,7 +301,11 @@ pub fn apply(
         bindings.forget_reporter(from);
         return Applied::Cleared;
     }
-    let Some(account) = packet.user.as_deref().and_then(account_of) else {
+    let Some(account) = packet
+        .user
+        .as_deref()
+        .and_then(|u| account_of(u, &rules.realms))
+    else {
         return Applied::Nothing;
     };
     if packet.addresses.is_empty() {
@@ -295,16 +334,25 @@ pub fn apply(
 pub async fn serve(
     socket: tokio::net::UdpSocket,
     secret: Arc<[u8]>,
-    clients: Vec<ipnet::IpNet>,
+    rules: Rules,
     bindings: Arc<Bindings>,
 ) {
     let mut buf = vec![0u8; 4096];
     let mut recent = Recent::default();
+    let mut log = Throttle::default();
     loop {
         let Ok((n, from)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        let outcome = handle(&buf[..n], from, &secret, &clients, &bindings, &mut recent);
+        let outcome = handle(
+            &buf[..n],
+            from,
+            &secret,
+            &rules,
+            &bindings,
+            &mut recent,
+            &mut log,
+        );
         let m = metrics::get();
         m.radius_packets.with_label_values(&[outcome.0]).inc();
         m.devices_named
@@ -320,47 +368,88 @@ fn handle(
     datagram: &[u8],
     from: SocketAddr,
     secret: &[u8],
-    clients: &[ipnet::IpNet],
+    rules: &Rules,
     bindings: &Bindings,
     recent: &mut Recent,
+    log: &mut Throttle,
 ) -> (&'static str, Option<[u8; 20]>) {
     let sender = from.ip().to_canonical();
-    if !clients.iter().any(|c| c.contains(&sender)) {
-        tracing::warn!("RADIUS: dropped a packet from {from}: not in [identity.radius] clients");
+    if !rules.clients.iter().any(|c| c.contains(&sender)) {
+        log.warn(|| format!("dropped a packet from {from}: not in [identity.radius] clients"));
         return ("unknown-client", None);
     }
     let packet = match parse(datagram, secret) {
         Ok(p) => p,
         Err(why) => {
-            tracing::warn!(
-                "RADIUS: dropped a packet from {from}: {}",
-                match &why {
-                    Dropped::Malformed(what) => format!("malformed ({what})"),
-                    Dropped::NotAccounting(code) =>
-                        format!("code {code} is not an Accounting-Request"),
-                    Dropped::BadAuthenticator =>
-                        "its authenticator does not match the shared secret".to_owned(),
-                }
-            );
+            log.warn(|| {
+                format!(
+                    "dropped a packet from {from}: {}",
+                    match &why {
+                        Dropped::Malformed(what) => format!("malformed ({what})"),
+                        Dropped::NotAccounting(code) =>
+                            format!("code {code} is not an Accounting-Request"),
+                        Dropped::BadAuthenticator =>
+                            "its authenticator does not match the shared secret".to_owned(),
+                    }
+                )
+            });
             return (why.label(), None);
         }
     };
-    let applied = apply(bindings, recent, sender, &packet, chrono::Utc::now());
+    let applied = apply(bindings, recent, rules, sender, &packet, chrono::Utc::now());
     match applied {
         Applied::Stale => {
-            tracing::warn!(
-                "RADIUS: refused a packet from {from}: its Event-Timestamp is more than \
-                 {CLOCK_SLACK_SECS} s from now (a replay, or the controller's clock is wrong)"
-            );
+            log.warn(|| {
+                format!(
+                    "refused a packet from {from}: its Event-Timestamp is more than \
+                     {CLOCK_SLACK_SECS} s from now (a replay, or the controller's clock is wrong)"
+                )
+            });
+            (applied.label(), None)
+        }
+        Applied::Untimed => {
+            log.warn(|| {
+                format!(
+                    "refused a packet from {from}: it has no Event-Timestamp, so a replay \
+                     could not be told apart (require_event_timestamp = false accepts such \
+                     controllers)"
+                )
+            });
             (applied.label(), None)
         }
         Applied::Full => {
-            tracing::warn!(
-                "RADIUS: the table of named devices is full; {from}'s Start not applied"
-            );
+            log.warn(|| format!("the table of named devices is full; {from}'s Start not applied"));
             (applied.label(), Some(response(&packet, secret)))
         }
         _ => (applied.label(), Some(response(&packet, secret))),
+    }
+}
+
+/// Warnings at most one every ten seconds, with a count of those left out: anyone who can
+/// reach the port could otherwise fill the log.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    last: Option<std::time::Instant>,
+    quiet: u64,
+}
+
+impl Throttle {
+    fn warn(&mut self, line: impl FnOnce() -> String) {
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(10))
+        {
+            self.quiet += 1;
+            return;
+        }
+        let left_out = std::mem::take(&mut self.quiet);
+        self.last = Some(now);
+        if left_out > 0 {
+            tracing::warn!("RADIUS: {} ({left_out} more warnings left out)", line());
+        } else {
+            tracing::warn!("RADIUS: {}", line());
+        }
     }
 }
 
@@ -401,8 +490,9 @@ mod tests {
         );
         let read = parse(&p, b"s3cret").unwrap();
         assert_eq!(read.status, Status::Start);
+        let realms = ["SCHOOL".to_owned()];
         assert_eq!(
-            account_of(read.user.as_deref().unwrap()).unwrap(),
+            account_of(read.user.as_deref().unwrap(), &realms).unwrap(),
             "amy.pupil"
         );
         assert_eq!(read.addresses, vec![IpAddr::from([10, 1, 0, 5])]);
@@ -418,8 +508,57 @@ mod tests {
 
     #[test]
     fn machine_accounts_and_realms() {
-        assert_eq!(account_of("host/PC01.school.internal"), None);
-        assert_eq!(account_of("amy@school.org").as_deref(), Some("amy"));
-        assert_eq!(account_of(""), None);
+        let realms = ["SCHOOL".to_owned(), "school.org".to_owned()];
+        let of = |u: &str| account_of(u, &realms);
+        assert_eq!(of("host/PC01.school.internal"), None);
+        assert_eq!(of("SCHOOL\\host/pc01"), None);
+        assert_eq!(of("SCHOOL\\PC01$"), None);
+        assert_eq!(of("amy@School.Org").as_deref(), Some("amy"));
+        assert_eq!(of("school\\Amy").as_deref(), Some("amy"));
+        assert_eq!(of("amy").as_deref(), Some("amy"));
+        // Found by attack: another realm, two realms, and padding named the local account.
+        assert_eq!(of("tess@evil.example"), None);
+        assert_eq!(of("tess@a@b"), None);
+        assert_eq!(of("A\\B\\tess"), None);
+        assert_eq!(of("SCHOOL\\tess@school.org"), None);
+        assert_eq!(of(" tess"), None);
+        assert_eq!(of(""), None);
+    }
+
+    #[test]
+    fn a_packet_with_no_timestamp_is_refused_unless_the_config_allows_it() {
+        let p = parse(
+            &packet(
+                b"k",
+                &[
+                    (ACCT_STATUS_TYPE, 1u32.to_be_bytes().to_vec()),
+                    (USER_NAME, b"amy".to_vec()),
+                    (FRAMED_IPV6_ADDRESS, {
+                        let mut v = vec![0u8; 10];
+                        v.extend_from_slice(&[0xff, 0xff, 10, 1, 0, 9]);
+                        v
+                    }),
+                ],
+            ),
+            b"k",
+        )
+        .unwrap();
+        // `::ffff:10.1.0.9` is read as 10.1.0.9, the address the client connects from.
+        assert_eq!(p.addresses, vec![IpAddr::from([10, 1, 0, 9])]);
+        let b = Bindings::new(std::time::Duration::from_secs(60));
+        let nas = IpAddr::from([10, 0, 0, 2]);
+        let mut rules = Rules {
+            clients: Vec::new(),
+            realms: Vec::new(),
+            require_timestamp: true,
+        };
+        let now = chrono::Utc::now();
+        let mut recent = Recent::default();
+        assert_eq!(
+            apply(&b, &mut recent, &rules, nas, &p, now),
+            Applied::Untimed
+        );
+        rules.require_timestamp = false;
+        assert_eq!(apply(&b, &mut recent, &rules, nas, &p, now), Applied::Bound);
     }
 }

@@ -51,6 +51,15 @@ pub struct RadiusSettings {
     /// A device with no accounting for this long is no longer named (a lost Stop).
     #[serde(default = "default_session_hours")]
     pub session_hours: u64,
+    /// The school's realms and domains (`SCHOOL` for `SCHOOL\\amy`, `school.org` for
+    /// `amy@school.org`); a User-Name in any other realm names no one. Names without a
+    /// realm are always read.
+    #[serde(default)]
+    pub realms: Vec<String>,
+    /// Refuse packets without `Event-Timestamp` (a replay of any age could not be told
+    /// apart). Turn off only for a controller that never sends it.
+    #[serde(default = "default_true")]
+    pub require_event_timestamp: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
