@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test Gatehouse has, on a fresh Debian 12 machine or a developer's.
 # Installs what the tests need first (squidGuard, curl, openssl, Chromium, PostgreSQL,
-# aiosmtpd, Node.js with playwright-core, Prometheus's promtool, OpenLDAP's slapd, radclient).
+# aiosmtpd, Node.js with playwright-core, Prometheus's promtool, OpenLDAP's slapd, radclient,
+# MIT Kerberos's KDC and client, and libkrb5-dev + libclang-dev to build the Kerberos feature).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,13 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # the Wi-Fi controller's accounting of tests/identity.rs.
 [ -x /usr/sbin/slapd ] || missing+=(slapd)
 command -v radclient >/dev/null 2>&1 || missing+=(freeradius-utils)
+# Kerberos single sign-on (the `kerberos` feature): MIT's GSSAPI headers and libclang to
+# build it; a KDC, kadmin.local and kinit for tests/kerberos.rs.
+[ -f /usr/include/gssapi/gssapi.h ] || missing+=(libkrb5-dev)
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+[ -x /usr/sbin/krb5kdc ] || missing+=(krb5-kdc)
+[ -x /usr/sbin/kadmin.local ] || missing+=(krb5-admin-server)
+command -v kinit >/dev/null 2>&1 || missing+=(krb5-user)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]}..."
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
@@ -55,5 +63,5 @@ if [ ! -d tests/e2e/node_modules/playwright-core ]; then
 fi
 
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+cargo clippy --workspace --all-targets --features gatehouse/kerberos -- -D warnings
+cargo test --workspace --features gatehouse/kerberos

@@ -218,15 +218,27 @@ pub fn pac_file(proxy: &str) -> Response<Body> {
 }
 
 /// The `407` that asks the browser for the school login.
-pub fn login_required() -> Response<Body> {
+/// The `407` that asks for a login: `Negotiate` (Kerberos single sign-on) when it is on,
+/// and `Basic` unless the school turned the fallback off.
+pub fn login_required(negotiate: bool, basic: bool) -> Response<Body> {
     let mut res = refusal(
         StatusCode::PROXY_AUTHENTICATION_REQUIRED,
         "Log in with your school account to use the web on this network.",
     );
-    res.headers_mut().insert(
-        header::PROXY_AUTHENTICATE,
-        header::HeaderValue::from_static("Basic realm=\"School web filter\", charset=\"UTF-8\""),
-    );
+    if negotiate {
+        res.headers_mut().append(
+            header::PROXY_AUTHENTICATE,
+            header::HeaderValue::from_static("Negotiate"),
+        );
+    }
+    if basic {
+        res.headers_mut().append(
+            header::PROXY_AUTHENTICATE,
+            header::HeaderValue::from_static(
+                "Basic realm=\"School web filter\", charset=\"UTF-8\"",
+            ),
+        );
+    }
     res
 }
 

@@ -14,7 +14,7 @@ pub struct Event {
     /// "Amy Pupil, Year 9, 9B".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<String>,
-    /// How the request was identified: network, login, voucher, ldap, radius.
+    /// How the request was identified: network, login, voucher, ldap, kerberos, radius.
     #[serde(default)]
     pub identified_by: String,
     pub role: String,

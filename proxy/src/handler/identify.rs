@@ -196,6 +196,89 @@ impl Logins {
         }
     }
 
+    /// The account a `Negotiate` (Kerberos) token proves, with its role: the people
+    /// table's, else the directory's groups, else the network's. Counted against the
+    /// address's limit like a password, so a flood of bad tokens stops early.
+    async fn negotiate(
+        &self,
+        encoded: &str,
+        client: IpAddr,
+        network_role: &str,
+    ) -> Result<Accepted, Denied> {
+        use base64::Engine as _;
+        let Some(kerberos) = &self.sources.kerberos else {
+            return Err(Denied::Wrong);
+        };
+        let token = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .filter(|t| !t.is_empty() && t.len() <= 64 * 1024)
+            .ok_or(Denied::Wrong)?;
+        let Some(address) = self.addresses.reserve(client, PER_ADDRESS) else {
+            return Err(Denied::Limited);
+        };
+        let principal = {
+            let _slot = self.checking.acquire().await.map_err(|_| Denied::Wrong)?;
+            tokio::task::spawn_blocking(move || crate::identity::kerberos::accept(&token))
+                .await
+                .map_err(|_| Denied::Wrong)?
+        };
+        let principal = match principal {
+            Ok(p) => p,
+            Err(why) => {
+                tracing::warn!("Kerberos: refused a Negotiate login from {client}: {why}");
+                return Err(Denied::Wrong);
+            }
+        };
+        let Some(account) = crate::identity::kerberos::account_of(&principal, &kerberos.realms)
+        else {
+            tracing::warn!(
+                "Kerberos: {principal} from {client} is not a person of the school's realms"
+            );
+            return Err(Denied::Wrong);
+        };
+        address.succeeded();
+        let named = self.sources.named(&account);
+        if named.left {
+            return Err(Denied::Left);
+        }
+        if let Some(role) = named.role {
+            return Ok(Accepted {
+                user: account,
+                role,
+                person: named.display,
+                how: How::Kerberos,
+            });
+        }
+        let Some(directory) = &self.sources.directory else {
+            return Ok(Accepted {
+                user: account,
+                role: network_role.to_owned(),
+                person: named.display,
+                how: How::Kerberos,
+            });
+        };
+        match directory.lookup(&account).await {
+            Ok(found) => Ok(Accepted {
+                person: named.display.or_else(|| found.display()),
+                user: account,
+                role: found.role,
+                how: How::Kerberos,
+            }),
+            Err(ldap::Refused::Wrong) | Err(ldap::Refused::NoRole) => Err(Denied::NoRole),
+            Err(ldap::Refused::Unreachable) => Err(Denied::DirectoryDown),
+        }
+    }
+
+    /// The `407` for this school: Negotiate when Kerberos is on, Basic unless turned off.
+    fn challenge(&self) -> Response<Body> {
+        let kerberos = self.sources.kerberos.as_ref();
+        pages::login_required(
+            kerberos.is_some(),
+            kerberos.is_none_or(|k| k.basic_fallback),
+        )
+    }
+
     /// The person the Wi-Fi has bound to `client`, with the role the people table gives
     /// them (else `network_role`). A leaver names no one.
     fn bound(&self, client: IpAddr, network_role: &str) -> Option<Identity> {
@@ -257,20 +340,39 @@ pub async fn identify(
         .headers()
         .get(header::PROXY_AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let outcome = match header {
-        Some(h) => conn.shared.logins.check(h, client).await,
+    let logins = &conn.shared.logins;
+    // Negotiate authenticates the connection (RFC 4559): later requests on it carry no
+    // token, and a token may not be used twice.
+    if header.is_none() {
+        if let Some(who) = conn.negotiated.get() {
+            return Ok(who.clone());
+        }
+    }
+    let kerberos = logins.sources.kerberos.as_ref();
+    let outcome = match header.map(|h| h.trim().split_once(' ').unwrap_or((h, ""))) {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("negotiate") => {
+            logins.negotiate(token, client, network_role).await
+        }
+        Some(_) if kerberos.is_some_and(|k| !k.basic_fallback) => Err(Denied::Wrong),
+        Some(_) => logins.check(header.unwrap_or_default(), client).await,
         None => Err(Denied::Wrong),
     };
     match outcome {
-        Ok(a) => Ok(Identity {
-            role: a.role,
-            user: Some(a.user),
-            person: a.person,
-            how: a.how,
-        }),
+        Ok(a) => {
+            let who = Identity {
+                role: a.role,
+                user: Some(a.user),
+                person: a.person,
+                how: a.how,
+            };
+            if who.how == How::Kerberos {
+                let _ = conn.negotiated.set(who.clone());
+            }
+            Ok(who)
+        }
         Err(Denied::Wrong) => {
             metrics::get().refused.with_label_values(&["login"]).inc();
-            Err(pages::login_required())
+            Err(logins.challenge())
         }
         Err(Denied::NoRole) => {
             metrics::get()

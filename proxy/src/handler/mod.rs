@@ -74,6 +74,8 @@ pub struct Conn {
     /// HTTP exchange (a tunnel, an intercepted session, a WebSocket) holds a clone, so an
     /// upgraded connection still counts until it closes.
     pub slot: Arc<crate::limits::Open>,
+    /// Who a `Negotiate` login proved on this connection (it authenticates the connection).
+    pub negotiated: std::sync::OnceLock<Identity>,
 }
 
 impl Conn {
@@ -83,6 +85,7 @@ impl Conn {
             client,
             tunnel: None,
             slot: Arc::new(slot),
+            negotiated: std::sync::OnceLock::new(),
         }
     }
 
@@ -93,6 +96,7 @@ impl Conn {
             client: self.client,
             tunnel: Some(tunnel),
             slot: Arc::clone(&self.slot),
+            negotiated: std::sync::OnceLock::new(),
         }
     }
 

@@ -191,6 +191,51 @@ impl Directory {
         }
     }
 
+    /// Who the directory says `account` is (no password: the person was proved by Kerberos
+    /// or the Wi-Fi), cached like a login; while the directory is down, the last answer.
+    pub async fn lookup(&self, account: &str) -> Result<Found, Refused> {
+        let key = self.keys.hash_one(("lookup", canonical_name(account)));
+        let fresh = Duration::from_secs(self.settings.cache_minutes * 60);
+        if let Some(hit) = self.logins.get(&key).filter(|h| h.at.elapsed() < fresh) {
+            return Ok(hit.found.clone());
+        }
+        let timeout = Duration::from_secs(self.settings.timeout_secs);
+        let asked = tokio::time::timeout(timeout, async {
+            let mut ldap = self.connect().await?;
+            let (dn, found) = self.find(&mut ldap, account).await?;
+            let found = self.with_role(&mut ldap, &dn, found).await;
+            let _ = ldap.unbind().await;
+            found
+        })
+        .await;
+        let outcome = match asked {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(Asked::Refused(why))) => Err(why),
+            Ok(Err(Asked::Down(_))) | Err(_) => Err(Refused::Unreachable),
+        };
+        self.set_up(outcome != Err(Refused::Unreachable));
+        match outcome {
+            Ok(found) => {
+                self.logins.insert(
+                    key,
+                    Cached {
+                        found: found.clone(),
+                        at: Instant::now(),
+                    },
+                );
+                Ok(found)
+            }
+            Err(Refused::Unreachable) => match self.logins.get(&key) {
+                Some(hit) => {
+                    metrics::get().directory_stale_logins.inc();
+                    Ok(hit.found.clone())
+                }
+                None => Err(Refused::Unreachable),
+            },
+            Err(other) => Err(other),
+        }
+    }
+
     fn set_up(&self, up: bool) {
         metrics::get().directory_up.set(i64::from(up));
     }

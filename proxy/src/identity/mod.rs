@@ -4,6 +4,7 @@
 //! Year 9, 9B". The request path asks [`Sources`] through `handler::identify`.
 
 pub mod bindings;
+pub mod kerberos;
 pub mod ldap;
 pub mod people;
 pub mod radius;
@@ -29,6 +30,8 @@ pub enum How {
     Ldap,
     /// The device's address, named by the Wi-Fi's RADIUS accounting.
     Radius,
+    /// Kerberos single sign-on (`Proxy-Authorization: Negotiate`).
+    Kerberos,
 }
 
 impl How {
@@ -39,6 +42,7 @@ impl How {
             How::Voucher => "voucher",
             How::Ldap => "ldap",
             How::Radius => "radius",
+            How::Kerberos => "kerberos",
         }
     }
 }
@@ -48,6 +52,8 @@ impl How {
 pub struct Sources {
     pub bindings: Arc<bindings::Bindings>,
     pub directory: Option<Arc<ldap::Directory>>,
+    /// `Negotiate` (Kerberos) logins, when `[identity.kerberos]` turns them on.
+    pub kerberos: Option<settings::KerberosSettings>,
     people: Arc<ArcSwap<people::People>>,
     people_path: Option<PathBuf>,
 }
@@ -85,6 +91,7 @@ impl Sources {
                 hours * 3600,
             ))),
             directory,
+            kerberos: settings.kerberos.clone(),
             people: Arc::new(ArcSwap::from_pointee(people)),
             people_path,
         })
@@ -131,6 +138,9 @@ pub async fn start(file: &ConfigFile, snap: &Snapshot) -> anyhow::Result<Sources
     let base = file.path.parent().map(PathBuf::from).unwrap_or_default();
     let sources = Sources::open(&settings, &base)?;
     check_roles(&settings, &sources, snap)?;
+    if settings.kerberos.is_some() {
+        kerberos::check_keytab()?;
+    }
     if let (Some(d), Some(l)) = (&sources.directory, &settings.ldap) {
         if l.people_filter.is_some() {
             tokio::spawn(sync_people(

@@ -36,6 +36,18 @@ pub struct IdentitySettings {
     pub ldap: Option<LdapSettings>,
     #[serde(default)]
     pub people: Option<PeopleSettings>,
+    #[serde(default)]
+    pub kerberos: Option<KerberosSettings>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KerberosSettings {
+    /// The school's realms (`SCHOOL.INTERNAL`); a principal of any other names no one.
+    pub realms: Vec<String>,
+    /// Offer `Basic` beside `Negotiate` (machines not in the domain, guests).
+    #[serde(default = "default_true")]
+    pub basic_fallback: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -177,6 +189,11 @@ impl IdentitySettings {
             }
             if r.session_hours == 0 {
                 bail!("[identity.radius] session_hours: must be at least 1");
+            }
+        }
+        if let Some(k) = &settings.kerberos {
+            if k.realms.is_empty() {
+                bail!("[identity.kerberos] realms: name the school's realm, e.g. SCHOOL.INTERNAL");
             }
         }
         if let Some(l) = &settings.ldap {
