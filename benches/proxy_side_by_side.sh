@@ -6,6 +6,9 @@
 #   benches/proxy_side_by_side.sh check                 # one HTTP + one HTTPS request each
 #   benches/proxy_side_by_side.sh run [bench.py args]   # default: the full matrix, 3 rounds
 #
+# Identity (issue 13): entry `gatehouse-radius` names every request from a RADIUS binding and
+# a people table of 50,000 (compare with `gatehouse` on http-small and https-small).
+#
 # Page reading (issue 12): entry `gatehouse-noscan` is the same proxy with content reading
 # off, and scenario `https-100k` (100 KiB pages intercepted over HTTPS) is added:
 #   benches/proxy_side_by_side.sh run --entries gatehouse,gatehouse-noscan,e2guardian-mitm --scenarios https-100k
@@ -69,12 +72,42 @@ write_config "$RUN/gatehouse" "$PORT" sqlite
 write_config "$RUN/gatehouse-nostore" 13202 none
 write_config "$RUN/gatehouse-noscan" 13206 sqlite "$GATEHOUSE_BIN" "$REPO" no
 
+# Identity (issue 13): `gatehouse-radius` is `gatehouse` with a people table of 50,000 and
+# RADIUS accounting on; once it listens, a Start binds 127.0.0.1 (the load generator) to one
+# of those people, so every request is named from the binding and the table.
+write_radius_entry() {
+  local dir="$RUN/gatehouse-radius"
+  write_config "$dir" 13208 sqlite
+  python3 - "$dir" <<'PY'
+import sys
+d = sys.argv[1]
+with open(f"{d}/people.csv", "w") as f:
+    f.write("account,name,year,form,role,left\n")
+    for i in range(50000):
+        f.write(f"pupil{i:05},Pupil Number{i},{7 + i % 7},{7 + i % 7}{'ABCD'[i % 4]},pupil,\n")
+with open(f"{d}/gatehouse.toml", "a") as f:
+    f.write('\n[identity.people]\ncsv = "people.csv"\n[identity.radius]\nlisten = "127.0.0.1:13209"\n'
+            'secret_file = "radius.secret"\nclients = ["127.0.0.1/32"]\n')
+PY
+  printf 'bench-secret\n' > "$dir/radius.secret"; chmod 600 "$dir/radius.secret"
+  cat > "$dir/start.sh" <<SH
+#!/usr/bin/env bash
+( for _ in \$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/13208) 2>/dev/null && break; sleep 0.1; done
+  echo "Acct-Status-Type = Start, User-Name = \"pupil01234\", Framed-IP-Address = 127.0.0.1, Event-Timestamp = \$(date +%s)" \\
+    | radclient -r 2 -t 2 127.0.0.1:13209 acct bench-secret >/dev/null ) &
+exec "\$GATEHOUSE_BIN" run --config "$dir/gatehouse.toml"
+SH
+  chmod +x "$dir/start.sh"
+}
+write_radius_entry
+
 add_entry() {
   grep -q "^$1 " "$BENCH/entries.conf" || printf '%s\n' "$2" >> "$BENCH/entries.conf"
 }
 add_entry gatehouse 'gatehouse        13200  intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse/gatehouse.toml'
 add_entry gatehouse-nostore 'gatehouse-nostore 13202 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-nostore/gatehouse.toml'
 add_entry gatehouse-noscan 'gatehouse-noscan 13206 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-noscan/gatehouse.toml'
+add_entry gatehouse-radius 'gatehouse-radius 13208 intercept  mitm-ca.pem    -           exec {RUN}/gatehouse-radius/start.sh'
 if [ -n "${GATEHOUSE_BASELINE_BIN:-}" ]; then
   export GATEHOUSE_BASELINE_BIN
   write_config "$RUN/gatehouse-baseline" 13204 sqlite "$GATEHOUSE_BASELINE_BIN" "${GATEHOUSE_BASELINE_REPO:?set it to a work tree of the baseline commit}"

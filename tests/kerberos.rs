@@ -320,18 +320,24 @@ impl Proxy {
         .unwrap_or_else(|| panic!("no event for {term:?}"))
     }
 
-    /// Sends one raw request with the given `Proxy-Authorization` on a new connection
-    /// from 127.0.1.5: the status line.
-    fn raw(&self, authorization: &str) -> String {
+    /// A connection to the proxy from 127.0.1.5 (the network that needs a login).
+    fn connect_from_login_network(&self) -> std::net::TcpStream {
         let socket =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         let from: std::net::SocketAddr = "127.0.1.5:0".parse().unwrap();
         socket.bind(&from.into()).unwrap();
         let to: std::net::SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
         socket.connect(&to.into()).unwrap();
-        let mut s: std::net::TcpStream = socket.into();
+        let s: std::net::TcpStream = socket.into();
         s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
             .unwrap();
+        s
+    }
+
+    /// Sends one raw request with the given `Proxy-Authorization` on a new connection
+    /// from 127.0.1.5: the status line.
+    fn raw(&self, authorization: &str) -> String {
+        let mut s = self.connect_from_login_network();
         write!(
             s,
             "GET http://www.google.com:{}/search?q=raw HTTP/1.1\r\nHost: www.google.com\r\n\
@@ -342,6 +348,43 @@ impl Proxy {
         let mut head = String::new();
         let _ = BufReader::new(s).read_line(&mut head);
         head
+    }
+
+    /// Sends requests one after another on one keep-alive connection from 127.0.1.5, each
+    /// with the `Proxy-Authorization` given (or none): their statuses.
+    fn on_one_connection(&self, authorizations: &[Option<&str>]) -> Vec<u16> {
+        let s = self.connect_from_login_network();
+        let mut writer = s.try_clone().unwrap();
+        let mut reader = BufReader::new(s);
+        let mut statuses = Vec::new();
+        for auth in authorizations {
+            let header = auth.map_or(String::new(), |a| format!("Proxy-Authorization: {a}\r\n"));
+            write!(
+                writer,
+                "GET http://www.google.com:{}/search?q=kept HTTP/1.1\r\nHost: www.google.com\r\n{header}\r\n",
+                self.google
+            )
+            .unwrap();
+            let mut status = String::new();
+            reader.read_line(&mut status).unwrap();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            statuses.push(status.split_whitespace().nth(1).unwrap().parse().unwrap());
+        }
+        statuses
     }
 
     fn log(&self) -> String {
@@ -441,6 +484,15 @@ fn a_machine_signed_in_to_the_domain_is_named_with_no_prompt_and_a_replayed_toke
     ] {
         assert!(proxy.raw(bad).contains(" 407 "), "{bad}");
     }
+    // A Negotiate login holds for its connection; found by review: a failed login on the
+    // same connection kept the earlier person's identity for the requests after it.
+    let token = capture_token(&kdc, &amy, free_port());
+    let good = format!("Negotiate {token}");
+    assert_eq!(
+        proxy.on_one_connection(&[Some(&good), None, Some("Negotiate YWJj"), None]),
+        vec![200, 200, 407, 407]
+    );
+
     // And the proxy serves on.
     assert_eq!(proxy.search(&kdc, &amy, "rivers"), 200);
 }

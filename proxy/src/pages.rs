@@ -217,7 +217,6 @@ pub fn pac_file(proxy: &str) -> Response<Body> {
     res
 }
 
-/// The `407` that asks the browser for the school login.
 /// The `407` that asks for a login: `Negotiate` (Kerberos single sign-on) when it is on,
 /// and `Basic` unless the school turned the fallback off.
 pub fn login_required(negotiate: bool, basic: bool) -> Response<Body> {

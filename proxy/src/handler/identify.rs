@@ -190,8 +190,10 @@ impl Logins {
         let named = self.sources.named(&user);
         Accepted {
             person: named.display.or(person),
+            // The MIS's role, where it gives one, whatever proved the login (as for
+            // Kerberos and the Wi-Fi): a pupil is a pupil however they sign in.
+            role: named.role.unwrap_or(role),
             user,
-            role,
             how,
         }
     }
@@ -225,6 +227,11 @@ impl Logins {
         };
         let principal = match principal {
             Ok(p) => p,
+            Err(why @ crate::identity::kerberos::Failed::MoreRounds) => {
+                address.succeeded();
+                tracing::info!("Kerberos: no ticket from {client}: {why}");
+                return Err(Denied::Wrong);
+            }
             Err(why) => {
                 tracing::warn!("Kerberos: refused a Negotiate login from {client}: {why}");
                 return Err(Denied::Wrong);
@@ -343,9 +350,21 @@ pub async fn identify(
     let logins = &conn.shared.logins;
     // Negotiate authenticates the connection (RFC 4559): later requests on it carry no
     // token, and a token may not be used twice.
-    if header.is_none() {
-        if let Some(who) = conn.negotiated.get() {
-            return Ok(who.clone());
+    let kept: Option<Identity> = conn.negotiated.lock().ok().and_then(|mut n| {
+        if header.is_some() {
+            // A new login on the connection replaces the old, whatever its outcome.
+            n.take();
+        }
+        n.clone()
+    });
+    if let Some(who) = kept {
+        // Still re-checked against the people table: a leaver marked since is refused.
+        let account = who.user.as_deref().unwrap_or_default();
+        if !logins.sources.named(account).left {
+            return Ok(who);
+        }
+        if let Ok(mut n) = conn.negotiated.lock() {
+            n.take();
         }
     }
     let kerberos = logins.sources.kerberos.as_ref();
@@ -366,7 +385,9 @@ pub async fn identify(
                 how: a.how,
             };
             if who.how == How::Kerberos {
-                let _ = conn.negotiated.set(who.clone());
+                if let Ok(mut n) = conn.negotiated.lock() {
+                    *n = Some(who.clone());
+                }
             }
             Ok(who)
         }

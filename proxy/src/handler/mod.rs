@@ -74,8 +74,9 @@ pub struct Conn {
     /// HTTP exchange (a tunnel, an intercepted session, a WebSocket) holds a clone, so an
     /// upgraded connection still counts until it closes.
     pub slot: Arc<crate::limits::Open>,
-    /// Who a `Negotiate` login proved on this connection (it authenticates the connection).
-    pub negotiated: std::sync::OnceLock<Identity>,
+    /// Who a `Negotiate` login proved on this connection (it authenticates the connection):
+    /// replaced by the next login on it, cleared by a failed one.
+    pub negotiated: std::sync::Mutex<Option<Identity>>,
 }
 
 impl Conn {
@@ -85,7 +86,7 @@ impl Conn {
             client,
             tunnel: None,
             slot: Arc::new(slot),
-            negotiated: std::sync::OnceLock::new(),
+            negotiated: std::sync::Mutex::new(None),
         }
     }
 
@@ -96,7 +97,7 @@ impl Conn {
             client: self.client,
             tunnel: Some(tunnel),
             slot: Arc::clone(&self.slot),
-            negotiated: std::sync::OnceLock::new(),
+            negotiated: std::sync::Mutex::new(None),
         }
     }
 

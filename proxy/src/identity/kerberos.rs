@@ -32,24 +32,54 @@ pub fn check_keytab() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why a Negotiate token proved no one.
+#[derive(Debug)]
+pub enum Failed {
+    /// The client wants more rounds (NTLM inside SPNEGO: a machine that could not get a
+    /// ticket); not a wrong guess.
+    #[cfg_attr(
+        not(feature = "kerberos"),
+        expect(dead_code, reason = "only the GSSAPI acceptor tells it apart")
+    )]
+    MoreRounds,
+    /// A bad, expired or replayed ticket.
+    Refused(String),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::MoreRounds => f.write_str(
+                "the client offered more than one round (NTLM: it could not get a Kerberos \
+                 ticket for the proxy's name)",
+            ),
+            Failed::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
 /// The principal (`amy@SCHOOL.INTERNAL`) a Negotiate token proves, or why not.
 /// Slow (it decrypts a ticket and writes the replay cache): run it off the async workers.
 #[cfg(feature = "kerberos")]
-pub fn accept(token: &[u8]) -> Result<String, String> {
+pub fn accept(token: &[u8]) -> Result<String, Failed> {
     use libgssapi::context::{SecurityContext as _, ServerCtx};
     let mut ctx = ServerCtx::new(None);
     match ctx.step(token, None) {
         Ok(_) if ctx.is_complete() => {}
-        Ok(_) => return Err("the client offered more than one round (NTLM?)".to_owned()),
-        Err(e) => return Err(e.to_string()),
+        Ok(_) => return Err(Failed::MoreRounds),
+        Err(e) => return Err(Failed::Refused(e.to_string())),
     }
-    let name = ctx.source_name().map_err(|e| e.to_string())?;
+    let name = ctx
+        .source_name()
+        .map_err(|e| Failed::Refused(e.to_string()))?;
     Ok(name.to_string())
 }
 
 #[cfg(not(feature = "kerberos"))]
-pub fn accept(_token: &[u8]) -> Result<String, String> {
-    Err("this Gatehouse was built without Kerberos".to_owned())
+pub fn accept(_token: &[u8]) -> Result<String, Failed> {
+    Err(Failed::Refused(
+        "this Gatehouse was built without Kerberos".to_owned(),
+    ))
 }
 
 /// The account a principal names: `amy@SCHOOL.INTERNAL` is `amy` when the realm is the

@@ -70,13 +70,23 @@ struct Cached {
 }
 
 /// The directory client and its cache.
-#[derive(Debug)]
 pub struct Directory {
     settings: LdapSettings,
     password: String,
     tls: Arc<rustls::ClientConfig>,
     logins: DashMap<u64, Cached>,
     keys: RandomState,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the service account's password.
+        f.debug_struct("Directory")
+            .field("url", &self.settings.url)
+            .field("bind_dn", &self.settings.bind_dn)
+            .field("cached", &self.logins.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Logins cached at most.
@@ -211,11 +221,25 @@ impl Directory {
         let outcome = match asked {
             Ok(Ok(found)) => Ok(found),
             Ok(Err(Asked::Refused(why))) => Err(why),
-            Ok(Err(Asked::Down(_))) | Err(_) => Err(Refused::Unreachable),
+            Ok(Err(Asked::Down(why))) => {
+                tracing::warn!(
+                    "LDAP: looking up {account}: the directory could not be reached: {why}"
+                );
+                Err(Refused::Unreachable)
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "LDAP: looking up {account}: the directory did not answer in {timeout:?}"
+                );
+                Err(Refused::Unreachable)
+            }
         };
         self.set_up(outcome != Err(Refused::Unreachable));
         match outcome {
             Ok(found) => {
+                if self.logins.len() >= MAX_CACHED {
+                    self.logins.clear();
+                }
                 self.logins.insert(
                     key,
                     Cached {
@@ -232,7 +256,11 @@ impl Directory {
                 }
                 None => Err(Refused::Unreachable),
             },
-            Err(other) => Err(other),
+            Err(other) => {
+                // Gone from the directory or from every group: no stale role later.
+                self.logins.remove(&key);
+                Err(other)
+            }
         }
     }
 
@@ -419,7 +447,7 @@ impl Directory {
                     year: first(s.year_attribute.as_ref()),
                     form: first(s.form_attribute.as_ref()),
                     role,
-                    left: false,
+                    left: "",
                 })?;
             }
             if skipped > 0 {

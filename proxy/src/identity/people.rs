@@ -21,8 +21,12 @@ struct Entry {
     year: Span,
     form: Span,
     role: Span,
-    left: bool,
+    /// The day (from the common era) the person counts as left: `NEVER`, or `ALREADY`.
+    left_from: i32,
 }
+
+const NEVER: i32 = i32::MAX;
+const ALREADY: i32 = i32::MIN;
 
 /// One person, as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +71,8 @@ pub struct Row<'a> {
     pub year: &'a str,
     pub form: &'a str,
     pub role: &'a str,
-    pub left: bool,
+    /// The `left` field as the MIS wrote it (a date, a word, or empty).
+    pub left: &'a str,
 }
 
 /// The people table.
@@ -89,11 +94,6 @@ impl People {
     /// Reads the CSV text (RFC 4180: quoted fields, doubled quotes, CRLF or LF). Every bad
     /// line is an error that names it; an account given twice is an error.
     pub fn parse(text: &str) -> anyhow::Result<People> {
-        People::parse_on(text, chrono::Utc::now().date_naive())
-    }
-
-    /// As [`People::parse`], with `today` for leaving dates.
-    pub fn parse_on(text: &str, today: chrono::NaiveDate) -> anyhow::Result<People> {
         let mut rows = Rows::new(text.strip_prefix('\u{feff}').unwrap_or(text));
         let Some((_, header)) = rows.next_row()? else {
             bail!("line 1: empty file; expected a header like account,name,year,form,role,left");
@@ -130,7 +130,6 @@ impl People {
             if account.is_empty() || account.len() > 256 || account.chars().any(char::is_control) {
                 bail!("line {line}: the account is empty, too long or holds control characters");
             }
-            let left = has_left(field(5), today);
             people
                 .add(Row {
                     account: &account,
@@ -138,7 +137,7 @@ impl People {
                     year: field(2).trim_start_matches("Year ").trim(),
                     form: field(3),
                     role: field(4),
-                    left,
+                    left: field(5),
                 })
                 .with_context(|| format!("line {line}"))?;
         }
@@ -153,7 +152,7 @@ impl People {
             year: self.push(row.year)?,
             form: self.push(row.form)?,
             role: self.push(row.role)?,
-            left: row.left,
+            left_from: left_from(row.left),
         };
         self.entries.push(entry);
         Ok(())
@@ -187,13 +186,17 @@ impl People {
     }
 
     fn person(&self, e: &Entry) -> Person<'_> {
+        self.person_on(e, today())
+    }
+
+    fn person_on(&self, e: &Entry, today: i32) -> Person<'_> {
         Person {
             account: people_str(&self.text, e.account),
             name: people_str(&self.text, e.name),
             year: people_str(&self.text, e.year),
             form: people_str(&self.text, e.form),
             role: people_str(&self.text, e.role),
-            left: e.left,
+            left: e.left_from <= today,
         }
     }
 
@@ -229,7 +232,8 @@ impl People {
 
     /// People marked as having left.
     pub fn leavers(&self) -> usize {
-        self.entries.iter().filter(|e| e.left).count()
+        let today = today();
+        self.entries.iter().filter(|e| e.left_from <= today).count()
     }
 
     pub fn len(&self) -> usize {
@@ -254,20 +258,27 @@ impl People {
     }
 }
 
-/// Whether a `left` field says the person has left by `today`: a date on or before today,
-/// or a word that says so. A leaving date still to come, `no`, `n`, `false`, `0` and empty
-/// are not left.
-fn has_left(field: &str, today: chrono::NaiveDate) -> bool {
+/// Today, as a day of the common era (UTC).
+fn today() -> i32 {
+    use chrono::Datelike as _;
+    chrono::Utc::now().date_naive().num_days_from_ce()
+}
+
+/// The day a `left` field says the person counts as left from: its date (checked on each
+/// look-up, so a leaving date in an unchanged file takes effect on the day), `ALREADY` for
+/// a word that says so, `NEVER` for `no`, `n`, `false`, `0` and empty.
+fn left_from(field: &str) -> i32 {
+    use chrono::Datelike as _;
     let field = field.trim();
     if let Ok(date) = chrono::NaiveDate::parse_from_str(field, "%Y-%m-%d")
         .or_else(|_| chrono::NaiveDate::parse_from_str(field, "%d/%m/%Y"))
     {
-        return date <= today;
+        return date.num_days_from_ce();
     }
-    !matches!(
-        field.to_ascii_lowercase().as_str(),
-        "" | "no" | "n" | "false" | "0"
-    )
+    match field.to_ascii_lowercase().as_str() {
+        "" | "no" | "n" | "false" | "0" => NEVER,
+        _ => ALREADY,
+    }
 }
 
 fn people_str(text: &str, s: Span) -> &str {
@@ -373,7 +384,10 @@ mod tests {
 
     #[test]
     fn a_leaving_date_still_to_come_is_not_left_yet() {
-        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        use chrono::Datelike as _;
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 3)
+            .unwrap()
+            .num_days_from_ce();
         for (field, left) in [
             ("2030-07-20", false),
             ("20/07/2030", false),
@@ -384,7 +398,7 @@ mod tests {
             ("yes", true),
             ("", false),
         ] {
-            assert_eq!(has_left(field, today), left, "{field:?}");
+            assert_eq!(left_from(field) <= today, left, "{field:?}");
         }
     }
 
