@@ -195,7 +195,11 @@ fn set_cookie(res: &reqwest::blocking::Response, name: &str) -> String {
 }
 
 impl AdminClient {
-    fn sign_in(g: &Gatehouse, name: &str) -> AdminClient {
+    /// Posts the sign-in form: the client and the response.
+    fn try_sign_in(
+        g: &Gatehouse,
+        name: &str,
+    ) -> (reqwest::blocking::Client, reqwest::blocking::Response) {
         let ca = std::fs::read(g.data.join("ca.pem")).unwrap();
         let client = reqwest::blocking::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
@@ -218,6 +222,11 @@ impl AdminClient {
             ])
             .send()
             .unwrap();
+        (client, res)
+    }
+
+    fn sign_in(g: &Gatehouse, name: &str) -> AdminClient {
+        let (client, res) = AdminClient::try_sign_in(g, name);
         assert_eq!(res.status(), 303, "sign in as {name}");
         let cookie = set_cookie(&res, "__Host-gatehouse");
         let home = client
@@ -611,4 +620,44 @@ fn metrics_parse_with_promtool_and_move_under_load() {
             >= counter(&before, "gatehouse_alerts_total{") + 5.0
     );
     assert!(counter(&after, "gatehouse_upstream_seconds_count") >= 300.0);
+}
+
+#[test]
+fn an_admin_account_disabled_or_removed_on_the_command_line_is_signed_out_and_cannot_sign_in() {
+    let g = start();
+    let config = g.data.parent().unwrap().join("gatehouse.toml");
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", args[0], "--config", config.to_str().unwrap()];
+        all.extend_from_slice(&args[1..]);
+        let out = common::run(&all, "");
+        (out.status.success(), common::stdout(&out) + &common::stderr(&out))
+    };
+    let vic = AdminClient::sign_in(&g, "vic");
+    assert_eq!(vic.get("/").0, 200);
+
+    // Disabled: the open session ends at its next request, and signing in fails.
+    assert_eq!(admin(&["disable", "vic"]), (true, "Admin account vic disabled.\n".into()));
+    assert_eq!(vic.get("/").0, 303);
+    assert_ne!(AdminClient::try_sign_in(&g, "vic").1.status(), 303);
+    assert!(admin(&["list"]).1.contains("vic\tviewer\t"));
+    assert!(admin(&["list"]).1.lines().any(|l| l.starts_with("vic\t") && l.ends_with("\tdisabled")));
+    // Enabled again: signs in.
+    assert!(admin(&["enable", "vic"]).0);
+    let vic = AdminClient::sign_in(&g, "vic");
+    assert_eq!(vic.get("/").0, 200);
+
+    // Removed: signed out, cannot sign in, gone from the list; an unknown name is an error.
+    assert!(admin(&["remove", "vic"]).0);
+    assert_eq!(vic.get("/").0, 303);
+    assert_ne!(AdminClient::try_sign_in(&g, "vic").1.status(), 303);
+    assert!(!admin(&["list"]).1.contains("vic"));
+    let (ok, said) = admin(&["remove", "vic"]);
+    assert!(!ok && said.contains("no admin account is called \"vic\""), "{said}");
+
+    // The audit trail says who did what.
+    let ivy = AdminClient::sign_in(&g, "ivy");
+    let (_, audit) = ivy.get("/audit");
+    for action in ["account-disable", "account-enable", "account-remove"] {
+        assert!(audit.contains(action), "{action} not in the audit trail");
+    }
 }

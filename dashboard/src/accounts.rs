@@ -77,12 +77,12 @@ pub fn add(db: &Db, name: &str, role: Role, password: &str) -> Result<(), Error>
     Ok(())
 }
 
-/// The stored hash and role of an account.
+/// The stored hash and role of an account that may sign in (a disabled account is none).
 pub fn lookup(db: &Db, name: &str) -> Result<Option<(String, Role)>, Error> {
     let row: Option<(String, String)> = db
         .conn
         .query_row(
-            "SELECT hash, role FROM accounts WHERE name = ?1",
+            "SELECT hash, role FROM accounts WHERE name = ?1 AND disabled = 0",
             [name],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -109,11 +109,43 @@ pub fn verify(hash: &str, password: &str) -> bool {
     })
 }
 
-/// Every account as `(name, role, created)`.
-pub fn list(db: &Db) -> Result<Vec<(String, String, String)>, Error> {
+/// One account as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub role: String,
+    pub created: String,
+    pub disabled: bool,
+}
+
+/// Every account.
+pub fn list(db: &Db) -> Result<Vec<Listed>, Error> {
     let mut stmt = db
         .conn
-        .prepare("SELECT name, role, created FROM accounts ORDER BY name")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        .prepare("SELECT name, role, created, disabled FROM accounts ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Listed {
+            name: r.get(0)?,
+            role: r.get(1)?,
+            created: r.get(2)?,
+            disabled: r.get(3)?,
+        })
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Disables (or enables again) an account: a disabled account cannot sign in, and its
+/// open sessions end at their next request. False when there is no such account.
+pub fn set_disabled(db: &Db, name: &str, disabled: bool) -> Result<bool, Error> {
+    let n = db.conn.execute(
+        "UPDATE accounts SET disabled = ?2 WHERE name = ?1",
+        rusqlite::params![name, disabled],
+    )?;
+    Ok(n > 0)
+}
+
+/// Removes an account (its entries in the audit trail stay). False when there is none.
+pub fn remove(db: &Db, name: &str) -> Result<bool, Error> {
+    let n = db.conn.execute("DELETE FROM accounts WHERE name = ?1", [name])?;
+    Ok(n > 0)
 }

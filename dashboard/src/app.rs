@@ -134,6 +134,26 @@ impl Admin {
         self.parts.policy.live().load().timezone()
     }
 
+    /// The session a request's cookie names, if its account may still sign in with the
+    /// same role (an account disabled, removed or changed from the command line ends its
+    /// sessions here, at their next request).
+    fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        let token = cookie(headers, self.sessions.cookie_name())?;
+        let s = self.sessions.get(token)?;
+        let current = self
+            .parts
+            .db
+            .lock()
+            .ok()
+            .and_then(|db| crate::accounts::lookup(&db, &s.name).ok().flatten());
+        if current.is_some_and(|(_, role)| role == s.role) {
+            Some(s)
+        } else {
+            self.sessions.end(token);
+            None
+        }
+    }
+
     /// The signed-in person, if their role may do what `need` says. Otherwise the response
     /// to send: the sign-in page for a `GET` without a session, `403` for the wrong role.
     pub(crate) fn who(
@@ -142,8 +162,7 @@ impl Admin {
         need: Need,
         path: &str,
     ) -> Result<Session, Response> {
-        let session =
-            cookie(headers, self.sessions.cookie_name()).and_then(|t| self.sessions.get(t));
+        let session = self.session(headers);
         let Some(s) = session else {
             return Err(
                 Redirect::to(&format!("/login?next={}", crate::html::url_value(path)))
@@ -173,8 +192,7 @@ impl Admin {
         need: Need,
         back: &str,
     ) -> Result<Session, Response> {
-        let session =
-            cookie(headers, self.sessions.cookie_name()).and_then(|t| self.sessions.get(t));
+        let session = self.session(headers);
         let Some(s) = session else {
             return Err(problem(
                 StatusCode::UNAUTHORIZED,

@@ -76,6 +76,15 @@ impl Db {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        // A database from before accounts could be disabled gains the column.
+        let has_disabled = conn
+            .prepare("SELECT 1 FROM pragma_table_info('accounts') WHERE name = 'disabled'")?
+            .exists([])?;
+        if !has_disabled {
+            conn.execute_batch(
+                "ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
+            )?;
+        }
         Ok(Db { conn })
     }
 }

@@ -206,6 +206,24 @@ enum AdminCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Disable an account: it cannot sign in, and its open sessions end.
+    Disable {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        name: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        name: String,
+    },
+    /// Remove an account (the audit trail keeps what it did).
+    Remove {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -320,6 +338,21 @@ fn run_proxy(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `gatehouse admin disable|enable NAME`: audited, and said.
+fn set_disabled(db: &gatehouse_dashboard::Db, name: &str, disable: bool) -> anyhow::Result<()> {
+    if !gatehouse_dashboard::accounts::set_disabled(db, name, disable)? {
+        anyhow::bail!("no admin account is called {name:?}");
+    }
+    let (action, after) = if disable {
+        ("account-disable", "disabled")
+    } else {
+        ("account-enable", "enabled")
+    };
+    gatehouse_dashboard::audit::record(db, "command line", action, name, "", after)?;
+    cli::print(&format!("Admin account {name} {after}.\n"));
+    Ok(())
+}
+
 /// Everything Gatehouse creates (the events log, the spill file, the databases, the edits
 /// file) is readable by its owner only, however it is started; the CA certificate, which
 /// devices need, is made readable by everyone explicitly.
@@ -406,7 +439,11 @@ fn user_add(config: Option<&std::path::Path>, role: &str, name: &str) -> anyhow:
 }
 
 fn admin_command(command: AdminCommand) -> anyhow::Result<ExitCode> {
-    let (AdminCommand::Add { config, .. } | AdminCommand::List { config }) = &command;
+    let (AdminCommand::Add { config, .. }
+    | AdminCommand::List { config }
+    | AdminCommand::Disable { config, .. }
+    | AdminCommand::Enable { config, .. }
+    | AdminCommand::Remove { config, .. }) = &command;
     let file = embedded::config_file(config.as_deref())?;
     let dir = settings::ProxySettings::from_config(&file)?.data_dir(&file);
     let db = gatehouse_dashboard::Db::open(&dir.join(admin::DB_FILE))?;
@@ -440,9 +477,19 @@ fn admin_command(command: AdminCommand) -> anyhow::Result<ExitCode> {
             ));
         }
         AdminCommand::List { .. } => {
-            for (name, role, created) in gatehouse_dashboard::accounts::list(&db)? {
-                cli::print(&format!("{name}\t{role}\t{created}\n"));
+            for a in gatehouse_dashboard::accounts::list(&db)? {
+                let state = if a.disabled { "\tdisabled" } else { "" };
+                cli::print(&format!("{}\t{}\t{}{state}\n", a.name, a.role, a.created));
             }
+        }
+        AdminCommand::Disable { name, .. } => set_disabled(&db, &name, true)?,
+        AdminCommand::Enable { name, .. } => set_disabled(&db, &name, false)?,
+        AdminCommand::Remove { name, .. } => {
+            if !gatehouse_dashboard::accounts::remove(&db, &name)? {
+                anyhow::bail!("no admin account is called {name:?}");
+            }
+            gatehouse_dashboard::audit::record(&db, "command line", "account-remove", &name, "", "")?;
+            cli::print(&format!("Admin account {name} removed.\n"));
         }
     }
     Ok(ExitCode::SUCCESS)
