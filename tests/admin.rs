@@ -15,6 +15,8 @@
 )]
 
 mod common;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::Workspace;
 use std::io::{BufRead, BufReader, Write};
@@ -61,6 +63,8 @@ fn origin() -> u16 {
 
 struct Gatehouse {
     child: Child,
+    /// The RADIUS accounting port (secret `admin-test-secret`).
+    radius: u16,
     proxy: String,
     admin: String,
     metrics: String,
@@ -80,6 +84,16 @@ fn start() -> Gatehouse {
     let origin = origin();
     let ws = Workspace::new();
     let data = ws.path("data");
+    let radius = servers::free_port();
+    ws.write(
+        "people.csv",
+        b"account,name,year,form,role,left\namy,Amy Pupil,9,9B,pupil,\nbob,Bob Former,11,11C,pupil,2020-07-20\n",
+    );
+    let secret = ws.write("radius.secret", b"admin-test-secret");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let config = ws.config(&format!(
         r#"
 [[network]]
@@ -113,6 +127,12 @@ metrics_listen = "127.0.0.1:0"
 [admin]
 listen = "127.0.0.1:0"
 tls = "ca"
+[identity.people]
+csv = "people.csv"
+[identity.radius]
+listen = "127.0.0.1:{radius}"
+secret_file = "radius.secret"
+clients = ["127.0.0.1/32"]
 "#,
         data = data.display().to_string()
     ));
@@ -131,6 +151,7 @@ tls = "ca"
     let started = common::spawn_gatehouse(&config);
     Gatehouse {
         child: started.child,
+        radius,
         proxy: started.proxy,
         admin: started
             .admin
@@ -630,17 +651,26 @@ fn an_admin_account_disabled_or_removed_on_the_command_line_is_signed_out_and_ca
         let mut all = vec!["admin", args[0], "--config", config.to_str().unwrap()];
         all.extend_from_slice(&args[1..]);
         let out = common::run(&all, "");
-        (out.status.success(), common::stdout(&out) + &common::stderr(&out))
+        (
+            out.status.success(),
+            common::stdout(&out) + &common::stderr(&out),
+        )
     };
     let vic = AdminClient::sign_in(&g, "vic");
     assert_eq!(vic.get("/").0, 200);
 
     // Disabled: the open session ends at its next request, and signing in fails.
-    assert_eq!(admin(&["disable", "vic"]), (true, "Admin account vic disabled.\n".into()));
+    assert_eq!(
+        admin(&["disable", "vic"]),
+        (true, "Admin account vic disabled.\n".into())
+    );
     assert_eq!(vic.get("/").0, 303);
     assert_ne!(AdminClient::try_sign_in(&g, "vic").1.status(), 303);
     assert!(admin(&["list"]).1.contains("vic\tviewer\t"));
-    assert!(admin(&["list"]).1.lines().any(|l| l.starts_with("vic\t") && l.ends_with("\tdisabled")));
+    assert!(admin(&["list"])
+        .1
+        .lines()
+        .any(|l| l.starts_with("vic\t") && l.ends_with("\tdisabled")));
     // Enabled again: signs in.
     assert!(admin(&["enable", "vic"]).0);
     let vic = AdminClient::sign_in(&g, "vic");
@@ -652,7 +682,10 @@ fn an_admin_account_disabled_or_removed_on_the_command_line_is_signed_out_and_ca
     assert_ne!(AdminClient::try_sign_in(&g, "vic").1.status(), 303);
     assert!(!admin(&["list"]).1.contains("vic"));
     let (ok, said) = admin(&["remove", "vic"]);
-    assert!(!ok && said.contains("no admin account is called \"vic\""), "{said}");
+    assert!(
+        !ok && said.contains("no admin account is called \"vic\""),
+        "{said}"
+    );
 
     // The audit trail says who did what.
     let ivy = AdminClient::sign_in(&g, "ivy");
@@ -660,4 +693,52 @@ fn an_admin_account_disabled_or_removed_on_the_command_line_is_signed_out_and_ca
     for action in ["account-disable", "account-enable", "account-remove"] {
         assert!(audit.contains(action), "{action} not in the audit trail");
     }
+}
+
+#[test]
+fn it_and_the_dsl_find_people_by_name_and_see_who_is_on_which_device() {
+    let g = start();
+    // The Wi-Fi names Amy on 127.0.0.9.
+    let mut radclient = Command::new("radclient")
+        .args(["-r", "1", "-t", "2"])
+        .arg(format!("127.0.0.1:{}", g.radius))
+        .args(["acct", "admin-test-secret"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("radclient (freeradius-utils)");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    writeln!(
+        radclient.stdin.take().unwrap(),
+        "Acct-Status-Type = Start, User-Name = \"amy\", Framed-IP-Address = 127.0.0.9, \
+         Calling-Station-Id = \"AA-BB-CC-00-00-09\", Event-Timestamp = {now}"
+    )
+    .unwrap();
+    let out = radclient.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Accounting-Response"));
+
+    let dee = AdminClient::sign_in(&g, "dee");
+    let (status, page) = dee.get("/people?q=amy");
+    assert_eq!(status, 200);
+    assert!(page.contains("Amy Pupil, Year 9, 9B"), "{page}");
+    assert!(page.contains("<code>127.0.0.9</code>"), "{page}");
+    assert!(page.contains("AA-BB-CC-00-00-09"), "{page}");
+    // A leaver is found, and marked.
+    let (_, page) = dee.get("/people?q=former");
+    assert!(
+        page.contains("Bob Former, Year 11, 11C") && page.contains(">left<"),
+        "{page}"
+    );
+    // Markup in a search is shown as text, not run.
+    let (_, page) = dee.get("/people?q=%3Cscript%3E");
+    assert!(
+        !page.contains("<script>") && page.contains("&lt;script&gt;"),
+        "{page}"
+    );
+    // A viewer may not see people.
+    let vic = AdminClient::sign_in(&g, "vic");
+    assert_eq!(vic.get("/people?q=amy").0, 403);
 }

@@ -146,6 +146,8 @@ pub fn set_disabled(db: &Db, name: &str, disabled: bool) -> Result<bool, Error> 
 
 /// Removes an account (its entries in the audit trail stay). False when there is none.
 pub fn remove(db: &Db, name: &str) -> Result<bool, Error> {
-    let n = db.conn.execute("DELETE FROM accounts WHERE name = ?1", [name])?;
+    let n = db
+        .conn
+        .execute("DELETE FROM accounts WHERE name = ?1", [name])?;
     Ok(n > 0)
 }

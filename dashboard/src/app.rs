@@ -21,6 +21,34 @@ use std::sync::{Arc, Mutex};
 /// Lines for the overview's health card: `(what, value)`.
 pub type Health = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 
+/// A person in the people table, as the People page lists them.
+#[derive(Clone, Debug)]
+pub struct PersonRow {
+    pub account: String,
+    /// "Amy Pupil, Year 9, 9B".
+    pub display: String,
+    pub role: String,
+    pub left: bool,
+}
+
+/// A device the network names now.
+#[derive(Clone, Debug)]
+pub struct DeviceRow {
+    pub address: String,
+    pub account: String,
+    pub person: Option<String>,
+    pub device: Option<String>,
+    pub since: String,
+}
+
+/// What the proxy knows of people, for the People page.
+pub trait PeopleView: Send + Sync {
+    /// People whose name or account holds `query`, at most `limit`.
+    fn find(&self, query: &str, limit: usize) -> Vec<PersonRow>;
+    /// Devices named now.
+    fn devices(&self) -> Vec<DeviceRow>;
+}
+
 /// What the running proxy hands the admin page.
 pub struct AdminParts {
     pub db: Arc<Mutex<Db>>,
@@ -37,6 +65,7 @@ pub struct AdminParts {
     /// The admin port is TLS (cookies get `Secure`).
     pub secure: bool,
     pub health: Health,
+    pub people: Arc<dyn PeopleView>,
 }
 
 impl std::fmt::Debug for AdminParts {
@@ -395,6 +424,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         )
         .route("/guests/{name}/revoke", post(views::guests::revoke))
         .route("/audit", get(views::audit::page))
+        .route("/people", get(views::people::page))
         .route("/setup", get(views::setup::page))
         .route("/setup/ca.pem", get(views::setup::ca))
         .route("/setup/proxy.pac", get(views::setup::pac))

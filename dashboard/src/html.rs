@@ -52,6 +52,7 @@ fn nav(s: &Session, current: &str) -> String {
     }
     if matches!(s.role, Role::It | Role::Dsl) {
         links.push(("/logs", "Logs"));
+        links.push(("/people", "People"));
     }
     links.push(("/policy", "Policy"));
     links.push(("/explain", "Explain"));

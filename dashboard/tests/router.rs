@@ -136,6 +136,19 @@ fn open(root: &Path) -> (Arc<PolicyControl>, Arc<Mutex<Db>>, Arc<Vouchers>) {
     (control, Arc::new(Mutex::new(db)), vouchers)
 }
 
+/// A school with no people table and no named devices (the proxy supplies the real one;
+/// tests/admin.rs reads it through the running proxy).
+struct NoPeople;
+
+impl gatehouse_dashboard::app::PeopleView for NoPeople {
+    fn find(&self, _: &str, _: usize) -> Vec<gatehouse_dashboard::app::PersonRow> {
+        Vec::new()
+    }
+    fn devices(&self) -> Vec<gatehouse_dashboard::app::DeviceRow> {
+        Vec::new()
+    }
+}
+
 fn router(
     control: &Arc<PolicyControl>,
     db: &Arc<Mutex<Db>>,
@@ -152,6 +165,7 @@ fn router(
         proxy_address: "proxy.test.example:3128".into(),
         secure: false,
         health: Arc::new(|| vec![("Open connections".into(), "3".into())]),
+        people: Arc::new(NoPeople),
     }))
 }
 

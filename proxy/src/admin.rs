@@ -45,6 +45,7 @@ pub struct Start<'a> {
     pub policy: Arc<PolicyControl>,
     pub sections: &'a Sections,
     pub proxy_listen: SocketAddr,
+    pub people: Arc<dyn gatehouse_dashboard::app::PeopleView>,
 }
 
 /// Binds the admin port and serves the dashboard until `shutdown`; `None` when `[admin]
@@ -99,6 +100,7 @@ pub async fn start(
         proxy_address,
         secure: tls.is_some(),
         health: Arc::new(health),
+        people: s.people,
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await

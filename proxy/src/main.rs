@@ -488,7 +488,14 @@ fn admin_command(command: AdminCommand) -> anyhow::Result<ExitCode> {
             if !gatehouse_dashboard::accounts::remove(&db, &name)? {
                 anyhow::bail!("no admin account is called {name:?}");
             }
-            gatehouse_dashboard::audit::record(&db, "command line", "account-remove", &name, "", "")?;
+            gatehouse_dashboard::audit::record(
+                &db,
+                "command line",
+                "account-remove",
+                &name,
+                "",
+                "",
+            )?;
             cli::print(&format!("Admin account {name} removed.\n"));
         }
     }

@@ -84,6 +84,7 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
     };
     let handles = crate::admin::Handles::open(&data)?;
     let sources = crate::identity::start(&file, &control.live().load()).await?;
+    let people = sources.view();
     let logins = crate::handler::Logins::load(
         data.join(&settings.users_file),
         Arc::clone(&handles.vouchers),
@@ -97,6 +98,7 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
             policy: Arc::clone(&control),
             sections: &sections,
             proxy_listen: addr,
+            people,
         },
         until_stopped(stopped.clone()),
     )

@@ -8,6 +8,7 @@ pub mod guests;
 pub mod login;
 pub mod logs;
 pub mod overview;
+pub mod people;
 pub mod policy;
 pub mod reviews;
 pub mod setup;

@@ -90,6 +90,19 @@ impl Bindings {
         self.by_address.retain(|_, b| b.reporter != reporter);
     }
 
+    /// Every binding in force, by address.
+    pub fn list(&self) -> Vec<(IpAddr, Binding)> {
+        let at = Instant::now();
+        let mut all: Vec<_> = self
+            .by_address
+            .iter()
+            .filter(|b| b.expires > at)
+            .map(|b| (*b.key(), b.value().clone()))
+            .collect();
+        all.sort_by_key(|(ip, _)| *ip);
+        all
+    }
+
     pub fn len(&self) -> usize {
         self.by_address.len()
     }

@@ -227,3 +227,51 @@ async fn sync_people(
         }
     }
 }
+
+/// The admin page's view of people: the people table and the devices the Wi-Fi names.
+#[derive(Debug)]
+struct View {
+    bindings: Arc<bindings::Bindings>,
+    people: Arc<ArcSwap<people::People>>,
+}
+
+impl gatehouse_dashboard::app::PeopleView for View {
+    fn find(&self, query: &str, limit: usize) -> Vec<gatehouse_dashboard::app::PersonRow> {
+        self.people
+            .load()
+            .find(query, limit)
+            .into_iter()
+            .map(|p| gatehouse_dashboard::app::PersonRow {
+                account: p.account.to_owned(),
+                display: p.display(),
+                role: p.role.to_owned(),
+                left: p.left,
+            })
+            .collect()
+    }
+
+    fn devices(&self) -> Vec<gatehouse_dashboard::app::DeviceRow> {
+        let people = self.people.load();
+        self.bindings
+            .list()
+            .into_iter()
+            .map(|(ip, b)| gatehouse_dashboard::app::DeviceRow {
+                address: ip.to_string(),
+                person: people.get(&b.account).map(|p| p.display()),
+                account: b.account.to_string(),
+                device: b.device.as_deref().map(str::to_owned),
+                since: b.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            })
+            .collect()
+    }
+}
+
+impl Sources {
+    /// What the admin page's People page reads.
+    pub fn view(&self) -> Arc<dyn gatehouse_dashboard::app::PeopleView> {
+        Arc::new(View {
+            bindings: Arc::clone(&self.bindings),
+            people: Arc::clone(&self.people),
+        })
+    }
+}
