@@ -24,34 +24,11 @@ mod servers;
 
 use common::Workspace;
 use servers::{free_port, wait_for};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Child, Command, Stdio};
 
 const SECRET: &str = "wifi-accounting-s3cret";
-
-/// An origin that answers every request with a short page.
-fn origin() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(200) {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                    line.clear();
-                }
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nresults",
-                );
-            });
-        }
-    });
-    port
-}
 
 const PEOPLE: &str = "account,name,year,form,role,left\n\
 amy.pupil,Amy Pupil,9,9B,pupil,\n\
@@ -81,7 +58,7 @@ fn secret_file(ws: &Workspace, name: &str, text: &str) {
 /// The proxy with `identity` as its `[identity]` tables. 127.0.0.0/24 is the pupils'
 /// Wi-Fi (no login); 127.0.1.0/24 a network that needs a login (guest role).
 fn start(ws: Workspace, smtp: u16, identity: &str) -> Running {
-    let google = origin();
+    let google = servers::results_origin();
     let text = format!(
         r#"
 [[network]]

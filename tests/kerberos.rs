@@ -25,28 +25,6 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// An origin that answers every request with a short page.
-fn origin() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(100) {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                    line.clear();
-                }
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nresults",
-                );
-            });
-        }
-    });
-    port
-}
-
 /// A KDC for `SCHOOL.TEST` on 127.0.0.1, with amy, tess, `mallory/evil` (a principal with
 /// an instance, as services and admin names have), a principal for the proxy and its
 /// keytab.
@@ -195,7 +173,7 @@ impl Drop for Proxy {
 /// The proxy on `localhost` (the name clients ask tickets for), with the keytab in its
 /// environment as a service manager would set it.
 fn start(ws: Workspace, kdc: &Kdc, kerberos: &str) -> Proxy {
-    let google = origin();
+    let google = servers::results_origin();
     ws.write(
         "people.csv",
         b"account,name,year,form,role,left\namy,Amy Pupil,9,9B,pupil,\ntess,Tess Teacher,,,staff,\n",

@@ -20,31 +20,7 @@ mod common;
 mod servers;
 
 use common::Workspace;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::process::{Child, Command};
-
-/// An origin that answers every request with 200 and a short page.
-fn origin() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(2000) {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                    line.clear();
-                }
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nresults",
-                );
-            });
-        }
-    });
-    port
-}
 
 fn policy(smtp: u16, digest_time: &str, extra_store: &str) -> String {
     format!(
@@ -119,7 +95,7 @@ fn write_config(
 
 fn start(smtp: u16, digest_time: &str, extra_store: &str) -> Running {
     let ws = Workspace::new();
-    let google = origin();
+    let google = servers::results_origin();
     let config = write_config(&ws, smtp, digest_time, extra_store, google);
     let (child, addr, _) = common::spawn_proxy(&config);
     Running {
@@ -459,7 +435,7 @@ fn a_bad_store_setting_is_refused_at_start_naming_it() {
             1,
             "23:59",
             &format!("sqlite_cache_mib = {value}"),
-            origin(),
+            servers::results_origin(),
         );
         let out = common::run(&["run", "--config", config.to_str().unwrap()], "");
         let err = common::stderr(&out);

@@ -157,48 +157,7 @@ impl Directory {
         }
         let timeout = Duration::from_secs(self.settings.timeout_secs);
         let asked = tokio::time::timeout(timeout, self.ask(name, password)).await;
-        let outcome = match asked {
-            Ok(Ok(found)) => Ok(found),
-            Ok(Err(Asked::Refused(why))) => Err(why),
-            Ok(Err(Asked::Down(why))) => {
-                tracing::warn!("LDAP: the directory could not be reached: {why}");
-                Err(Refused::Unreachable)
-            }
-            Err(_) => {
-                tracing::warn!("LDAP: the directory did not answer in {timeout:?}");
-                Err(Refused::Unreachable)
-            }
-        };
-        self.set_up(outcome != Err(Refused::Unreachable));
-        let key = self.key(name, password);
-        match outcome {
-            Ok(found) => {
-                if self.logins.len() >= MAX_CACHED {
-                    self.logins.clear();
-                }
-                self.logins.insert(
-                    key,
-                    Cached {
-                        found: found.clone(),
-                        at: Instant::now(),
-                    },
-                );
-                Ok(found)
-            }
-            Err(Refused::Unreachable) => match self.logins.get(&key) {
-                // Known before: carries on while the directory is down.
-                Some(hit) => {
-                    metrics::get().directory_stale_logins.inc();
-                    Ok(hit.found.clone())
-                }
-                None => Err(Refused::Unreachable),
-            },
-            Err(other) => {
-                // A password changed or a leaver removed: the old entry goes.
-                self.logins.remove(&key);
-                Err(other)
-            }
-        }
+        self.settle(self.key(name, password), "checking a login", asked, timeout)
     }
 
     /// Who the directory says `account` is (no password: the person was proved by Kerberos
@@ -218,19 +177,29 @@ impl Directory {
             found
         })
         .await;
+        self.settle(key, &format!("looking up {account}"), asked, timeout)
+    }
+
+    /// What the directory answered, cached under `key`: a person found is remembered; a
+    /// refusal (a password changed, a person gone from every group) forgets the entry, so
+    /// no stale role comes back later; when the directory could not be asked, the entry
+    /// known before carries on (`gatehouse_directory_stale_logins_total`).
+    fn settle(
+        &self,
+        key: u64,
+        doing: &str,
+        asked: Result<Result<Found, Asked>, tokio::time::error::Elapsed>,
+        timeout: Duration,
+    ) -> Result<Found, Refused> {
         let outcome = match asked {
             Ok(Ok(found)) => Ok(found),
             Ok(Err(Asked::Refused(why))) => Err(why),
             Ok(Err(Asked::Down(why))) => {
-                tracing::warn!(
-                    "LDAP: looking up {account}: the directory could not be reached: {why}"
-                );
+                tracing::warn!("LDAP: {doing}: the directory could not be reached: {why}");
                 Err(Refused::Unreachable)
             }
             Err(_) => {
-                tracing::warn!(
-                    "LDAP: looking up {account}: the directory did not answer in {timeout:?}"
-                );
+                tracing::warn!("LDAP: {doing}: the directory did not answer in {timeout:?}");
                 Err(Refused::Unreachable)
             }
         };
@@ -257,7 +226,6 @@ impl Directory {
                 None => Err(Refused::Unreachable),
             },
             Err(other) => {
-                // Gone from the directory or from every group: no stale role later.
                 self.logins.remove(&key);
                 Err(other)
             }
