@@ -570,7 +570,7 @@ form_attribute = "ou"
 cache_minutes = {cache_minutes}
 timeout_secs = 3
 roles = [
-  {{ group = "cn=staff,ou=groups,dc=school,dc=test", role = "staff" }},
+  {{ group = "cn=staff,ou=groups,dc=school,dc=test", role = "staff", site = "upper" }},
   {{ group = "CN=Pupils, OU=Groups, DC=school, DC=test", role = "pupil" }},
 ]
 "#
@@ -618,6 +618,9 @@ fn proxy_logins_are_checked_with_the_directory_and_its_groups_give_the_role() {
         (e["role"].as_str(), e["user"].as_str()),
         (Some("staff"), Some("tess"))
     );
+    // Her group gives her site; Amy's gives none, so hers is the network's.
+    assert_eq!(e["site"], "upper");
+    assert_eq!(proxy.event_of("how to self harm")["site"], "main");
 
     // Refused: a wrong password, an empty one, a name that is a filter, someone in no
     // group that gives a role.

@@ -32,6 +32,8 @@ pub struct Identity {
     /// "Amy Pupil, Year 9, 9B", from the directory or the people table.
     pub person: Option<String>,
     pub how: How,
+    /// The site the directory's group gives the person (else the network's).
+    pub site: Option<String>,
 }
 
 impl Identity {
@@ -41,6 +43,7 @@ impl Identity {
             user: None,
             person: None,
             how: How::Network,
+            site: None,
         }
     }
 }
@@ -51,6 +54,7 @@ struct Accepted {
     role: String,
     person: Option<String>,
     how: How,
+    site: Option<String>,
 }
 
 /// Failed logins allowed per account name, and per client address, in [`WINDOW`].
@@ -181,7 +185,11 @@ impl Logins {
 
     fn directory_login(&self, found: ldap::Found) -> Accepted {
         let display = found.display();
-        self.accepted(found.account, found.role, display, How::Ldap)
+        let site = found.site.clone();
+        Accepted {
+            site,
+            ..self.accepted(found.account, found.role, display, How::Ldap)
+        }
     }
 
     /// A login with the people table's name for it (the table's name wins: the MIS is
@@ -195,6 +203,7 @@ impl Logins {
             role: named.role.unwrap_or(role),
             user,
             how,
+            site: None,
         }
     }
 
@@ -255,6 +264,7 @@ impl Logins {
                 role,
                 person: named.display,
                 how: How::Kerberos,
+                site: None,
             });
         }
         let Some(directory) = &self.sources.directory else {
@@ -263,6 +273,7 @@ impl Logins {
                 role: network_role.to_owned(),
                 person: named.display,
                 how: How::Kerberos,
+                site: None,
             });
         };
         match directory.lookup(&account).await {
@@ -271,6 +282,7 @@ impl Logins {
                 user: account,
                 role: found.role,
                 how: How::Kerberos,
+                site: found.site,
             }),
             Err(ldap::Refused::Wrong) | Err(ldap::Refused::NoRole) => Err(Denied::NoRole),
             Err(ldap::Refused::Unreachable) => Err(Denied::DirectoryDown),
@@ -299,6 +311,7 @@ impl Logins {
             user: Some(binding.account.to_string()),
             person: named.display,
             how: How::Radius,
+            site: None,
         })
     }
 }
@@ -383,6 +396,7 @@ pub async fn identify(
                 user: Some(a.user),
                 person: a.person,
                 how: a.how,
+                site: a.site,
             };
             if who.how == How::Kerberos {
                 if let Ok(mut n) = conn.negotiated.lock() {

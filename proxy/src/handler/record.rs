@@ -87,10 +87,13 @@ pub fn uncounted(
     let alert = e
         .alert
         .map(|s| gatehouse_rules::explain::severity_name(s).to_owned());
-    let site = facts
-        .client
-        .and_then(|ip| snap.network_of(ip))
-        .and_then(|n| n.site.clone());
+    // The directory's site for the person, else the network's.
+    let site = who.site.clone().or_else(|| {
+        facts
+            .client
+            .and_then(|ip| snap.network_of(ip))
+            .and_then(|n| n.site.clone())
+    });
     // A theme hit the search's context lowered is marked, so the digest can show the DSL
     // what the model judged to be study, news or help-seeking.
     let mut rule = e.rule;
