@@ -180,6 +180,16 @@ impl Running {
     }
 }
 
+/// The first safeguarding alert the DSL's mailbox receives (the daily digest is not one).
+fn alert_mail(smtp: &servers::Smtp) -> servers::Mail {
+    wait_for(30, || {
+        smtp.messages()
+            .into_iter()
+            .find(|m| m.subject.contains("safeguarding alert"))
+    })
+    .expect("alert email")
+}
+
 /// Sends one accounting packet with Debian's radclient: whether it was answered.
 fn radclient(port: u16, secret: &str, attributes: &str) -> bool {
     let mut child = Command::new("radclient")
@@ -245,12 +255,7 @@ fn wifi_accounting_names_the_device_and_the_dsl_reads_the_pupils_name() {
     assert_eq!(e["person"], "Amy Pupil, Year 9, 9B");
     assert_eq!(e["role"], "pupil");
     // The DSL's email names the pupil, not the address.
-    let mail = wait_for(30, || {
-        smtp.messages()
-            .into_iter()
-            .find(|m| m.subject.contains("safeguarding alert"))
-    })
-    .expect("alert email");
+    let mail = alert_mail(&smtp);
     assert!(
         mail.text
             .contains("Amy Pupil, Year 9, 9B (amy.pupil, pupil), on device 127.0.0.5"),
@@ -596,12 +601,7 @@ fn proxy_logins_are_checked_with_the_directory_and_its_groups_give_the_role() {
     assert_eq!(e["user"], "amy");
     assert_eq!(e["role"], "pupil");
     assert_eq!(e["person"], "Amy Pupil, Year 9, 9B");
-    let mail = wait_for(30, || {
-        smtp.messages()
-            .into_iter()
-            .find(|m| m.subject.contains("safeguarding alert"))
-    })
-    .expect("alert email");
+    let mail = alert_mail(&smtp);
     assert!(
         mail.text.contains("Amy Pupil, Year 9, 9B (amy, pupil)"),
         "{}",

@@ -19,7 +19,12 @@ pub async fn page(
     Query(q): Query<HashMap<String, String>>,
 ) -> Page {
     let s = admin.who(&headers, Need::ItOrDsl, "/people")?;
-    let query = q.get("q").map(|v| v.trim()).unwrap_or_default();
+    // A search is a name, not a document: the table is scanned once per search.
+    let query: String = q
+        .get("q")
+        .map(|v| v.trim().chars().take(100).collect())
+        .unwrap_or_default();
+    let query = query.as_str();
     let view = &admin.parts.people;
     let mut body = format!(
         "<form method=\"get\" action=\"/people\"><label>Find a person (name or account) \
