@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test Gatehouse has, on a fresh Debian 12 machine or a developer's.
 # Installs what the tests need first (squidGuard, curl, openssl, Chromium, PostgreSQL,
-# aiosmtpd, Node.js with playwright-core, Prometheus's promtool, OpenLDAP's slapd, radclient,
+# aiosmtpd, Node.js with playwright-core and oidc-provider, Prometheus's promtool, OpenLDAP's slapd, radclient,
 # MIT Kerberos's KDC and client, and libkrb5-dev + libclang-dev to build the Kerberos feature).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,9 +56,10 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
   python3 -m pip install -q aiosmtpd 2>/dev/null || python3 -m pip install -q --break-system-packages aiosmtpd
 fi
 
-# playwright-core only (no browser download: the tests use Debian's chromium).
-if [ ! -d tests/e2e/node_modules/playwright-core ]; then
-  echo "Installing playwright-core..."
+# playwright-core (no browser download: the tests use Debian's chromium) and oidc-provider
+# (the school's OpenID provider of tests/signin.rs).
+if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/oidc-provider ]; then
+  echo "Installing playwright-core and oidc-provider..."
   (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
 fi
 

@@ -38,6 +38,8 @@ pub struct DeviceRow {
     pub account: String,
     pub person: Option<String>,
     pub device: Option<String>,
+    /// How the device was named: `radius` (the Wi-Fi's accounting), `signin` (the page).
+    pub how: &'static str,
     pub since: String,
 }
 

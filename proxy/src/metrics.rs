@@ -38,6 +38,7 @@ pub struct Metrics {
     pub directory_stale_logins: IntCounter,
     pub directory_syncs: IntCounterVec,
     pub people: IntGauge,
+    pub signins: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -172,6 +173,15 @@ fn build() -> Result<Metrics, prometheus::Error> {
         &["outcome"],
     )?;
     let people = IntGauge::new("people", "People in the people table")?;
+    let signins = IntCounterVec::new(
+        Opts::new(
+            "signins_total",
+            "Sign-ins on the sign-in page, by outcome (signed-in, refused, provider-refused, \
+             no-role, left, provider, busy)",
+        ),
+        &["outcome"],
+    )?;
+    registry.register(Box::new(signins.clone()))?;
     registry.register(Box::new(directory_syncs.clone()))?;
     registry.register(Box::new(people.clone()))?;
     registry.register(Box::new(radius_packets.clone()))?;
@@ -227,6 +237,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         directory_stale_logins,
         directory_syncs,
         people,
+        signins,
     })
 }
 

@@ -15,7 +15,7 @@ pub fn request_id() -> String {
     format!("{:x}-{n:x}", t & 0xff_ffff)
 }
 
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

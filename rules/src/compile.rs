@@ -1375,6 +1375,7 @@ fn compile_networks(
                 role,
                 site: net.site.clone(),
                 login: net.login,
+                signin: net.signin,
             })
         })
         .collect()

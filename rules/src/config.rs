@@ -130,6 +130,10 @@ pub struct Network {
     /// Clients here must log in to the proxy; their login decides the role.
     #[serde(default)]
     pub login: bool,
+    /// Devices here sign in on the sign-in page (`[identity.oidc]`) before anything else
+    /// than the page and the school's identity provider is reached.
+    #[serde(default)]
+    pub signin: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -18,6 +18,7 @@ pub struct NetworkRule {
     pub role: RoleId,
     pub site: Option<String>,
     pub login: bool,
+    pub signin: bool,
 }
 
 /// The compiled policy.

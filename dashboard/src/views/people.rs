@@ -58,22 +58,25 @@ pub async fn page(
     }
     let devices = view.devices();
     body.push_str(&format!(
-        "<h2>On the network now</h2><p>{} device{} named by the Wi-Fi's accounting.</p>",
+        "<h2>On the network now</h2><p>{} device{} named by the Wi-Fi's accounting or the \
+         sign-in page.</p>",
         devices.len(),
         if devices.len() == 1 { "" } else { "s" }
     ));
     if !devices.is_empty() {
         body.push_str(
             "<table id=\"devices\"><thead><tr><th>Address</th><th>Person</th><th>Account</th>\
-             <th>Device</th><th>Since</th></tr></thead><tbody>",
+             <th>Device</th><th>Named by</th><th>Since</th></tr></thead><tbody>",
         );
         for d in &devices {
             body.push_str(&format!(
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td></tr>",
                 esc(&d.address),
                 esc(d.person.as_deref().unwrap_or_default()),
                 esc(&d.account),
                 esc(d.device.as_deref().unwrap_or_default()),
+                esc(d.how),
                 esc(&d.since)
             ));
         }

@@ -8,6 +8,7 @@
 use super::{record, refuse, Conn, Identity, Tunnel};
 use crate::body::{self, Body};
 use crate::events::Event;
+use crate::identity::How;
 use crate::intercept::{self, classify::Classified, tunnel};
 use crate::metrics;
 use crate::pages;
@@ -49,8 +50,28 @@ pub async fn open(
         target: Target::Authority(authority.as_str()),
     };
     let decision = record::decide(snap, &facts);
-    let decrypt = decision.decrypt;
+    // The sign-in page is always decrypted (it is served here, from inside the tunnel).
+    let signin = conn.shared.logins.sources.signin.as_ref();
+    let portal = signin.is_some_and(|s| s.is_portal(&host));
+    let decrypt = decision.decrypt || portal;
     let url = authority.as_str();
+    if who.how == How::NotSignedIn && !decrypt && !signin.is_some_and(|s| s.before_signin(&host)) {
+        // Not decrypted, so no sign-in page can be shown inside it: refused, and why.
+        metrics::get().refused.with_label_values(&["signin"]).inc();
+        let mut event = record::event(&conn, &who, snap, &facts, &decision, url, &host);
+        record::refused(
+            &mut event,
+            "signin",
+            "Not signed in, and this tunnel is not decrypted, so the sign-in page could not \
+             be shown in it."
+                .to_owned(),
+        );
+        record::finish(&conn, event, 403, None, started).await;
+        return pages::refusal(
+            StatusCode::FORBIDDEN,
+            "Sign in to use the internet on this network: open any web page in a browser.",
+        );
+    }
     if let Err(e) = conn.shared.upstream.precheck(&host, port, Road::Tunnel) {
         let page = super::forward::refused_upstream(&e);
         let mut event = record::tunnel(&conn, &who, snap, &facts, &decision, url, &host);

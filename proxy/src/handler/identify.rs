@@ -298,6 +298,22 @@ impl Logins {
         )
     }
 
+    /// The person signed in on `client` on the sign-in page (a leaver marked since names
+    /// no one).
+    fn signed_in(&self, client: IpAddr) -> Option<Identity> {
+        let found = self.sources.signin.as_ref()?.device(client)?;
+        if self.sources.named(&found.account).left {
+            return None;
+        }
+        Some(Identity {
+            role: found.role,
+            user: Some(found.account),
+            person: found.person,
+            how: How::SignIn,
+            site: found.site,
+        })
+    }
+
     /// The person the Wi-Fi has bound to `client`, with the role the people table gives
     /// them (else `network_role`). A leaver names no one.
     fn bound(&self, client: IpAddr, network_role: &str) -> Option<Identity> {
@@ -334,7 +350,10 @@ pub async fn identify(
     req: &Request<Body>,
 ) -> Result<Identity, Response<Body>> {
     if let Some(t) = &conn.tunnel {
-        return Ok(t.who.clone());
+        // A device that had not signed in when its tunnel opened may have since.
+        if t.who.how != How::NotSignedIn {
+            return Ok(t.who.clone());
+        }
     }
     let client = conn.client_ip();
     let Some(network) = snap.network_of(client) else {
@@ -353,13 +372,27 @@ pub async fn identify(
             return Ok(named);
         }
     }
-    if !network.login {
-        return Ok(Identity::network(network_role.to_owned()));
-    }
     let header = req
         .headers()
         .get(header::PROXY_AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    if network.signin {
+        if let Some(who) = conn.shared.logins.signed_in(client) {
+            if snap.role_id(&who.role).is_some() {
+                return Ok(who);
+            }
+        }
+        // A proxy login still names a device on a network that takes both.
+        if !network.login || header.is_none() {
+            return Ok(Identity {
+                how: How::NotSignedIn,
+                ..Identity::network(network_role.to_owned())
+            });
+        }
+    }
+    if !network.login {
+        return Ok(Identity::network(network_role.to_owned()));
+    }
     let logins = &conn.shared.logins;
     // Negotiate authenticates the connection (RFC 4559): later requests on it carry no
     // token, and a token may not be used twice.

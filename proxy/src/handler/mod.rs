@@ -17,6 +17,7 @@ mod forward;
 mod headers;
 mod identify;
 mod record;
+mod signin;
 
 use crate::body::{self, Body};
 use crate::metrics;
@@ -134,6 +135,13 @@ async fn serve_request(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Body
         }
         None => req,
     };
+    // The sign-in page is the filter's own, whoever asks.
+    if let Some(page) = conn.shared.logins.sources.signin.as_ref() {
+        let host = req.uri().host().map(str::to_ascii_lowercase);
+        if req.method() != Method::CONNECT && host.is_some_and(|h| page.is_portal(&h)) {
+            return signin::serve(&conn, page, req).await;
+        }
+    }
     let who = match identify::identify(&conn, &snap, &req).await {
         Ok(who) => who,
         Err(refusal) => return refusal,
@@ -235,6 +243,15 @@ async fn request(
     if continued {
         event.rule.push_str("+continued");
         event.reason.push_str(" Continued past the warning.");
+    }
+    if let Some(page) = signin::required(conn, &who, &host, &url, req.method()) {
+        record::refused(
+            &mut event,
+            "signin",
+            "Not signed in: sent to the sign-in page.".to_owned(),
+        );
+        record::finish(conn, event, page.status().as_u16(), None, started).await;
+        return page;
     }
     // An address or port the filter never reaches: refused and logged (probing the
     // school's network through the filter leaves a trace), before any rule's page.

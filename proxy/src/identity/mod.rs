@@ -6,6 +6,7 @@
 pub mod bindings;
 pub mod kerberos;
 pub mod ldap;
+pub mod oidc;
 pub mod people;
 pub mod radius;
 pub mod settings;
@@ -32,6 +33,11 @@ pub enum How {
     Radius,
     /// Kerberos single sign-on (`Proxy-Authorization: Negotiate`).
     Kerberos,
+    /// The sign-in page (OpenID Connect with the school's provider).
+    SignIn,
+    /// A device on a sign-in network that has not signed in: it reaches only the sign-in
+    /// page and the provider, with the network's role.
+    NotSignedIn,
 }
 
 impl How {
@@ -43,6 +49,8 @@ impl How {
             How::Ldap => "ldap",
             How::Radius => "radius",
             How::Kerberos => "kerberos",
+            How::SignIn => "signin",
+            How::NotSignedIn => "not-signed-in",
         }
     }
 }
@@ -54,6 +62,8 @@ pub struct Sources {
     pub directory: Option<Arc<ldap::Directory>>,
     /// `Negotiate` (Kerberos) logins, when `[identity.kerberos]` turns them on.
     pub kerberos: Option<settings::KerberosSettings>,
+    /// The sign-in page, when `[identity.oidc]` turns it on.
+    pub signin: Option<Arc<oidc::SignIn>>,
     people: Arc<ArcSwap<people::People>>,
     people_path: Option<PathBuf>,
 }
@@ -86,7 +96,19 @@ impl Sources {
         crate::metrics::get()
             .people
             .set(i64::try_from(people.len()).unwrap_or(i64::MAX));
+        let signin = match &settings.oidc {
+            Some(o) => {
+                let secret = settings::read_secret(
+                    base,
+                    &o.client_secret_file,
+                    "[identity.oidc] client_secret_file",
+                )?;
+                Some(Arc::new(oidc::SignIn::new(o.clone(), secret)))
+            }
+            None => None,
+        };
         Ok(Sources {
+            signin,
             bindings: Arc::new(bindings::Bindings::new(std::time::Duration::from_secs(
                 hours * 3600,
             ))),
@@ -184,6 +206,14 @@ fn check_roles(
             bail!("{place}: {role:?} is not a role of the policy");
         }
     }
+    if settings.oidc.is_none() {
+        if let Some(n) = snap.networks().iter().find(|n| n.signin) {
+            bail!(
+                "[[network]] {}: signin = true needs the sign-in page, [identity.oidc]",
+                n.net
+            );
+        }
+    }
     let people = sources.people();
     for (role, account) in people.roles() {
         if snap.role_id(role).is_none() {
@@ -232,6 +262,7 @@ async fn sync_people(
 #[derive(Debug)]
 struct View {
     bindings: Arc<bindings::Bindings>,
+    signin: Option<Arc<oidc::SignIn>>,
     people: Arc<ArcSwap<people::People>>,
 }
 
@@ -252,7 +283,8 @@ impl gatehouse_dashboard::app::PeopleView for View {
 
     fn devices(&self) -> Vec<gatehouse_dashboard::app::DeviceRow> {
         let people = self.people.load();
-        self.bindings
+        let mut rows: Vec<gatehouse_dashboard::app::DeviceRow> = self
+            .bindings
             .list()
             .into_iter()
             .map(|(ip, b)| gatehouse_dashboard::app::DeviceRow {
@@ -260,9 +292,26 @@ impl gatehouse_dashboard::app::PeopleView for View {
                 person: people.get(&b.account).map(|p| p.display()),
                 account: b.account.to_string(),
                 device: b.device.as_deref().map(str::to_owned),
+                how: How::Radius.label(),
                 since: b.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             })
-            .collect()
+            .collect();
+        let signed_in = self
+            .signin
+            .as_ref()
+            .map(|s| s.devices())
+            .unwrap_or_default();
+        rows.extend(signed_in.into_iter().map(|(ip, account, since)| {
+            gatehouse_dashboard::app::DeviceRow {
+                address: ip.to_string(),
+                person: people.get(&account).map(|p| p.display()),
+                account,
+                device: None,
+                how: How::SignIn.label(),
+                since: since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }
+        }));
+        rows
     }
 }
 
@@ -271,6 +320,7 @@ impl Sources {
     pub fn view(&self) -> Arc<dyn gatehouse_dashboard::app::PeopleView> {
         Arc::new(View {
             bindings: Arc::clone(&self.bindings),
+            signin: self.signin.clone(),
             people: Arc::clone(&self.people),
         })
     }

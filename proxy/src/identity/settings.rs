@@ -38,6 +38,66 @@ pub struct IdentitySettings {
     pub people: Option<PeopleSettings>,
     #[serde(default)]
     pub kerberos: Option<KerberosSettings>,
+    #[serde(default)]
+    pub oidc: Option<OidcSettings>,
+}
+
+/// The sign-in page: OpenID Connect with the school's Microsoft Entra ID or Google
+/// Workspace, for devices on networks marked `signin = true`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The provider's issuer, exactly as its discovery document gives it:
+    /// `https://login.microsoftonline.com/<tenant id>/v2.0` (Entra ID, one tenant) or
+    /// `https://accounts.google.com`.
+    pub issuer: String,
+    pub client_id: String,
+    /// A file holding the client secret, readable by its owner only.
+    pub client_secret_file: String,
+    /// The name devices reach the sign-in page at, through the filter. Register
+    /// `https://<portal_host>/signin/callback` with the provider as the redirect URI.
+    pub portal_host: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The ID token's claim that is the account: `preferred_username` (Entra ID), `email`
+    /// (Google).
+    #[serde(default = "default_account_claim")]
+    pub account_claim: String,
+    /// The school's domains: `amy.pupil@school.org` is the account `amy.pupil` (as the
+    /// people table and the directory name it). Accounts of other domains keep theirs.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Roles from the token: a group (`groups` claim, Entra's group object IDs) or a
+    /// domain (Google's `hd` claim, else the account's domain); the first that matches
+    /// wins. The people table's role, where it gives one, comes first.
+    #[serde(default)]
+    pub roles: Vec<ClaimRole>,
+    /// The role of a person none of those give one; absent: such a sign-in is refused.
+    #[serde(default)]
+    pub default_role: Option<String>,
+    /// A device stays signed in this long at most...
+    #[serde(default = "default_signin_hours")]
+    pub hours: u64,
+    /// ...and this long with no request.
+    #[serde(default = "default_idle_minutes")]
+    pub idle_minutes: u64,
+    /// Hosts a device may reach before it signs in, besides the provider's own (the
+    /// sign-in pages' assets: `aadcdn.msauth.net`, `ssl.gstatic.com`, ...). A name here
+    /// covers its subdomains.
+    #[serde(default)]
+    pub allow_before_signin: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRole {
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub domain: Option<String>,
+    pub role: String,
+    #[serde(default)]
+    pub site: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -149,6 +209,18 @@ pub struct PeopleSettings {
     pub csv: String,
 }
 
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email"].map(str::to_owned).to_vec()
+}
+fn default_account_claim() -> String {
+    "preferred_username".to_owned()
+}
+fn default_signin_hours() -> u64 {
+    8
+}
+fn default_idle_minutes() -> u64 {
+    60
+}
 fn default_session_hours() -> u64 {
     12
 }
@@ -196,6 +268,9 @@ impl IdentitySettings {
                 bail!("[identity.kerberos] realms: name the school's realm, e.g. SCHOOL.INTERNAL");
             }
         }
+        if let Some(o) = &settings.oidc {
+            o.check()?;
+        }
         if let Some(l) = &settings.ldap {
             l.check()?;
             if l.people_filter.is_some() && settings.people.is_some() {
@@ -210,17 +285,28 @@ impl IdentitySettings {
 
     /// Every role the section names, with where it is named, to check against the policy.
     pub fn roles(&self) -> Vec<(String, &str)> {
-        let Some(l) = &self.ldap else {
-            return Vec::new();
-        };
-        let mut named: Vec<(String, &str)> = l
-            .roles
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (format!("[identity.ldap] roles[{i}].role"), g.role.as_str()))
-            .collect();
-        if let Some(d) = &l.default_role {
-            named.push(("[identity.ldap] default_role".to_owned(), d.as_str()));
+        let mut named: Vec<(String, &str)> = Vec::new();
+        if let Some(l) = &self.ldap {
+            named.extend(
+                l.roles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| (format!("[identity.ldap] roles[{i}].role"), g.role.as_str())),
+            );
+            if let Some(d) = &l.default_role {
+                named.push(("[identity.ldap] default_role".to_owned(), d.as_str()));
+            }
+        }
+        if let Some(o) = &self.oidc {
+            named.extend(
+                o.roles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| (format!("[identity.oidc] roles[{i}].role"), g.role.as_str())),
+            );
+            if let Some(d) = &o.default_role {
+                named.push(("[identity.oidc] default_role".to_owned(), d.as_str()));
+            }
         }
         named
     }
@@ -265,6 +351,54 @@ impl LdapSettings {
             if self.sync_minutes == 0 {
                 bail!("[identity.ldap] sync_minutes: at least 1");
             }
+        }
+        Ok(())
+    }
+}
+
+impl OidcSettings {
+    fn check(&self) -> anyhow::Result<()> {
+        let host = self
+            .issuer
+            .strip_prefix("https://")
+            .or_else(|| {
+                // A provider on this machine may be plain HTTP (a test, a local relay).
+                self.issuer
+                    .strip_prefix("http://")
+                    .filter(|rest| rest.starts_with("127.") || rest.starts_with("[::1]"))
+            })
+            .with_context(|| {
+                format!(
+                    "[identity.oidc] issuer: {:?} is not an https:// URL",
+                    self.issuer
+                )
+            })?;
+        if host.is_empty() || host.starts_with('/') {
+            bail!("[identity.oidc] issuer: {:?} has no host", self.issuer);
+        }
+        if self.client_id.is_empty() {
+            bail!("[identity.oidc] client_id: the application (client) ID the provider gave");
+        }
+        let portal = gatehouse_rules::host::Host::parse(&self.portal_host);
+        if !portal.is_some_and(|h| {
+            h.kind() == gatehouse_rules::host::HostKind::Name && h.as_str() == self.portal_host
+        }) {
+            bail!(
+                "[identity.oidc] portal_host: {:?} is not a host name in lower case (e.g. \
+                 signin.school.org)",
+                self.portal_host
+            );
+        }
+        if !self.scopes.iter().any(|s| s == "openid") {
+            bail!("[identity.oidc] scopes: must include \"openid\"");
+        }
+        for (i, r) in self.roles.iter().enumerate() {
+            if r.group.is_some() == r.domain.is_some() {
+                bail!("[identity.oidc] roles[{i}]: give a group or a domain (one of them)");
+            }
+        }
+        if self.hours == 0 || self.idle_minutes == 0 {
+            bail!("[identity.oidc] hours and idle_minutes: at least 1");
         }
         Ok(())
     }

@@ -1,0 +1,476 @@
+//! The sign-in page, end to end: npm's certified `oidc-provider` (tests/e2e/idp.mjs) as the
+//! school's OpenID provider on 127.0.0.1, Gatehouse with `[identity.oidc]` on a network
+//! marked `signin = true`, and Debian's Chromium (tests/e2e/signin.mjs) signing a pupil in
+//! through the filter. The event and the DSL's alert name her; how she was identified is
+//! recorded. Attacks with curl from other addresses: a forged state, a state carried to
+//! another device, a callback replayed, a device that has not signed in trying plain HTTP,
+//! decrypted HTTPS and a tunnel the filter does not decrypt.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "an end-to-end test: a failure is a failed test"
+)]
+
+mod common;
+#[path = "common/servers.rs"]
+mod servers;
+
+use common::Workspace;
+use servers::{free_port, wait_for};
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::{Child, Command, Stdio};
+
+const PORTAL: &str = "signin.school.test";
+const CLIENT_SECRET: &str = "idp-client-s3cret-for-tests";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The provider on a free port, once it listens.
+fn start_idp() -> (Killed, u16) {
+    let port = free_port();
+    let e2e = common::repo().join("tests/e2e");
+    let mut child = Command::new("node")
+        .arg(e2e.join("idp.mjs"))
+        .env("PORT", port.to_string())
+        .env("REDIRECT", format!("https://{PORTAL}/signin/callback"))
+        .env("CLIENT_SECRET", CLIENT_SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node runs the provider");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("IdP ready"), "the provider started: {line:?}");
+    // The provider goes on writing notices: keep reading them, or its writes would fail.
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    });
+    (Killed(child), port)
+}
+
+struct Running {
+    ws: Workspace,
+    _proxy: Killed,
+    proxy: String,
+    metrics: String,
+    google: u16,
+}
+
+fn start(smtp: u16, idp: u16) -> Running {
+    let ws = Workspace::new();
+    let google = servers::results_origin();
+    let secret = ws.write("oidc.secret", CLIENT_SECRET.as_bytes());
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    ws.write(
+        "people.csv",
+        b"account,name,year,form,role,left\namy.pupil,Amy Pupil,9,9B,pupil,\n",
+    );
+    let text = format!(
+        r#"
+[[network]]
+cidr = "127.0.0.0/24"
+role = "guest"
+site = "main"
+signin = true
+[[network]]
+cidr = "127.0.1.0/24"
+role = "guest"
+site = "main"
+[[network]]
+cidr = "127.0.2.0/24"
+role = "guest-plain"
+site = "main"
+signin = true
+[themes.self-harm]
+file = "themes/self-harm/en.txt"
+[roles.pupil]
+default = "allow"
+themes = {{ self-harm = {{ action = "block", alert = "high" }} }}
+[roles.staff]
+default = "allow"
+[roles.guest]
+default = "allow"
+[roles.guest-plain]
+default = "allow"
+decrypt_https = false
+[alerts]
+hold_secs = 1
+digest_time = "23:59"
+[alerts.smtp]
+host = "127.0.0.1"
+port = {smtp}
+security = "none"
+from = "Gatehouse <gatehouse@school.example>"
+[alerts.sites.main]
+dsl = ["dsl@school.example"]
+[identity.oidc]
+issuer = "http://127.0.0.1:{idp}"
+client_id = "gatehouse"
+client_secret_file = "oidc.secret"
+portal_host = "{PORTAL}"
+domains = ["school.test"]
+roles = [{{ group = "staff", role = "staff" }}, {{ domain = "school.test", role = "pupil" }}]
+[identity.people]
+csv = "people.csv"
+[proxy]
+listen = "127.0.0.1:0"
+data_dir = {:?}
+allow_loopback_origins = true
+metrics_listen = "127.0.0.1:0"
+hosts = {{ "www.google.com" = "127.0.0.1" }}
+"#,
+        ws.path("data").display().to_string()
+    );
+    let config = ws.config(&text);
+    let started = common::spawn_gatehouse(&config);
+    Running {
+        ws,
+        _proxy: Killed(started.child),
+        proxy: started.proxy,
+        metrics: started.metrics.expect("metrics"),
+        google,
+    }
+}
+
+impl Running {
+    /// curl through the proxy from `source`: status, the `Location` header, the body.
+    fn curl(&self, source: &str, url: &str) -> (u16, String, String) {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-k",
+                "--max-time",
+                "20",
+                "-x",
+                &format!("http://{}", self.proxy),
+            ])
+            .args(["--interface", source, "-D", "-", url])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // The last response's head (a CONNECT's `200` comes first).
+        let (head, body) = text
+            .rsplit_once("\r\n\r\nHTTP/")
+            .map(|(_, last)| format!("HTTP/{last}"))
+            .unwrap_or(text)
+            .split_once("\r\n\r\n")
+            .map(|(h, b)| (h.to_owned(), b.to_owned()))
+            .unwrap_or_default();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let location = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("location: ")
+                    .or(l.strip_prefix("Location: "))
+            })
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        (status, location, body)
+    }
+
+    fn search_url(&self, query: &str) -> String {
+        format!(
+            "http://www.google.com:{}/search?q={}",
+            self.google,
+            query.replace(' ', "+")
+        )
+    }
+
+    fn events(&self, want: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+        let path = self.ws.path("data/events/events.jsonl");
+        wait_for(15, || {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let events: Vec<serde_json::Value> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            want(&events).then_some(events)
+        })
+        .unwrap_or_default()
+    }
+
+    fn event_of(&self, term: &str) -> serde_json::Value {
+        let has = |e: &serde_json::Value| e["search_term"] == term;
+        self.events(|es| es.iter().any(has))
+            .into_iter()
+            .rev()
+            .find(has)
+            .unwrap_or_else(|| panic!("no event for {term:?}: {}", self.log()))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.ws.path("stderr.log")).unwrap_or_default()
+    }
+
+    fn metrics(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "10", &self.metrics])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+#[test]
+fn a_pupil_signs_in_with_the_school_provider_in_chromium_and_alerts_name_her() {
+    let smtp = servers::Smtp::start();
+    let (_idp, idp) = start_idp();
+    let p = start(smtp.port, idp);
+
+    // Not signed in: a page load is sent to the sign-in page, with where it was going.
+    let start_url = p.search_url("volcano homework");
+    let (status, location, _) = p.curl("127.0.0.1", &start_url);
+    assert_eq!(status, 302, "{}", p.log());
+    assert!(
+        location.starts_with(&format!(
+            "https://{PORTAL}/signin?next=http%3A%2F%2Fwww.google.com"
+        )),
+        "{location}"
+    );
+
+    let shots = common::repo().join("target/e2e-screenshots");
+    let harm_url = p.search_url("how to self harm");
+    let mut node = Command::new("node")
+        .arg(common::repo().join("tests/e2e/signin.mjs"))
+        .env("PROXY", &p.proxy)
+        .env("START_URL", &start_url)
+        .env("HARM_URL", &harm_url)
+        .env("PORTAL", format!("https://{PORTAL}"))
+        .env("LOGIN", "amy.pupil")
+        .env("SHOTS", &shots)
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let finished = wait_for(240, || node.try_wait().unwrap());
+    if finished.is_none() {
+        let _ = node.kill();
+    }
+    let out = node.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the browser's sign-in failed:\n{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(p.ws.path("data/events/events.jsonl")).unwrap_or_default()
+    );
+
+    // The search after signing in: her account, her name from the MIS, her role, and how.
+    let e = p.event_of("volcano homework");
+    assert_eq!(e["user"], "amy.pupil", "{e}");
+    assert_eq!(e["person"], "Amy Pupil, Year 9, 9B", "{e}");
+    assert_eq!(e["role"], "pupil", "{e}");
+    assert_eq!(e["identified_by"], "signin", "{e}");
+    // The harmful search was blocked and the DSL's alert names her.
+    let e = p.event_of("how to self harm");
+    assert_eq!(e["verdict"], "block", "{e}");
+    assert_eq!(e["person"], "Amy Pupil, Year 9, 9B", "{e}");
+    let mail = wait_for(30, || {
+        smtp.messages()
+            .into_iter()
+            .find(|m| m.subject.contains("safeguarding alert"))
+    })
+    .expect("the alert email");
+    assert!(mail.text.contains("Amy Pupil, Year 9, 9B"), "{}", mail.text);
+    assert!(mail.text.contains("how to self harm"), "{}", mail.text);
+    // The provider's pages were reached before she signed in, and recorded as such.
+    let before = p.events(|es| es.iter().any(|e| e["identified_by"] == "not-signed-in"));
+    assert!(before
+        .iter()
+        .any(|e| e["identified_by"] == "not-signed-in" && e["verdict"] == "allow"));
+    assert!(
+        p.log().contains("amy.pupil signed in on 127.0.0.1"),
+        "{}",
+        p.log()
+    );
+    assert!(p
+        .metrics()
+        .contains("gatehouse_signins_total{outcome=\"signed-in\"} 1"));
+
+    // She signed out in the browser: the device is sent to sign in again.
+    let (status, _, _) = p.curl("127.0.0.1", &start_url);
+    assert_eq!(status, 302);
+}
+
+#[test]
+fn forged_carried_and_replayed_sign_ins_are_refused() {
+    let smtp = servers::Smtp::start();
+    let (_idp, idp) = start_idp();
+    let p = start(smtp.port, idp);
+    let portal = format!("https://{PORTAL}");
+
+    // A state this filter never issued.
+    let (status, _, body) = p.curl(
+        "127.0.0.2",
+        &format!("{portal}/signin/callback?state=forged&code=abc"),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("could not be checked"), "{body}");
+    assert!(
+        p.log().contains("state is not one this filter issued"),
+        "{}",
+        p.log()
+    );
+
+    // A real state, started on one device, finished on another: refused, and used up.
+    let (status, location, _) = p.curl(
+        "127.0.0.3",
+        &format!("{portal}/signin?next=http%3A%2F%2Fexample.org%2F"),
+    );
+    assert_eq!(status, 302, "{}", p.log());
+    assert!(
+        location.starts_with(&format!("http://127.0.0.1:{idp}/auth?")),
+        "{location}"
+    );
+    for want in [
+        "code_challenge_method=S256",
+        "nonce=",
+        "redirect_uri=https%3A%2F%2Fsignin.school.test%2Fsignin%2Fcallback",
+    ] {
+        assert!(location.contains(want), "{want} in {location}");
+    }
+    let state = location
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("state="))
+        .unwrap()
+        .to_owned();
+    let callback = format!("{portal}/signin/callback?state={state}&code=stolen");
+    let (status, _, _) = p.curl("127.0.0.4", &callback);
+    assert_eq!(status, 400);
+    assert!(
+        p.log().contains("started from another device (127.0.0.3)"),
+        "{}",
+        p.log()
+    );
+    // Used up: the device that started it cannot use it now either.
+    let (status, _, _) = p.curl("127.0.0.3", &callback);
+    assert_eq!(status, 400);
+    // A code the provider never issued, with a good state: the provider refuses it.
+    let (_, location, _) = p.curl("127.0.0.5", &format!("{portal}/signin"));
+    let state = location
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("state="))
+        .unwrap()
+        .to_owned();
+    let (status, _, _) = p.curl(
+        "127.0.0.5",
+        &format!("{portal}/signin/callback?state={state}&code=made-up"),
+    );
+    assert_eq!(status, 403, "{}", p.log());
+    assert!(p.log().contains("token endpoint: 400"), "{}", p.log());
+    // None of them signed anyone in.
+    for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
+        let (status, _, _) = p.curl(source, &p.search_url("maths"));
+        assert_eq!(status, 302, "{source} is still not signed in");
+    }
+    assert!(p
+        .metrics()
+        .contains("gatehouse_signins_total{outcome=\"refused\"} 3"));
+}
+
+#[test]
+fn a_device_that_has_not_signed_in_reaches_only_the_page_and_the_provider() {
+    let smtp = servers::Smtp::start();
+    let (_idp, idp) = start_idp();
+    let p = start(smtp.port, idp);
+
+    // Decrypted HTTPS: a page with the link, inside the TLS session.
+    let (status, _, body) = p.curl("127.0.0.6", "https://www.example.test/");
+    assert_eq!(status, 511, "{body}");
+    assert!(
+        body.contains(
+            "href=\"https://signin.school.test/signin?next=https%3A%2F%2Fwww.example.test%3A443%2F\""
+        ),
+        "{body}"
+    );
+    // A POST over plain HTTP is not redirected (the body would be lost): the page.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+        ])
+        .args([
+            "-x",
+            &format!("http://{}", p.proxy),
+            "--interface",
+            "127.0.0.6",
+        ])
+        .args(["-d", "q=x", &p.search_url("x")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "511");
+    // The provider is reachable (its discovery document, through the filter).
+    let (status, _, body) = p.curl(
+        "127.0.0.6",
+        &format!("http://127.0.0.1:{idp}/.well-known/openid-configuration"),
+    );
+    assert_eq!(status, 200, "{body}");
+    // The sign-in page's own certificate is the filtering CA's, for the portal's name.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+        ])
+        .args([
+            "-x",
+            &format!("http://{}", p.proxy),
+            "--interface",
+            "127.0.0.6",
+        ])
+        .args(["--cacert", p.ws.path("data/ca.pem").to_str().unwrap()])
+        .arg(format!("https://{PORTAL}/"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    // Every refusal is logged with the reason.
+    let events = p.events(|es| es.iter().filter(|e| e["rule"] == "signin").count() >= 2);
+    let refused: Vec<_> = events.iter().filter(|e| e["rule"] == "signin").collect();
+    assert!(refused.len() >= 2, "{events:?}");
+    assert!(refused
+        .iter()
+        .all(|e| e["identified_by"] == "not-signed-in" && e["client_ip"] == "127.0.0.6"));
+
+    // A role that does not decrypt: no page can be shown inside its tunnels, so they are
+    // refused before the sign-in, and the event says why.
+    let (status, _, _) = p.curl("127.0.2.1", "https://www.example.test/");
+    assert_eq!(status, 403);
+    let events = p.events(|es| es.iter().any(|e| e["client_ip"] == "127.0.2.1"));
+    let e = events
+        .iter()
+        .find(|e| e["client_ip"] == "127.0.2.1")
+        .unwrap();
+    assert_eq!(e["rule"], "signin", "{e}");
+    assert!(
+        e["reason"].as_str().unwrap().contains("not decrypted"),
+        "{e}"
+    );
+}
