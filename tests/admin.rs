@@ -221,6 +221,16 @@ impl AdminClient {
         g: &Gatehouse,
         name: &str,
     ) -> (reqwest::blocking::Client, reqwest::blocking::Response) {
+        AdminClient::try_sign_in_with(g, name, PASSWORD, "")
+    }
+
+    /// Posts the sign-in form with a password and a second-factor code.
+    fn try_sign_in_with(
+        g: &Gatehouse,
+        name: &str,
+        password: &str,
+        code: &str,
+    ) -> (reqwest::blocking::Client, reqwest::blocking::Response) {
         let ca = std::fs::read(g.data.join("ca.pem")).unwrap();
         let client = reqwest::blocking::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
@@ -238,7 +248,8 @@ impl AdminClient {
             .form(&[
                 ("csrf", csrf.as_str()),
                 ("name", name),
-                ("password", PASSWORD),
+                ("password", password),
+                ("code", code),
                 ("next", "/"),
             ])
             .send()
@@ -741,4 +752,126 @@ fn it_and_the_dsl_find_people_by_name_and_see_who_is_on_which_device() {
     // A viewer may not see people.
     let vic = AdminClient::sign_in(&g, "vic");
     assert_eq!(vic.get("/people?q=amy").0, 403);
+}
+
+/// The TOTP code for a base32 secret now, computed by Python's own HMAC (an implementation
+/// independent of Gatehouse's).
+fn totp_now(secret: &str) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import hmac,hashlib,base64,struct,time,sys\n\
+             s=sys.argv[1]; k=base64.b32decode(s+'='*(-len(s)%8))\n\
+             h=hmac.new(k,struct.pack('>Q',int(time.time())//30),hashlib.sha1).digest()\n\
+             o=h[-1]&15\n\
+             print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))",
+            secret,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_second_factor_is_asked_once_given_and_it_disables_and_removes_accounts_on_the_page() {
+    let g = start();
+    let config = g.data.parent().unwrap().join("gatehouse.toml");
+    let out = common::run(
+        &["admin", "totp", "--config", config.to_str().unwrap(), "dee"],
+        "",
+    );
+    let said = common::stdout(&out);
+    assert!(out.status.success(), "{said}{}", common::stderr(&out));
+    let secret = said
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .unwrap()
+        .to_owned();
+    assert!(
+        said.contains("otpauth://totp/Test%20School:dee?secret="),
+        "{said}"
+    );
+
+    // The password alone, or with a wrong code, is not enough; with the code it is.
+    assert_eq!(
+        AdminClient::try_sign_in_with(&g, "dee", PASSWORD, "")
+            .1
+            .status(),
+        401
+    );
+    assert_eq!(
+        AdminClient::try_sign_in_with(&g, "dee", PASSWORD, "000000")
+            .1
+            .status(),
+        401
+    );
+    let code = totp_now(&secret);
+    let (_, res) = AdminClient::try_sign_in_with(&g, "dee", PASSWORD, &code);
+    assert_eq!(res.status(), 303, "signed in with the code");
+    // A code is good once: seen over a shoulder, it does not sign anyone in again.
+    assert_eq!(
+        AdminClient::try_sign_in_with(&g, "dee", PASSWORD, &code)
+            .1
+            .status(),
+        401
+    );
+    // The right code with a wrong password is not enough either.
+    let code = totp_now(&secret);
+    assert_eq!(
+        AdminClient::try_sign_in_with(&g, "dee", "wrong-password-1", &code)
+            .1
+            .status(),
+        401
+    );
+    // Accounts without one sign in as before.
+    AdminClient::sign_in(&g, "vic");
+
+    // IT lists the accounts, disables, enables and removes one; the DSL cannot.
+    let ivy = AdminClient::sign_in(&g, "ivy");
+    let (status, page) = ivy.get("/accounts");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<tr data-account=\"dee\"><td>dee</td><td>dsl</td><td>yes</td>"),
+        "{page}"
+    );
+    let vic = AdminClient::sign_in(&g, "vic");
+    assert_eq!(ivy.post("/accounts/vic/disable", &[]).0, 303);
+    assert_eq!(vic.get("/").0, 303, "vic's session ended");
+    assert_ne!(AdminClient::try_sign_in(&g, "vic").1.status(), 303);
+    assert!(ivy.get("/accounts").1.contains("<td>disabled</td>"));
+    assert_eq!(ivy.post("/accounts/vic/enable", &[]).0, 303);
+    let vic = AdminClient::sign_in(&g, "vic");
+    assert_eq!(
+        vic.post("/accounts/ivy/disable", &[]).0,
+        403,
+        "a viewer cannot"
+    );
+    assert_eq!(
+        ivy.post("/accounts/ivy/disable", &[]).0,
+        403,
+        "nor can IT disable itself"
+    );
+    assert_eq!(ivy.post("/accounts/vic/remove", &[]).0, 303);
+    assert_eq!(vic.get("/").0, 303);
+    assert!(!ivy.get("/accounts").1.contains("data-account=\"vic\""));
+    assert_eq!(ivy.post("/accounts/vic/remove", &[]).0, 404);
+    assert_eq!(ivy.post("/accounts/dee/delete-everything", &[]).0, 404);
+    // Without the form's token, nothing happens.
+    let res = ivy
+        .client
+        .post(format!("{}/accounts/dee/disable", ivy.base))
+        .header("cookie", format!("__Host-gatehouse={}", ivy.cookie))
+        .form(&[("csrf", "forged")])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let (_, audit) = ivy.get("/audit");
+    for action in [
+        "account-totp",
+        "account-disable",
+        "account-enable",
+        "account-remove",
+    ] {
+        assert!(audit.contains(action), "{action} not in the audit trail");
+    }
 }

@@ -41,6 +41,8 @@ struct Running {
     proxy: String,
     metrics: String,
     google: u16,
+    /// The admin page, when the test's tables turn it on.
+    admin: Option<String>,
 }
 
 impl Drop for Running {
@@ -108,6 +110,7 @@ hosts = {{ "www.google.com" = "127.0.0.1" }}
         proxy: started.proxy,
         metrics: started.metrics.expect("metrics"),
         google,
+        admin: started.admin,
     }
 }
 
@@ -739,4 +742,79 @@ fn the_people_table_is_read_from_the_directory_with_roles_from_nested_groups() {
         common::stderr(&out)
     );
     assert!(text.contains("tess\tTess Teacher\tstaff"), "{text}");
+}
+
+/// Posts the admin page's sign-in form (plain HTTP on loopback): the status and the page.
+fn admin_sign_in(admin: &str, name: &str, password: &str) -> (u16, String) {
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let login = client.get(format!("{admin}/login")).send().unwrap();
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("gatehouse-login="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .unwrap();
+    let body = login.text().unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let csrf = body[body.find(marker).unwrap() + marker.len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let res = client
+        .post(format!("{admin}/login"))
+        .header("cookie", format!("gatehouse-login={cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", name),
+            ("password", password),
+            ("next", "/"),
+        ])
+        .send()
+        .unwrap();
+    (res.status().as_u16(), res.text().unwrap_or_default())
+}
+
+#[test]
+fn the_admin_page_signs_in_staff_through_the_directory_by_group() {
+    let smtp = servers::Smtp::start();
+    let ws = Workspace::new();
+    let slapd = Slapd::start(&ws);
+    let identity = ldap_identity(&ws, slapd.port, 10)
+        + "[admin]\nlisten = \"127.0.0.1:0\"\ntls = \"none\"\n\
+           directory_roles = [{ group = \"cn=staff,ou=groups,dc=school,dc=test\", role = \"dsl\" }]\n";
+    let proxy = start(ws, smtp.port, &identity);
+    let admin = proxy.admin.clone().expect("the admin page");
+    let admin = admin.trim_end_matches('/');
+
+    // Tess is in the staff group: she signs in with her school password, as the DSL.
+    let (status, _) = admin_sign_in(admin, "tess", "tess-pw-123");
+    assert_eq!(status, 303);
+    // Amy's password is right, but no group lets her in; wrong passwords and filters fail.
+    let (status, page) = admin_sign_in(admin, "amy", "amy-pw-123");
+    assert_eq!(status, 401);
+    assert!(page.contains("none of the groups"), "{page}");
+    for (name, password) in [
+        ("tess", "wrong-password"),
+        ("tess", ""),
+        ("*", "tess-pw-123"),
+        ("*)(uid=*", "tess-pw-123"),
+        ("cn=admin,dc=school,dc=test", "admin-pw"),
+    ] {
+        let (status, page) = admin_sign_in(admin, name, password);
+        assert_eq!(status, 401, "{name}");
+        assert!(page.contains("do not match"), "{name}: {page}");
+    }
+    // Never cached: with the directory down, no one signs in through it, and says why.
+    let mut slapd = slapd;
+    slapd.stop();
+    let (status, page) = admin_sign_in(admin, "tess", "tess-pw-123");
+    assert_eq!(status, 401);
+    assert!(page.contains("cannot be reached"), "{page}");
 }

@@ -116,19 +116,22 @@ pub struct Listed {
     pub role: String,
     pub created: String,
     pub disabled: bool,
+    /// The account has a second factor (TOTP).
+    pub totp: bool,
 }
 
 /// Every account.
 pub fn list(db: &Db) -> Result<Vec<Listed>, Error> {
-    let mut stmt = db
-        .conn
-        .prepare("SELECT name, role, created, disabled FROM accounts ORDER BY name")?;
+    let mut stmt = db.conn.prepare(
+        "SELECT name, role, created, disabled, totp IS NOT NULL FROM accounts ORDER BY name",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(Listed {
             name: r.get(0)?,
             role: r.get(1)?,
             created: r.get(2)?,
             disabled: r.get(3)?,
+            totp: r.get(4)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -149,5 +152,26 @@ pub fn remove(db: &Db, name: &str) -> Result<bool, Error> {
     let n = db
         .conn
         .execute("DELETE FROM accounts WHERE name = ?1", [name])?;
+    Ok(n > 0)
+}
+
+/// The TOTP secret (base32) of an account, if it has a second factor.
+pub fn totp_secret(db: &Db, name: &str) -> Result<Option<String>, Error> {
+    let secret: Option<Option<String>> = db
+        .conn
+        .query_row("SELECT totp FROM accounts WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(secret.flatten())
+}
+
+/// Sets (or, with `None`, removes) an account's TOTP secret. False when there is no such
+/// account.
+pub fn set_totp(db: &Db, name: &str, secret: Option<&str>) -> Result<bool, Error> {
+    let n = db.conn.execute(
+        "UPDATE accounts SET totp = ?2 WHERE name = ?1",
+        params![name, secret],
+    )?;
     Ok(n > 0)
 }

@@ -51,6 +51,28 @@ pub trait PeopleView: Send + Sync {
     fn devices(&self) -> Vec<DeviceRow>;
 }
 
+/// Why the school's directory did not sign an admin in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectoryRefusal {
+    /// No such person, or the wrong password.
+    Wrong,
+    /// The password is right, but no group of `[admin] directory_roles` has them.
+    NoRole,
+    /// The directory could not be asked.
+    Unreachable,
+}
+
+/// What a directory sign-in comes to: the account and its admin role, or why not.
+pub type DirectoryAnswer = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(String, Role), DirectoryRefusal>> + Send>,
+>;
+
+/// Admin sign-in through the school's directory (LDAP / Active Directory): the account and
+/// the admin role its groups give.
+pub trait DirectorySignIn: Send + Sync {
+    fn sign_in(&self, name: String, password: String) -> DirectoryAnswer;
+}
+
 /// What the running proxy hands the admin page.
 pub struct AdminParts {
     pub db: Arc<Mutex<Db>>,
@@ -68,6 +90,10 @@ pub struct AdminParts {
     pub secure: bool,
     pub health: Health,
     pub people: Arc<dyn PeopleView>,
+    /// Sign-in through the directory, when `[admin] directory_roles` names groups.
+    pub directory: Option<Arc<dyn DirectorySignIn>>,
+    /// Local accounts must have a second factor (TOTP) to sign in.
+    pub require_totp: bool,
 }
 
 impl std::fmt::Debug for AdminParts {
@@ -171,6 +197,19 @@ impl Admin {
     fn session(&self, headers: &HeaderMap) -> Option<Session> {
         let token = cookie(headers, self.sessions.cookie_name())?;
         let s = self.sessions.get(token)?;
+        if s.directory {
+            // The directory proved it at sign-in; a same-named local account that is
+            // disabled still ends it.
+            let disabled = self.parts.db.lock().ok().is_some_and(|db| {
+                crate::accounts::list(&db)
+                    .is_ok_and(|all| all.iter().any(|a| a.name == s.name && a.disabled))
+            });
+            if disabled {
+                self.sessions.end(token);
+                return None;
+            }
+            return Some(s);
+        }
         let current = self
             .parts
             .db
@@ -427,6 +466,8 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/guests/{name}/revoke", post(views::guests::revoke))
         .route("/audit", get(views::audit::page))
         .route("/people", get(views::people::page))
+        .route("/accounts", get(views::accounts::page))
+        .route("/accounts/{name}/{action}", post(views::accounts::act))
         .route("/setup", get(views::setup::page))
         .route("/setup/ca.pem", get(views::setup::ca))
         .route("/setup/proxy.pac", get(views::setup::pac))

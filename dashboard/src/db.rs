@@ -85,6 +85,13 @@ impl Db {
                 "ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
             )?;
         }
+        // ... and the second factor (a TOTP secret, base32) of local accounts.
+        let has_totp = conn
+            .prepare("SELECT 1 FROM pragma_table_info('accounts') WHERE name = 'totp'")?
+            .exists([])?;
+        if !has_totp {
+            conn.execute_batch("ALTER TABLE accounts ADD COLUMN totp TEXT")?;
+        }
         Ok(Db { conn })
     }
 }

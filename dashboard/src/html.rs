@@ -59,6 +59,7 @@ fn nav(s: &Session, current: &str) -> String {
     if s.role == Role::It {
         links.push(("/reviews", "Reviews"));
         links.push(("/guests", "Guests"));
+        links.push(("/accounts", "Accounts"));
     }
     links.push(("/audit", "Audit trail"));
     links.push(("/setup", "Device set-up"));

@@ -32,6 +32,7 @@ pub mod reviews;
 pub mod serve;
 pub mod session;
 pub mod settings;
+pub mod totp;
 mod views;
 pub mod vouchers;
 

@@ -26,6 +26,8 @@ const WINDOW: Duration = Duration::from_secs(15 * 60);
 pub struct Session {
     pub name: String,
     pub role: Role,
+    /// Signed in through the school's directory (no local account to re-check).
+    pub directory: bool,
     pub csrf: String,
     started: Instant,
     seen: Instant,
@@ -36,6 +38,8 @@ pub struct Session {
 pub struct Sessions {
     live: DashMap<String, Session>,
     failures: DashMap<String, (u32, Instant)>,
+    /// The last TOTP step each account signed in with: a code is good once.
+    totp_used: DashMap<String, u64>,
     secure: bool,
 }
 
@@ -68,6 +72,7 @@ impl Sessions {
         Sessions {
             live: DashMap::new(),
             failures: DashMap::new(),
+            totp_used: DashMap::new(),
             secure,
         }
     }
@@ -100,8 +105,21 @@ impl Sessions {
         c
     }
 
+    /// Checks a TOTP code for `name` and, when it is good, marks its step used.
+    pub fn totp(&self, name: &str, secret: &str, code: &str, now: u64) -> bool {
+        let mut used = self.totp_used.entry(name.to_owned()).or_insert(0);
+        let last = (*used > 0).then_some(*used);
+        match crate::totp::check(secret, code, now, last) {
+            Some(step) => {
+                *used = step;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Starts a session; returns its token.
-    pub fn start(&self, name: &str, role: Role) -> String {
+    pub fn start(&self, name: &str, role: Role, directory: bool) -> String {
         let now = Instant::now();
         self.live.retain(|_, s| fresh(s, now));
         let id = token();
@@ -110,6 +128,7 @@ impl Sessions {
             Session {
                 name: name.to_owned(),
                 role,
+                directory,
                 csrf: token(),
                 started: now,
                 seen: now,

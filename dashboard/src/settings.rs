@@ -30,6 +30,21 @@ pub struct AdminSettings {
     /// The proxy as devices should reach it (`host:port`); default the proxy's listen address.
     #[serde(default)]
     pub proxy_address: Option<String>,
+    /// Sign-in through the school's directory (`[identity.ldap]`): the groups whose members
+    /// may use the page, and as what (`it`, `dsl`, `viewer`); the first that matches wins.
+    #[serde(default)]
+    pub directory_roles: Vec<DirectoryRole>,
+    /// Local accounts must have a second factor (`gatehouse admin totp NAME`).
+    #[serde(default)]
+    pub require_totp: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryRole {
+    /// The group's distinguished name.
+    pub group: String,
+    pub role: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -64,6 +79,14 @@ impl AdminSettings {
                 return Err(Error::Config(format!(
                     "{place}: [admin] tls = \"none\" is only allowed on a loopback address \
                      ({addr} is not): passwords and session cookies would cross the network in clear"
+                )));
+            }
+        }
+        for (i, d) in s.directory_roles.iter().enumerate() {
+            if crate::accounts::Role::parse(&d.role).is_none() {
+                return Err(Error::Config(format!(
+                    "{place}: [admin] directory_roles[{i}].role: {:?} is not it, dsl or viewer",
+                    d.role
                 )));
             }
         }

@@ -166,6 +166,8 @@ fn router(
         secure: false,
         health: Arc::new(|| vec![("Open connections".into(), "3".into())]),
         people: Arc::new(NoPeople),
+        directory: None,
+        require_totp: false,
     }))
 }
 

@@ -46,6 +46,7 @@ pub struct Start<'a> {
     pub sections: &'a Sections,
     pub proxy_listen: SocketAddr,
     pub people: Arc<dyn gatehouse_dashboard::app::PeopleView>,
+    pub directory: Option<Arc<dyn gatehouse_dashboard::app::DirectorySignIn>>,
 }
 
 /// Binds the admin port and serves the dashboard until `shutdown`; `None` when `[admin]
@@ -101,6 +102,8 @@ pub async fn start(
         secure: tls.is_some(),
         health: Arc::new(health),
         people: s.people,
+        directory: s.directory,
+        require_totp: s.settings.require_totp,
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await

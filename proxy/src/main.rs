@@ -224,6 +224,15 @@ enum AdminCommand {
         config: Option<PathBuf>,
         name: String,
     },
+    /// Give an account a second factor (a new TOTP secret for an authenticator app, printed
+    /// once), or take it away with --off.
+    Totp {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        off: bool,
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -443,7 +452,8 @@ fn admin_command(command: AdminCommand) -> anyhow::Result<ExitCode> {
     | AdminCommand::List { config }
     | AdminCommand::Disable { config, .. }
     | AdminCommand::Enable { config, .. }
-    | AdminCommand::Remove { config, .. }) = &command;
+    | AdminCommand::Remove { config, .. }
+    | AdminCommand::Totp { config, .. }) = &command;
     let file = embedded::config_file(config.as_deref())?;
     let dir = settings::ProxySettings::from_config(&file)?.data_dir(&file);
     let db = gatehouse_dashboard::Db::open(&dir.join(admin::DB_FILE))?;
@@ -497,6 +507,35 @@ fn admin_command(command: AdminCommand) -> anyhow::Result<ExitCode> {
                 "",
             )?;
             cli::print(&format!("Admin account {name} removed.\n"));
+        }
+        AdminCommand::Totp { name, off, .. } => {
+            let secret = if off {
+                None
+            } else {
+                Some(gatehouse_dashboard::totp::new_secret().ok_or_else(|| {
+                    anyhow::anyhow!("the system's random number generator failed")
+                })?)
+            };
+            if !gatehouse_dashboard::accounts::set_totp(&db, &name, secret.as_deref())? {
+                anyhow::bail!("no admin account is called {name:?}");
+            }
+            let after = if off { "off" } else { "on (new secret)" };
+            gatehouse_dashboard::audit::record(
+                &db,
+                "command line",
+                "account-totp",
+                &name,
+                "",
+                after,
+            )?;
+            match secret {
+                Some(secret) => cli::print(&format!(
+                    "Second factor on for {name}. Add it to an authenticator app (shown once):\n\
+                     secret: {secret}\nlink:   {}\n",
+                    gatehouse_dashboard::totp::link(&file.config.school.name, &name, &secret)
+                )),
+                None => cli::print(&format!("Second factor off for {name}.\n")),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

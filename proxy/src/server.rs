@@ -85,6 +85,7 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
     let handles = crate::admin::Handles::open(&data)?;
     let sources = crate::identity::start(&file, &control.live().load()).await?;
     let people = sources.view();
+    let directory = crate::identity::admin_sign_in(&admin_settings, &sources)?;
     let logins = crate::handler::Logins::load(
         data.join(&settings.users_file),
         Arc::clone(&handles.vouchers),
@@ -99,6 +100,7 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
             sections: &sections,
             proxy_listen: addr,
             people,
+            directory,
         },
         until_stopped(stopped.clone()),
     )

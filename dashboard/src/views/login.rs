@@ -24,6 +24,8 @@ fn login_page(admin: &Admin, next: &str, message: Option<&str>) -> Response {
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
          <label for=\"name\">Account</label><input type=\"text\" id=\"name\" name=\"name\" autocomplete=\"username\" required>\
          <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <label for=\"code\">Code from your authenticator app (if your account has one)</label>\
+         <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"8\">\
          <p><button type=\"submit\">Sign in</button></p></form></div>",
         school = esc(admin.parts.policy.live().load().school_name()),
         next = esc(next),
@@ -95,33 +97,27 @@ pub async fn submit(
         *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         return Ok(res);
     }
-    let decoy = admin.decoy.clone();
-    let lookup_name = name.clone();
-    let account = admin
-        .with_db(move |db| crate::accounts::lookup(db, &lookup_name))
-        .await?;
-    let (hash, role) = match &account {
-        Some((hash, role)) => (hash.clone(), Some(*role)),
-        None => (decoy, None),
-    };
-    let ok = tokio::task::spawn_blocking(move || crate::accounts::verify(&hash, &password))
-        .await
-        .unwrap_or(false);
-    let Some(role) = role.filter(|_| ok) else {
-        let mut res = login_page(
-            &admin,
-            &next,
-            Some("That account and password do not match."),
-        );
-        *res.status_mut() = StatusCode::UNAUTHORIZED;
-        return Ok(res);
+    let code = f.get("code").unwrap_or("").to_owned();
+    let (account, role, directory) = match check(&admin, &name, password, &code).await? {
+        Ok(found) => found,
+        Err(message) => {
+            let mut res = login_page(&admin, &next, Some(message));
+            *res.status_mut() = StatusCode::UNAUTHORIZED;
+            return Ok(res);
+        }
     };
     admin.sessions.succeeded(&name, &address);
-    let id = admin.sessions.start(&name, role);
+    let name = account;
+    let id = admin.sessions.start(&name, role, directory);
     let actor = name.clone();
     let at = address.clone();
+    let after = if directory {
+        format!("{} (directory)", role.name())
+    } else {
+        role.name().to_owned()
+    };
     admin
-        .with_db(move |db| crate::audit::record(db, &actor, "sign-in", &at, "", role.name()))
+        .with_db(move |db| crate::audit::record(db, &actor, "sign-in", &at, "", &after))
         .await?;
     let mut res = Redirect::to(&next).into_response();
     let h = res.headers_mut();
@@ -138,6 +134,71 @@ pub async fn submit(
         }
     }
     Ok(res)
+}
+
+const NO_MATCH: &str = "That account, password and code do not match.";
+
+/// Checks a sign-in: a local account (its password, then its code when it has a second
+/// factor, or when every local account must), else the school's directory. The role and
+/// whether the directory proved it, or what to tell the person.
+async fn check(
+    admin: &Arc<Admin>,
+    name: &str,
+    password: String,
+    code: &str,
+) -> Result<Result<(String, crate::accounts::Role, bool), &'static str>, Response> {
+    let lookup_name = name.to_owned();
+    let account = admin
+        .with_db(move |db| {
+            let found = crate::accounts::lookup(db, &lookup_name)?;
+            let totp = match &found {
+                Some(_) => crate::accounts::totp_secret(db, &lookup_name)?,
+                None => None,
+            };
+            Ok(found.map(|(hash, role)| (hash, role, totp)))
+        })
+        .await?;
+    let Some((hash, role, totp)) = account else {
+        if let Some(directory) = &admin.parts.directory {
+            return Ok(
+                match directory.sign_in(name.to_owned(), password).await {
+                    Ok((account, role)) => Ok((account, role, true)),
+                    Err(crate::app::DirectoryRefusal::Wrong) => Err(NO_MATCH),
+                    Err(crate::app::DirectoryRefusal::NoRole) => Err(
+                        "The directory knows you, but you are in none of the groups that may use this page.",
+                    ),
+                    Err(crate::app::DirectoryRefusal::Unreachable) => Err(
+                        "The school's directory cannot be reached; try again, or use a local account.",
+                    ),
+                },
+            );
+        }
+        // No such account: the same work as a wrong password.
+        let decoy = admin.decoy.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || crate::accounts::verify(&decoy, &password)).await;
+        return Ok(Err(NO_MATCH));
+    };
+    let ok = tokio::task::spawn_blocking(move || crate::accounts::verify(&hash, &password))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        return Ok(Err(NO_MATCH));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match totp {
+        Some(secret) if admin.sessions.totp(name, &secret, code, now) => {
+            Ok(Ok((name.to_owned(), role, false)))
+        }
+        Some(_) => Ok(Err(NO_MATCH)),
+        None if admin.parts.require_totp => Ok(Err(
+            "This account has no second factor, which this page requires: ask IT to run \
+             `gatehouse admin totp` for it.",
+        )),
+        None => Ok(Ok((name.to_owned(), role, false))),
+    }
 }
 
 pub async fn logout(State(admin): State<Arc<Admin>>, headers: HeaderMap, form: FormBody) -> Page {

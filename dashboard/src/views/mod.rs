@@ -1,6 +1,7 @@
 //! One module per page. Each handler starts with the admin's checks (who, role, CSRF), reads
 //! or changes what it must off the async workers, and renders plain HTML.
 
+pub mod accounts;
 pub mod alerts;
 pub mod audit;
 pub mod explain;

@@ -160,6 +160,55 @@ impl Directory {
         self.settle(self.key(name, password), "checking a login", asked, timeout)
     }
 
+    /// An admin page sign-in: the password proved by the person's own bind, and the index
+    /// of the first of `groups` they are in (through groups inside groups). Never cached:
+    /// an admin removed from a group cannot sign in again; with the directory down, no
+    /// one signs in through it.
+    pub async fn admin_login(
+        &self,
+        name: &str,
+        password: &str,
+        groups: &[&str],
+    ) -> Result<(String, usize), Refused> {
+        if name.is_empty() || password.is_empty() || name.chars().any(char::is_control) {
+            return Err(Refused::Wrong);
+        }
+        let timeout = Duration::from_secs(self.settings.timeout_secs);
+        let asked = tokio::time::timeout(timeout, async {
+            let mut ldap = self.connect().await?;
+            let (dn, found) = self.find(&mut ldap, name).await?;
+            let bound = ldap.simple_bind(&dn, password).await.map_err(down)?;
+            if bound.rc != 0 {
+                let _ = ldap.unbind().await;
+                return Err(Asked::Refused(Refused::Wrong));
+            }
+            self.service_bind(&mut ldap).await?;
+            let member_of = self.groups_of(&mut ldap, &dn).await;
+            let _ = ldap.unbind().await;
+            let member_of = member_of?;
+            groups
+                .iter()
+                .position(|g| member_of.contains(&normal_dn(g)))
+                .map(|i| (found.account.clone(), i))
+                .ok_or(Asked::Refused(Refused::NoRole))
+        })
+        .await;
+        match asked {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(Asked::Refused(why))) => Err(why),
+            Ok(Err(Asked::Down(why))) => {
+                tracing::warn!("LDAP: an admin sign-in: the directory could not be reached: {why}");
+                Err(Refused::Unreachable)
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "LDAP: an admin sign-in: the directory did not answer in {timeout:?}"
+                );
+                Err(Refused::Unreachable)
+            }
+        }
+    }
+
     /// Who the directory says `account` is (no password: the person was proved by Kerberos
     /// or the Wi-Fi), cached like a login; while the directory is down, the last answer.
     pub async fn lookup(&self, account: &str) -> Result<Found, Refused> {

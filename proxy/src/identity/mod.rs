@@ -325,3 +325,53 @@ impl Sources {
         })
     }
 }
+
+/// Admin page sign-in through the directory, when `[admin] directory_roles` names groups.
+pub fn admin_sign_in(
+    admin: &gatehouse_dashboard::settings::AdminSettings,
+    sources: &Sources,
+) -> anyhow::Result<Option<Arc<dyn gatehouse_dashboard::app::DirectorySignIn>>> {
+    if admin.directory_roles.is_empty() {
+        return Ok(None);
+    }
+    let Some(directory) = &sources.directory else {
+        bail!("[admin] directory_roles: needs the directory, [identity.ldap]");
+    };
+    let groups = admin
+        .directory_roles
+        .iter()
+        .filter_map(|d| {
+            gatehouse_dashboard::accounts::Role::parse(&d.role).map(|r| (d.group.clone(), r))
+        })
+        .collect();
+    Ok(Some(Arc::new(AdminDirectory {
+        directory: Arc::clone(directory),
+        groups: Arc::new(groups),
+    })))
+}
+
+/// The directory as the admin page's sign-in sees it.
+struct AdminDirectory {
+    directory: Arc<ldap::Directory>,
+    groups: Arc<Vec<(String, gatehouse_dashboard::accounts::Role)>>,
+}
+
+impl gatehouse_dashboard::app::DirectorySignIn for AdminDirectory {
+    fn sign_in(&self, name: String, password: String) -> gatehouse_dashboard::app::DirectoryAnswer {
+        use gatehouse_dashboard::app::DirectoryRefusal;
+        let directory = Arc::clone(&self.directory);
+        let groups = Arc::clone(&self.groups);
+        Box::pin(async move {
+            let names: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
+            match directory.admin_login(&name, &password, &names).await {
+                Ok((account, i)) => groups
+                    .get(i)
+                    .map(|(_, role)| (account, *role))
+                    .ok_or(DirectoryRefusal::NoRole),
+                Err(ldap::Refused::Wrong) => Err(DirectoryRefusal::Wrong),
+                Err(ldap::Refused::NoRole) => Err(DirectoryRefusal::NoRole),
+                Err(ldap::Refused::Unreachable) => Err(DirectoryRefusal::Unreachable),
+            }
+        })
+    }
+}
