@@ -887,3 +887,58 @@ fn e2guardian_weighted_lists_score_searches_into_a_theme() {
         "the Latin-1 include loaded"
     );
 }
+
+#[test]
+fn explain_says_who_a_request_would_be_and_how_the_proxy_would_know() {
+    // The embedded policy: 10.20.0.0/16 is the staff network with a login.
+    let e = explain(&["--client", "10.20.4.5", "https://www.bbc.co.uk/"]);
+    let who = &e["identity"];
+    assert_eq!(who["role"], "staff", "{e}");
+    assert_eq!(who["identified_by"], "network");
+    assert_eq!(who["network"], "10.20.0.0/16");
+    assert_eq!(who["network_asks"], serde_json::json!(["login"]));
+    // With a people table, the MIS's role wins and the person is named; a leaver is not
+    // identified by it.
+    let ws = common::Workspace::new();
+    ws.write(
+        "people.csv",
+        b"account,name,year,form,role,left\namy,Amy Pupil,9,9B,pupil,\nben,Ben Leaver,11,11C,pupil,2020-07-20\n",
+    );
+    let config = ws.config(
+        "[[network]]\ncidr = \"10.0.0.0/8\"\nrole = \"staff\"\nsignin = true\n\
+         [roles.staff]\ndefault = \"allow\"\n[roles.pupil]\ndefault = \"allow\"\n\
+         [identity.people]\ncsv = \"people.csv\"\n",
+    );
+    let config = config.to_str().unwrap();
+    let e = explain(&[
+        "--config",
+        config,
+        "--client",
+        "10.1.2.3",
+        "--user",
+        "amy",
+        "http://example.com/",
+    ]);
+    assert_eq!(e["identity"]["role"], "pupil", "{e}");
+    assert_eq!(e["identity"]["identified_by"], "people-table");
+    assert_eq!(e["identity"]["person"], "Amy Pupil, Year 9, 9B");
+    assert_eq!(e["identity"]["network_asks"], serde_json::json!(["signin"]));
+    let e = explain(&[
+        "--config",
+        config,
+        "--client",
+        "10.1.2.3",
+        "--user",
+        "ben",
+        "http://example.com/",
+    ]);
+    assert_eq!(e["identity"]["role"], "staff", "{e}");
+    assert_eq!(e["identity"]["left"], true);
+    // Neither a role nor a network: told what to give.
+    let out = run(
+        &["explain", "--client", "192.0.2.1", "http://example.com/"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("give --role"), "{}", stderr(&out));
+}

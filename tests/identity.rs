@@ -818,3 +818,73 @@ fn the_admin_page_signs_in_staff_through_the_directory_by_group() {
     assert_eq!(status, 401);
     assert!(page.contains("cannot be reached"), "{page}");
 }
+
+#[test]
+fn a_tunnel_open_when_the_wifi_gives_the_address_to_someone_else_names_who_is_there_now() {
+    use std::io::{BufRead as _, BufReader};
+    let smtp = servers::Smtp::start();
+    let ws = Workspace::new();
+    ws.write("people.csv", PEOPLE.as_bytes());
+    secret_file(&ws, "radius.secret", SECRET);
+    let port = free_port();
+    let identity = format!(
+        "[identity.radius]\nlisten = \"127.0.0.1:{port}\"\nsecret_file = \"radius.secret\"\n\
+         clients = [\"127.0.0.1/32\"]\n[identity.people]\ncsv = \"people.csv\"\n"
+    );
+    let proxy = start(ws, smtp.port, &identity);
+    let session = |status: &str, user: &str, id: &str| {
+        format!(
+            "Acct-Status-Type = {status}, User-Name = \"{user}\", Framed-IP-Address = 127.0.0.9, \
+             Acct-Session-Id = \"{id}\", Event-Timestamp = {}\n",
+            now()
+        )
+    };
+    assert!(radclient(
+        port,
+        SECRET,
+        &session("Start", "amy.pupil", "a1")
+    ));
+
+    // One intercepted HTTPS connection, kept open across the hand-over.
+    let (host, proxy_port) = proxy.proxy.rsplit_once(':').unwrap();
+    let script = format!(
+        "import http.client, ssl, sys\n\
+         c = http.client.HTTPSConnection({host:?}, {proxy_port}, context=ssl._create_unverified_context(), \
+         source_address=('127.0.0.9', 0), timeout=20)\n\
+         c.set_tunnel('www.google.com', 443)\n\
+         for q in ['how+to+self+harm', 'self+harm+lesson+plan']:\n\
+         \x20   c.request('GET', '/search?q=' + q)\n\
+         \x20   r = c.getresponse(); r.read(); print(r.status, flush=True)\n\
+         \x20   sys.stdin.readline()\n"
+    );
+    let mut python = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_python = python.stdin.take().unwrap();
+    let mut from_python = BufReader::new(python.stdout.take().unwrap());
+    let mut line = String::new();
+    from_python.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "403", "Amy's search is blocked");
+    let e = proxy.event_of("how to self harm");
+    assert_eq!(e["user"], "amy.pupil", "{e}");
+
+    // Amy leaves; Tess's laptop gets the address. The open tunnel is now hers.
+    assert!(radclient(port, SECRET, &session("Stop", "amy.pupil", "a1")));
+    assert!(radclient(
+        port,
+        SECRET,
+        &session("Start", "tess.teacher", "t1")
+    ));
+    to_python.write_all(b"\n").unwrap();
+    line.clear();
+    from_python.read_line(&mut line).unwrap();
+    to_python.write_all(b"\n").unwrap();
+    let _ = python.wait();
+    let e = proxy.event_of("self harm lesson plan");
+    assert_eq!(e["user"], "tess.teacher", "{e}");
+    assert_eq!(e["role"], "staff", "{e}");
+    assert_eq!(e["person"], "Tess Teacher", "{e}");
+}

@@ -377,6 +377,34 @@ fn forged_carried_and_replayed_sign_ins_are_refused() {
     );
     assert_eq!(status, 403, "{}", p.log());
     assert!(p.log().contains("token endpoint: 400"), "{}", p.log());
+    // A page of hidden sign-in links cannot lock a device out: its oldest give way.
+    for _ in 0..20 {
+        assert_eq!(p.curl("127.0.0.7", &format!("{portal}/signin")).0, 302);
+    }
+    // The provider's error text cannot write lines of its own into the log.
+    let (_, location, _) = p.curl("127.0.0.7", &format!("{portal}/signin"));
+    let state = location
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("state="))
+        .unwrap()
+        .to_owned();
+    let (status, _, _) = p.curl(
+        "127.0.0.7",
+        &format!(
+            "{portal}/signin/callback?state={state}&error=access_denied%0A2026-12-03T09:00:00Z%20INFO%20Sign-in%20page:%20tess.teacher%20signed%20in"
+        ),
+    );
+    assert_eq!(status, 403);
+    assert!(
+        p.log().contains("access_denied2026-12-03T09:00:00Z"),
+        "{}",
+        p.log()
+    );
+    assert!(
+        !p.log().contains("\n2026-12-03T09:00:00Z INFO"),
+        "{}",
+        p.log()
+    );
     // None of them signed anyone in.
     for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
         let (status, _, _) = p.curl(source, &p.search_url("maths"));
@@ -385,6 +413,28 @@ fn forged_carried_and_replayed_sign_ins_are_refused() {
     assert!(p
         .metrics()
         .contains("gatehouse_signins_total{outcome=\"refused\"} 3"));
+    // Signing a device out takes a form from the page itself.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-k",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+        ])
+        .args([
+            "-x",
+            &format!("http://{}", p.proxy),
+            "--interface",
+            "127.0.0.2",
+        ])
+        .args(["-X", "POST", &format!("{portal}/signout")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
 }
 
 #[test]
@@ -423,6 +473,34 @@ fn a_device_that_has_not_signed_in_reaches_only_the_page_and_the_provider() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "511");
+    // Nor does a review request reach IT from a device no one has signed in on.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+        ])
+        .args([
+            "-x",
+            &format!("http://{}", p.proxy),
+            "--interface",
+            "127.0.0.6",
+        ])
+        .args(["-d", "url=http://games.example/&reason=homework"])
+        .arg(format!(
+            "http://www.google.com:{}/.gatehouse/review",
+            p.google
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "511");
+    // The provider's host on another port is not the provider.
+    let (status, _, _) = p.curl("127.0.0.6", &format!("http://127.0.0.1:{}/", p.google));
+    assert_eq!(status, 302);
     // The provider is reachable (its discovery document, through the filter).
     let (status, _, body) = p.curl(
         "127.0.0.6",

@@ -77,9 +77,10 @@ enum Command {
     Explain {
         #[arg(long)]
         config: Option<PathBuf>,
-        /// The role to decide for (pupil, staff, guest, ...).
+        /// The role to decide for (pupil, staff, guest, ...); default: the role the proxy
+        /// would find for --user and --client (the people table, then the network).
         #[arg(long)]
-        role: String,
+        role: Option<String>,
         /// When the request is made (RFC 3339, e.g. 2026-11-23T12:30:00Z); default now.
         #[arg(long)]
         at: Option<String>,
@@ -305,7 +306,7 @@ fn main() -> ExitCode {
             url,
         } => cli::explain::run(cli::explain::Request {
             config: config.as_deref(),
-            role: &role,
+            role: role.as_deref(),
             at: at.as_deref(),
             user: user.as_deref(),
             client,

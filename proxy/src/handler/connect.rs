@@ -55,7 +55,10 @@ pub async fn open(
     let portal = signin.is_some_and(|s| s.is_portal(&host));
     let decrypt = decision.decrypt || portal;
     let url = authority.as_str();
-    if who.how == How::NotSignedIn && !decrypt && !signin.is_some_and(|s| s.before_signin(&host)) {
+    if who.how == How::NotSignedIn
+        && !decrypt
+        && !signin.is_some_and(|s| s.before_signin(&host, port))
+    {
         // Not decrypted, so no sign-in page can be shown inside it: refused, and why.
         metrics::get().refused.with_label_values(&["signin"]).inc();
         let mut event = record::event(&conn, &who, snap, &facts, &decision, url, &host);

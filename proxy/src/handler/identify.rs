@@ -350,8 +350,11 @@ pub async fn identify(
     req: &Request<Body>,
 ) -> Result<Identity, Response<Body>> {
     if let Some(t) = &conn.tunnel {
-        // A device that had not signed in when its tunnel opened may have since.
-        if t.who.how != How::NotSignedIn {
+        // A login proved at CONNECT holds for its tunnel. What the device's address says
+        // is asked again for every request: the person may have signed out (or in) on the
+        // page, or the Wi-Fi may have handed the address to someone else, since the tunnel
+        // opened, and an alert must name who is there now.
+        if !matches!(t.who.how, How::NotSignedIn | How::SignIn | How::Radius) {
             return Ok(t.who.clone());
         }
     }

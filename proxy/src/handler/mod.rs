@@ -146,7 +146,10 @@ async fn serve_request(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Body
         Ok(who) => who,
         Err(refusal) => return refusal,
     };
-    if req.method() == Method::POST && req.uri().path() == pages::REVIEW_PATH {
+    if req.method() == Method::POST
+        && req.uri().path() == pages::REVIEW_PATH
+        && who.how != crate::identity::How::NotSignedIn
+    {
         return review(&conn, who, req).await;
     }
     if req.method() == Method::CONNECT {
@@ -244,7 +247,7 @@ async fn request(
         event.rule.push_str("+continued");
         event.reason.push_str(" Continued past the warning.");
     }
-    if let Some(page) = signin::required(conn, &who, &host, &url, req.method()) {
+    if let Some(page) = signin::required(conn, &who, &host, port, &url, req.method()) {
         record::refused(
             &mut event,
             "signin",

@@ -16,6 +16,7 @@ pub fn required(
     conn: &Conn,
     who: &super::Identity,
     host: &str,
+    port: u16,
     url: &str,
     method: &Method,
 ) -> Option<Response<Body>> {
@@ -23,7 +24,7 @@ pub fn required(
         return None;
     }
     let page = conn.shared.logins.sources.signin.as_ref()?;
-    if page.before_signin(host) {
+    if page.before_signin(host, port) {
         return None;
     }
     metrics::get().refused.with_label_values(&["signin"]).inc();
@@ -65,7 +66,7 @@ pub async fn serve(conn: &Conn, page: &SignIn, req: Request<Body>) -> Response<B
             let next = field("next").unwrap_or("/");
             match page.start(device, next, &conn.shared.client).await {
                 Ok(url) => oidc::redirect(&url),
-                Err(why) => failed(device, &why),
+                Err(why) => failed(page, device, &why),
             }
         }
         (&Method::GET, oidc::CALLBACK_PATH) => {
@@ -86,7 +87,7 @@ pub async fn serve(conn: &Conn, page: &SignIn, req: Request<Body>) -> Response<B
                         .inc();
                     oidc::redirect(&next)
                 }
-                Err(why) => failed(device, &why),
+                Err(why) => failed(page, device, &why),
             }
         }
         (&Method::GET, "/") => status(page, device),
@@ -96,7 +97,7 @@ pub async fn serve(conn: &Conn, page: &SignIn, req: Request<Body>) -> Response<B
                 .headers()
                 .get(header::ORIGIN)
                 .and_then(|o| o.to_str().ok());
-            if origin.is_some_and(|o| o != format!("https://{}", page.portal_host())) {
+            if origin.is_none_or(|o| o != format!("https://{}", page.portal_host())) {
                 return pages::refusal(StatusCode::FORBIDDEN, "Sign out from the sign-in page.");
             }
             if page.sign_out(device) {
@@ -134,8 +135,10 @@ fn status(page: &SignIn, device: std::net::IpAddr) -> Response<Body> {
 }
 
 /// A refused sign-in: logged with the reason, and a page that says what to do.
-fn failed(device: std::net::IpAddr, why: &Refused) -> Response<Body> {
-    tracing::warn!("Sign-in page: refused a sign-in from {device}: {why}");
+fn failed(page: &SignIn, device: std::net::IpAddr, why: &Refused) -> Response<Body> {
+    if let Ok(mut log) = page.log.lock() {
+        log.warn(|| format!("refused a sign-in from {device}: {why}"));
+    }
     let (status, label, say) = match why {
         Refused::Provider(_) => (
             StatusCode::BAD_GATEWAY,

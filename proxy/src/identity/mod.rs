@@ -375,3 +375,52 @@ impl gatehouse_dashboard::app::DirectorySignIn for AdminDirectory {
         })
     }
 }
+
+/// Warnings at most `burst` every ten seconds, with a count of those left out: anyone who
+/// can reach a listener or a page could otherwise fill the log.
+#[derive(Debug)]
+pub struct Throttle {
+    what: &'static str,
+    burst: u32,
+    window: Option<std::time::Instant>,
+    said: u32,
+    quiet: u64,
+}
+
+impl Throttle {
+    pub fn new(what: &'static str, burst: u32) -> Throttle {
+        Throttle {
+            what,
+            burst,
+            window: None,
+            said: 0,
+            quiet: 0,
+        }
+    }
+
+    pub fn warn(&mut self, line: impl FnOnce() -> String) {
+        let now = std::time::Instant::now();
+        let open = self
+            .window
+            .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(10));
+        if !open {
+            self.window = Some(now);
+            self.said = 0;
+        }
+        if self.said >= self.burst {
+            self.quiet += 1;
+            return;
+        }
+        self.said += 1;
+        let left_out = std::mem::take(&mut self.quiet);
+        if left_out > 0 {
+            tracing::warn!(
+                "{}: {} ({left_out} more warnings left out)",
+                self.what,
+                line()
+            );
+        } else {
+            tracing::warn!("{}: {}", self.what, line());
+        }
+    }
+}

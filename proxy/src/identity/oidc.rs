@@ -44,6 +44,9 @@ const MAX_ANSWER: usize = 256 * 1024;
 const LEEWAY_SECS: i64 = 120;
 /// The keys are fetched again for an unknown key id at most this often.
 const KEYS_REFETCH: Duration = Duration::from_secs(60);
+/// After the provider could not be reached, sign-ins are refused at once for this long
+/// (rather than each waiting its turn to time out).
+const RETRY_SECS: u64 = 15;
 
 pub const CALLBACK_PATH: &str = "/signin/callback";
 
@@ -107,8 +110,9 @@ struct Pending {
 struct Provider {
     authorization_endpoint: String,
     token_endpoint: Uri,
-    /// The authorization endpoint's host: reachable before signing in.
+    /// The authorization endpoint's host and port: reachable before signing in.
     sign_in_host: String,
+    sign_in_port: u16,
     /// Send the client secret with HTTP Basic (else in the form).
     basic: bool,
     keys: Vec<Key>,
@@ -150,8 +154,12 @@ pub struct SignIn {
     secret: String,
     redirect_uri: String,
     provider: ArcSwapOption<Provider>,
-    /// One fetch of the provider at a time.
+    /// One fetch of the provider at a time...
     fetching: tokio::sync::Mutex<()>,
+    /// ...and none for a while after one failed (seconds since `origin`, 0: never).
+    failed_at: AtomicU64,
+    /// Refused sign-ins, logged at most one every ten seconds.
+    pub log: std::sync::Mutex<super::Throttle>,
     pending: DashMap<String, Pending>,
     devices: DashMap<IpAddr, Device>,
     origin: Instant,
@@ -166,6 +174,8 @@ impl SignIn {
             redirect_uri,
             provider: ArcSwapOption::empty(),
             fetching: tokio::sync::Mutex::new(()),
+            failed_at: AtomicU64::new(0),
+            log: std::sync::Mutex::new(super::Throttle::new("Sign-in page", 20)),
             pending: DashMap::new(),
             devices: DashMap::new(),
             origin: Instant::now(),
@@ -183,18 +193,19 @@ impl SignIn {
 
     /// Whether a device that has not signed in may reach `host`: the provider's sign-in
     /// hosts and the names the school listed (with their subdomains).
-    pub fn before_signin(&self, host: &str) -> bool {
-        let issuer = host_of(&self.settings.issuer);
-        if issuer == Some(host) {
+    pub fn before_signin(&self, host: &str, port: u16) -> bool {
+        if host_and_port(&self.settings.issuer) == Some((host, port)) {
             return true;
         }
-        if self
-            .provider
-            .load()
+        let provider = self.provider.load();
+        if provider
             .as_ref()
-            .is_some_and(|p| p.sign_in_host == host)
+            .is_some_and(|p| p.sign_in_host == host && p.sign_in_port == port)
         {
             return true;
+        }
+        if port != 443 && port != 80 {
+            return false;
         }
         self.settings.allow_before_signin.iter().any(|allowed| {
             host == allowed
@@ -247,12 +258,7 @@ impl SignIn {
         client: &crate::handler::Client,
     ) -> Result<String, Refused> {
         let provider = self.provider(client).await?;
-        self.forget_old_pending();
-        if self.pending.len() >= MAX_PENDING
-            || self.pending.iter().filter(|p| p.device == device).count() >= MAX_PENDING_PER_DEVICE
-        {
-            return Err(Refused::Busy);
-        }
+        self.make_room(device)?;
         let state = random_token();
         let nonce = random_token();
         let verifier = random_token();
@@ -314,9 +320,11 @@ impl SignIn {
         }
         if let Some(error) = field("error") {
             let described = field("error_description").unwrap_or_default();
-            return Err(Refused::ProviderSaid(
-                format!("{error} {described}").chars().take(200).collect(),
-            ));
+            return Err(Refused::ProviderSaid(format!(
+                "{} {}",
+                printable(error),
+                printable(described)
+            )));
         }
         let code = field("code")
             .filter(|c| !c.is_empty())
@@ -439,11 +447,32 @@ impl SignIn {
         Ok(())
     }
 
-    fn forget_old_pending(&self) {
-        if self.pending.len() >= MAX_PENDING / 2 {
+    /// Room for one more sign-in from `device`: a device (an IPv6 device's whole /64) keeps
+    /// its newest few, the oldest giving way (a page of hidden sign-in links cannot lock it
+    /// out); past the limit for everyone, sign-ins over ten minutes old are forgotten, and
+    /// if that is not enough the new one is refused.
+    fn make_room(&self, device: IpAddr) -> Result<(), Refused> {
+        let mine = device_key(device);
+        let mut own: Vec<(String, Instant)> = self
+            .pending
+            .iter()
+            .filter(|p| device_key(p.device) == mine)
+            .map(|p| (p.key().clone(), p.created))
+            .collect();
+        if own.len() >= MAX_PENDING_PER_DEVICE {
+            own.sort_by_key(|(_, created)| *created);
+            for (state, _) in &own[..=own.len() - MAX_PENDING_PER_DEVICE] {
+                self.pending.remove(state);
+            }
+        }
+        if self.pending.len() >= MAX_PENDING {
             self.pending
                 .retain(|_, p| p.created.elapsed() <= PENDING_FOR);
+            if self.pending.len() >= MAX_PENDING {
+                return Err(Refused::Busy);
+            }
         }
+        Ok(())
     }
 
     /// The provider, fetched now if it never was.
@@ -451,13 +480,32 @@ impl SignIn {
         if let Some(p) = self.provider.load_full() {
             return Ok(p);
         }
+        let recently_failed = || {
+            let at = self.failed_at.load(Ordering::Relaxed);
+            at > 0 && self.origin.elapsed().as_secs() < at + RETRY_SECS
+        };
+        if recently_failed() {
+            return Err(Refused::Provider("it failed moments ago".to_owned()));
+        }
         let _one = self.fetching.lock().await;
         if let Some(p) = self.provider.load_full() {
             return Ok(p);
         }
-        let provider = Arc::new(discover(&self.settings.issuer, client).await?);
-        self.provider.store(Some(Arc::clone(&provider)));
-        Ok(provider)
+        if recently_failed() {
+            return Err(Refused::Provider("it failed moments ago".to_owned()));
+        }
+        match discover(&self.settings.issuer, client).await {
+            Ok(provider) => {
+                let provider = Arc::new(provider);
+                self.provider.store(Some(Arc::clone(&provider)));
+                Ok(provider)
+            }
+            Err(e) => {
+                self.failed_at
+                    .store(self.origin.elapsed().as_secs().max(1), Ordering::Relaxed);
+                Err(e)
+            }
+        }
     }
 
     async fn refetch_keys(
@@ -471,6 +519,7 @@ impl SignIn {
             authorization_endpoint: old.authorization_endpoint.clone(),
             token_endpoint: old.token_endpoint.clone(),
             sign_in_host: old.sign_in_host.clone(),
+            sign_in_port: old.sign_in_port,
             basic: old.basic,
             keys,
             keys_fetched: Instant::now(),
@@ -528,7 +577,7 @@ impl SignIn {
                 .unwrap_or("unknown");
             return Err(Refused::ProviderSaid(format!(
                 "token endpoint: {status} {}",
-                error.chars().take(100).collect::<String>()
+                printable(error)
             )));
         }
         answer
@@ -570,9 +619,9 @@ async fn discover(issuer: &str, client: &crate::handler::Client) -> Result<Provi
     let authorization_endpoint = text("authorization_endpoint")?;
     let token_endpoint = endpoint(&text("token_endpoint")?, issuer)?;
     let jwks_uri = endpoint(&text("jwks_uri")?, issuer)?;
-    let sign_in_host = host_of(&authorization_endpoint)
-        .ok_or_else(|| Refused::Provider("the authorization endpoint has no host".to_owned()))?
-        .to_owned();
+    let (sign_in_host, sign_in_port) = host_and_port(&authorization_endpoint)
+        .map(|(h, p)| (h.to_owned(), p))
+        .ok_or_else(|| Refused::Provider("the authorization endpoint has no host".to_owned()))?;
     let basic = doc
         .get("token_endpoint_auth_methods_supported")
         .and_then(|m| m.as_array())
@@ -582,6 +631,7 @@ async fn discover(issuer: &str, client: &crate::handler::Client) -> Result<Provi
         authorization_endpoint,
         token_endpoint,
         sign_in_host,
+        sign_in_port,
         basic,
         keys,
         keys_fetched: Instant::now(),
@@ -834,6 +884,23 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The unit a device's limits are counted in: its address, or an IPv6 device's /64 (which
+/// one device can spread itself over).
+fn device_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// Text from the provider's redirect, fit for a log line: printable, short.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(100).collect()
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 pub fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 3);
@@ -859,15 +926,30 @@ fn safe_next(next: &str) -> String {
     }
 }
 
-/// The host of an absolute URL, lower case.
-fn host_of(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => authority.split(':').next()?,
+/// The host and port of an absolute http(s) URL.
+fn host_and_port(url: &str) -> Option<(&str, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default = match scheme {
+        "https" => 443,
+        "http" => 80,
+        _ => return None,
     };
-    (!host.is_empty()).then_some(host)
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default,
+    };
+    (!host.is_empty()).then_some((host, port))
 }
 
 /// The page's answers to a device, for `handler`: a redirect, or a short HTML page.
@@ -1085,10 +1167,15 @@ mod tests {
         assert_eq!(safe_next("//evil.example/"), "/");
         assert_eq!(safe_next("/local"), "/");
         assert_eq!(
-            host_of("https://login.example:8443/x"),
-            Some("login.example")
+            host_and_port("https://login.example:8443/x"),
+            Some(("login.example", 8443))
         );
-        assert_eq!(host_of("http://[::1]:80/"), Some("::1"));
+        assert_eq!(host_and_port("http://[::1]/"), Some(("::1", 80)));
+        assert_eq!(
+            host_and_port("https://login.example"),
+            Some(("login.example", 443))
+        );
+        assert_eq!(host_and_port("ftp://x/"), None);
         assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 
@@ -1172,13 +1259,51 @@ mod tests {
     }
 
     #[test]
+    fn settings_refuse_a_plain_issuer_off_this_machine_and_hosts_that_are_not_names() {
+        let check = |issuer: &str, allow: &str| {
+            let table: toml::Table = toml::from_str(&format!(
+                "[oidc]\nissuer = {issuer:?}\nclient_id = \"g\"\nclient_secret_file = \"s\"\n\
+                 portal_host = \"signin.school.org\"\nallow_before_signin = [{allow}]\n"
+            ))
+            .unwrap();
+            super::super::settings::IdentitySettings::from_table(Some(&table))
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}"))
+        };
+        assert!(check("https://login.example/tenant/v2.0", "").is_ok());
+        assert!(check("http://127.0.0.1:9000", "").is_ok());
+        assert!(check("http://[::1]:9000", "").is_ok());
+        for bad in [
+            "http://127.attacker.example",
+            "http://127.0.0.1.nip.io/",
+            "http://login.example",
+            "ftp://login.example",
+            "https://",
+        ] {
+            assert!(check(bad, "").is_err(), "{bad}");
+        }
+        for bad in [
+            "\"\"",
+            "\".\"",
+            "\"net\"",
+            "\"AADCDN.msauth.net\"",
+            "\"10.0.0.1\"",
+        ] {
+            let said = check("https://login.example", bad).unwrap_err();
+            assert!(said.contains("allow_before_signin[0]"), "{bad}: {said}");
+        }
+    }
+
+    #[test]
     fn hosts_reachable_before_signing_in() {
         let s = signin(Vec::new());
-        assert!(s.before_signin("login.example"));
-        assert!(s.before_signin("aadcdn.msauth.net"));
-        assert!(s.before_signin("msauth.net"));
-        assert!(!s.before_signin("evilmsauth.net"));
-        assert!(!s.before_signin("www.bbc.co.uk"));
+        assert!(s.before_signin("login.example", 443));
+        assert!(!s.before_signin("login.example", 8080));
+        assert!(s.before_signin("aadcdn.msauth.net", 443));
+        assert!(!s.before_signin("aadcdn.msauth.net", 22));
+        assert!(s.before_signin("msauth.net", 80));
+        assert!(!s.before_signin("evilmsauth.net", 443));
+        assert!(!s.before_signin("www.bbc.co.uk", 443));
     }
 
     #[test]

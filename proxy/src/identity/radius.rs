@@ -339,7 +339,7 @@ pub async fn serve(
 ) {
     let mut buf = vec![0u8; 4096];
     let mut recent = Recent::default();
-    let mut log = Throttle::default();
+    let mut log = super::Throttle::new("RADIUS", 1);
     loop {
         let Ok((n, from)) = socket.recv_from(&mut buf).await else {
             continue;
@@ -371,7 +371,7 @@ fn handle(
     rules: &Rules,
     bindings: &Bindings,
     recent: &mut Recent,
-    log: &mut Throttle,
+    log: &mut super::Throttle,
 ) -> (&'static str, Option<[u8; 20]>) {
     let sender = from.ip().to_canonical();
     if !rules.clients.iter().any(|c| c.contains(&sender)) {
@@ -422,34 +422,6 @@ fn handle(
             (applied.label(), Some(response(&packet, secret)))
         }
         _ => (applied.label(), Some(response(&packet, secret))),
-    }
-}
-
-/// Warnings at most one every ten seconds, with a count of those left out: anyone who can
-/// reach the port could otherwise fill the log.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    last: Option<std::time::Instant>,
-    quiet: u64,
-}
-
-impl Throttle {
-    fn warn(&mut self, line: impl FnOnce() -> String) {
-        let now = std::time::Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(10))
-        {
-            self.quiet += 1;
-            return;
-        }
-        let left_out = std::mem::take(&mut self.quiet);
-        self.last = Some(now);
-        if left_out > 0 {
-            tracing::warn!("RADIUS: {} ({left_out} more warnings left out)", line());
-        } else {
-            tracing::warn!("RADIUS: {}", line());
-        }
     }
 }
 

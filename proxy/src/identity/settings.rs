@@ -363,9 +363,17 @@ impl OidcSettings {
             .strip_prefix("https://")
             .or_else(|| {
                 // A provider on this machine may be plain HTTP (a test, a local relay).
-                self.issuer
-                    .strip_prefix("http://")
-                    .filter(|rest| rest.starts_with("127.") || rest.starts_with("[::1]"))
+                self.issuer.strip_prefix("http://").filter(|rest| {
+                    let authority = rest.split('/').next().unwrap_or_default();
+                    let host = authority
+                        .rsplit_once(':')
+                        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+                        .map_or(authority, |(h, _)| h);
+                    host == "[::1]"
+                        || host
+                            .parse::<std::net::Ipv4Addr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                })
             })
             .with_context(|| {
                 format!(
@@ -388,6 +396,19 @@ impl OidcSettings {
                  signin.school.org)",
                 self.portal_host
             );
+        }
+        for (i, host) in self.allow_before_signin.iter().enumerate() {
+            let named = gatehouse_rules::host::Host::parse(host).is_some_and(|h| {
+                h.kind() == gatehouse_rules::host::HostKind::Name
+                    && h.as_str() == host
+                    && h.as_str().contains('.')
+            });
+            if !named {
+                bail!(
+                    "[identity.oidc] allow_before_signin[{i}]: {host:?} is not a host name in \
+                     lower case with a dot (e.g. aadcdn.msauth.net)"
+                );
+            }
         }
         if !self.scopes.iter().any(|s| s == "openid") {
             bail!("[identity.oidc] scopes: must include \"openid\"");
