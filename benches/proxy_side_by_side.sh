@@ -76,30 +76,31 @@ write_config "$RUN/gatehouse-noscan" 13206 sqlite "$GATEHOUSE_BIN" "$REPO" no
 # RADIUS accounting on; once it listens, a Start binds 127.0.0.1 (the load generator) to one
 # of those people, so every request is named from the binding and the table.
 write_radius_entry() {
-  local dir="$RUN/gatehouse-radius"
-  write_config "$dir" 13208 sqlite
-  python3 - "$dir" <<'PY'
+  local dir="$RUN/$1" port="$2" radius_port="$3" backend="$4"
+  write_config "$dir" "$port" "$backend"
+  python3 - "$dir" "$radius_port" <<'PY'
 import sys
-d = sys.argv[1]
+d, radius_port = sys.argv[1:]
 with open(f"{d}/people.csv", "w") as f:
     f.write("account,name,year,form,role,left\n")
     for i in range(50000):
         f.write(f"pupil{i:05},Pupil Number{i},{7 + i % 7},{7 + i % 7}{'ABCD'[i % 4]},pupil,\n")
 with open(f"{d}/gatehouse.toml", "a") as f:
-    f.write('\n[identity.people]\ncsv = "people.csv"\n[identity.radius]\nlisten = "127.0.0.1:13209"\n'
-            'secret_file = "radius.secret"\nclients = ["127.0.0.1/32"]\n')
+    f.write('\n[identity.people]\ncsv = "people.csv"\n[identity.radius]\nlisten = "127.0.0.1:{radius_port}"\n'
+            'secret_file = "radius.secret"\nclients = ["127.0.0.1/32"]\n'.replace('{radius_port}', radius_port))
 PY
   printf 'bench-secret\n' > "$dir/radius.secret"; chmod 600 "$dir/radius.secret"
   cat > "$dir/start.sh" <<SH
 #!/usr/bin/env bash
-( for _ in \$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/13208) 2>/dev/null && break; sleep 0.1; done
+( for _ in \$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   echo "Acct-Status-Type = Start, User-Name = \"pupil01234\", Framed-IP-Address = 127.0.0.1, Event-Timestamp = \$(date +%s)" \\
-    | radclient -r 2 -t 2 127.0.0.1:13209 acct bench-secret >/dev/null ) &
+    | radclient -r 2 -t 2 127.0.0.1:$radius_port acct bench-secret >/dev/null ) &
 exec "\$GATEHOUSE_BIN" run --config "$dir/gatehouse.toml"
 SH
   chmod +x "$dir/start.sh"
 }
-write_radius_entry
+write_radius_entry gatehouse-radius 13208 13209 sqlite
+write_radius_entry gatehouse-radius-nostore 13210 13211 none
 
 add_entry() {
   grep -q "^$1 " "$BENCH/entries.conf" || printf '%s\n' "$2" >> "$BENCH/entries.conf"
@@ -108,6 +109,7 @@ add_entry gatehouse 'gatehouse        13200  intercept  mitm-ca.pem    -        
 add_entry gatehouse-nostore 'gatehouse-nostore 13202 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-nostore/gatehouse.toml'
 add_entry gatehouse-noscan 'gatehouse-noscan 13206 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-noscan/gatehouse.toml'
 add_entry gatehouse-radius 'gatehouse-radius 13208 intercept  mitm-ca.pem    -           exec {RUN}/gatehouse-radius/start.sh'
+add_entry gatehouse-radius-nostore 'gatehouse-radius-nostore 13210 intercept  mitm-ca.pem    -           exec {RUN}/gatehouse-radius-nostore/start.sh'
 if [ -n "${GATEHOUSE_BASELINE_BIN:-}" ]; then
   export GATEHOUSE_BASELINE_BIN
   write_config "$RUN/gatehouse-baseline" 13204 sqlite "$GATEHOUSE_BASELINE_BIN" "${GATEHOUSE_BASELINE_REPO:?set it to a work tree of the baseline commit}"

@@ -38,12 +38,17 @@ impl Drop for Killed {
 
 /// The provider on a free port, once it listens.
 fn start_idp() -> (Killed, u16) {
+    start_idp_for(&format!("https://{PORTAL}/signin/callback"))
+}
+
+/// The provider, with `redirects` (space-separated) as the client's redirect URIs.
+fn start_idp_for(redirects: &str) -> (Killed, u16) {
     let port = free_port();
     let e2e = common::repo().join("tests/e2e");
     let mut child = Command::new("node")
         .arg(e2e.join("idp.mjs"))
         .env("PORT", port.to_string())
-        .env("REDIRECT", format!("https://{PORTAL}/signin/callback"))
+        .env("REDIRECT", redirects)
         .env("CLIENT_SECRET", CLIENT_SECRET)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -70,6 +75,11 @@ struct Running {
 }
 
 fn start(smtp: u16, idp: u16) -> Running {
+    start_with(smtp, idp, "")
+}
+
+/// As [`start`], with `more` (whole TOML tables) added.
+fn start_with(smtp: u16, idp: u16, more: &str) -> Running {
     let ws = Workspace::new();
     let google = servers::results_origin();
     let secret = ws.write("oidc.secret", CLIENT_SECRET.as_bytes());
@@ -125,6 +135,7 @@ domains = ["school.test"]
 roles = [{{ group = "staff", role = "staff" }}, {{ domain = "school.test", role = "pupil" }}]
 [identity.people]
 csv = "people.csv"
+{more}
 [proxy]
 listen = "127.0.0.1:0"
 data_dir = {:?}
@@ -551,4 +562,63 @@ fn a_device_that_has_not_signed_in_reaches_only_the_page_and_the_provider() {
         e["reason"].as_str().unwrap().contains("not decrypted"),
         "{e}"
     );
+}
+
+#[test]
+fn staff_sign_in_to_the_admin_page_with_their_school_account_in_chromium() {
+    let smtp = servers::Smtp::start();
+    let admin_port = free_port();
+    let callback = format!("https://127.0.0.1:{admin_port}/login/sso/callback");
+    let (_idp, idp) = start_idp_for(&format!("https://{PORTAL}/signin/callback {callback}"));
+    let p = start_with(
+        smtp.port,
+        idp,
+        &format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nsso_redirect = \"{callback}\"\n\
+             sso_roles = [{{ group = \"staff\", role = \"dsl\" }}]\n"
+        ),
+    );
+    let shots = common::repo().join("target/e2e-screenshots");
+    let mut node = Command::new("node")
+        .arg(common::repo().join("tests/e2e/admin-sso.mjs"))
+        .env("ADMIN_URL", format!("https://127.0.0.1:{admin_port}"))
+        .env("SHOTS", &shots)
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    if wait_for(240, || node.try_wait().unwrap()).is_none() {
+        let _ = node.kill();
+    }
+    let out = node.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the admin page's sign-in failed:\n{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
+    );
+    assert!(
+        p.log()
+            .contains("amy.pupil is in none of [admin] sso_roles"),
+        "{}",
+        p.log()
+    );
+    // A callback with a state the page never issued, or without the browser's cookie.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-k",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+        ])
+        .arg(format!("{callback}?state=forged&code=x"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
 }

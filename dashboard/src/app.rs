@@ -73,6 +73,23 @@ pub trait DirectorySignIn: Send + Sync {
     fn sign_in(&self, name: String, password: String) -> DirectoryAnswer;
 }
 
+/// What the provider's sign-in comes to, or what to tell the person.
+pub type ProviderAnswer<T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send>>;
+
+/// Admin sign-in with a school account at the school's OpenID provider (Entra ID, Google).
+pub trait ProviderSignIn: Send + Sync {
+    /// Where to send the browser that holds `cookie`.
+    fn start(&self, cookie: String) -> ProviderAnswer<String>;
+    /// The account and admin role the provider's answer (the callback's query) proves for
+    /// the browser that holds `cookie`.
+    fn finish(
+        &self,
+        cookie: String,
+        query: Vec<(String, String)>,
+    ) -> ProviderAnswer<(String, Role)>;
+}
+
 /// What the running proxy hands the admin page.
 pub struct AdminParts {
     pub db: Arc<Mutex<Db>>,
@@ -94,6 +111,8 @@ pub struct AdminParts {
     pub directory: Option<Arc<dyn DirectorySignIn>>,
     /// Local accounts must have a second factor (TOTP) to sign in.
     pub require_totp: bool,
+    /// Sign-in with a school account, when `[admin] sso_roles` names groups.
+    pub provider: Option<Arc<dyn ProviderSignIn>>,
 }
 
 impl std::fmt::Debug for AdminParts {
@@ -435,6 +454,8 @@ pub fn router(admin: Arc<Admin>) -> Router {
     Router::new()
         .route("/login", get(views::login::form).post(views::login::submit))
         .route("/logout", post(views::login::logout))
+        .route("/login/sso", get(views::login::sso_start))
+        .route("/login/sso/callback", get(views::login::sso_callback))
         .route("/", get(views::overview::page))
         .route("/alerts", get(views::alerts::inbox))
         .route(

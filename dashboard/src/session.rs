@@ -118,6 +118,26 @@ impl Sessions {
         }
     }
 
+    /// The cookie that ties a sign-in at the school's provider to this browser: `Lax`, so
+    /// the provider's redirect back carries it; only for the sign-in's own paths.
+    pub fn provider_cookie(&self, value: &str, max_age: u64) -> String {
+        let (name, secure) = if self.secure {
+            ("__Host-gatehouse-sso", "; Secure")
+        } else {
+            ("gatehouse-sso", "")
+        };
+        // `__Host-` needs `Path=/`.
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}; Max-Age={max_age}")
+    }
+
+    pub fn provider_cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-gatehouse-sso"
+        } else {
+            "gatehouse-sso"
+        }
+    }
+
     /// Starts a session; returns its token.
     pub fn start(&self, name: &str, role: Role, directory: bool) -> String {
         let now = Instant::now();

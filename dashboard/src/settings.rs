@@ -37,6 +37,14 @@ pub struct AdminSettings {
     /// Local accounts must have a second factor (`gatehouse admin totp NAME`).
     #[serde(default)]
     pub require_totp: bool,
+    /// Sign-in with a school account at `[identity.oidc]`'s provider: the groups (the ID
+    /// token's `groups`) whose members may use the page, and as what.
+    #[serde(default)]
+    pub sso_roles: Vec<DirectoryRole>,
+    /// This page's callback as registered with the provider:
+    /// `https://<this page's name and port>/login/sso/callback`.
+    #[serde(default)]
+    pub sso_redirect: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -82,13 +90,29 @@ impl AdminSettings {
                 )));
             }
         }
-        for (i, d) in s.directory_roles.iter().enumerate() {
-            if crate::accounts::Role::parse(&d.role).is_none() {
-                return Err(Error::Config(format!(
-                    "{place}: [admin] directory_roles[{i}].role: {:?} is not it, dsl or viewer",
-                    d.role
-                )));
+        for (list, roles) in [
+            ("directory_roles", &s.directory_roles),
+            ("sso_roles", &s.sso_roles),
+        ] {
+            for (i, d) in roles.iter().enumerate() {
+                if crate::accounts::Role::parse(&d.role).is_none() {
+                    return Err(Error::Config(format!(
+                        "{place}: [admin] {list}[{i}].role: {:?} is not it, dsl or viewer",
+                        d.role
+                    )));
+                }
             }
+        }
+        if !s.sso_roles.is_empty()
+            && !s
+                .sso_redirect
+                .as_deref()
+                .is_some_and(|r| r.starts_with("https://") && r.ends_with("/login/sso/callback"))
+        {
+            return Err(Error::Config(format!(
+                "{place}: [admin] sso_redirect: give this page's callback as registered with the \
+                 provider, https://<name:port>/login/sso/callback"
+            )));
         }
         if s.tls == TlsMode::Files && (s.cert_file.is_none() || s.key_file.is_none()) {
             return Err(Error::Config(format!(

@@ -168,6 +168,7 @@ fn router(
         people: Arc::new(NoPeople),
         directory: None,
         require_totp: false,
+        provider: None,
     }))
 }
 

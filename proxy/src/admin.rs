@@ -47,6 +47,7 @@ pub struct Start<'a> {
     pub proxy_listen: SocketAddr,
     pub people: Arc<dyn gatehouse_dashboard::app::PeopleView>,
     pub directory: Option<Arc<dyn gatehouse_dashboard::app::DirectorySignIn>>,
+    pub provider: Option<Arc<dyn gatehouse_dashboard::app::ProviderSignIn>>,
 }
 
 /// Binds the admin port and serves the dashboard until `shutdown`; `None` when `[admin]
@@ -104,6 +105,7 @@ pub async fn start(
         people: s.people,
         directory: s.directory,
         require_totp: s.settings.require_totp,
+        provider: s.provider,
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await

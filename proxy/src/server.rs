@@ -86,6 +86,13 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
     let sources = crate::identity::start(&file, &control.live().load()).await?;
     let people = sources.view();
     let directory = crate::identity::admin_sign_in(&admin_settings, &sources)?;
+    let mut client = Client::builder(TokioExecutor::new());
+    client
+        .http1_title_case_headers(true)
+        .pool_idle_timeout(Duration::from_secs(UPSTREAM_IDLE_SECS))
+        .pool_timer(TokioTimer::new());
+    let client = client.build(connector);
+    let provider = crate::identity::admin_provider(&admin_settings, &sources, &client)?;
     let logins = crate::handler::Logins::load(
         data.join(&settings.users_file),
         Arc::clone(&handles.vouchers),
@@ -101,15 +108,11 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
             proxy_listen: addr,
             people,
             directory,
+            provider,
         },
         until_stopped(stopped.clone()),
     )
     .await?;
-    let mut client = Client::builder(TokioExecutor::new());
-    client
-        .http1_title_case_headers(true)
-        .pool_idle_timeout(Duration::from_secs(UPSTREAM_IDLE_SECS))
-        .pool_timer(TokioTimer::new());
     let shared = Arc::new(Shared {
         live,
         settings,
@@ -119,7 +122,7 @@ pub async fn run(file: ConfigFile, embedded: bool) -> anyhow::Result<()> {
         tokens: crate::warn::ContinueTokens::new()?,
         safeguarding: Arc::clone(&pipeline),
         upstream,
-        client: client.build(connector),
+        client,
         leaves,
     });
     // The edits file is not watched: the admin page reloads after writing it, and a hand

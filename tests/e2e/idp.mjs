@@ -2,8 +2,8 @@
 // 127.0.0.1, with its development sign-in pages (any password is accepted for a known login;
 // the test is of Gatehouse, not of the provider's passwords).
 //
-// Environment: PORT, REDIRECT (the sign-in page's callback), CLIENT_SECRET. Prints
-// "IdP ready" when it listens.
+// Environment: PORT, REDIRECT (the sign-in page's callback; more than one separated by
+// spaces, e.g. the admin page's too), CLIENT_SECRET. Prints "IdP ready" when it listens.
 
 import Provider from 'oidc-provider';
 
@@ -20,7 +20,7 @@ const provider = new Provider(issuer, {
   clients: [{
     client_id: 'gatehouse',
     client_secret: CLIENT_SECRET,
-    redirect_uris: [REDIRECT],
+    redirect_uris: REDIRECT.split(' '),
     response_types: ['code'],
     grant_types: ['authorization_code'],
     token_endpoint_auth_method: 'client_secret_basic',

@@ -26,9 +26,14 @@ fn login_page(admin: &Admin, next: &str, message: Option<&str>) -> Response {
          <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
          <label for=\"code\">Code from your authenticator app (if your account has one)</label>\
          <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"8\">\
-         <p><button type=\"submit\">Sign in</button></p></form></div>",
+         <p><button type=\"submit\">Sign in</button></p></form>{sso}</div>",
         school = esc(admin.parts.policy.live().load().school_name()),
         next = esc(next),
+        sso = if admin.parts.provider.is_some() {
+            "<p><a id=\"sso\" href=\"/login/sso\">Sign in with your school account</a></p>"
+        } else {
+            ""
+        },
     );
     let mut res = document("Sign in", &body);
     if let Ok(v) = admin
@@ -199,6 +204,88 @@ async fn check(
         )),
         None => Ok(Ok((name.to_owned(), role, false))),
     }
+}
+
+/// `GET /login/sso`: to the school's provider, with a cookie that ties the answer to this
+/// browser.
+pub async fn sso_start(State(admin): State<Arc<Admin>>) -> Response {
+    let Some(provider) = admin.parts.provider.clone() else {
+        return login_page(
+            &admin,
+            "/",
+            Some("Sign-in with a school account is not set up."),
+        );
+    };
+    let cookie = token();
+    match provider.start(cookie.clone()).await {
+        Ok(url) => {
+            let mut res = Redirect::to(&url).into_response();
+            if let Ok(v) = admin.sessions.provider_cookie(&cookie, 600).parse() {
+                res.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            res
+        }
+        Err(why) => {
+            let mut res = login_page(&admin, "/", Some(&why));
+            *res.status_mut() = StatusCode::BAD_GATEWAY;
+            res
+        }
+    }
+}
+
+/// `GET /login/sso/callback`: the provider's answer; a session when it proves an account
+/// in one of `[admin] sso_roles`.
+pub async fn sso_callback(
+    State(admin): State<Arc<Admin>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Page {
+    let Some(provider) = admin.parts.provider.clone() else {
+        return Ok(login_page(
+            &admin,
+            "/",
+            Some("Sign-in with a school account is not set up."),
+        ));
+    };
+    let cookie = cookie(&headers, admin.sessions.provider_cookie_name())
+        .filter(|c| c.len() >= 40)
+        .unwrap_or("")
+        .to_owned();
+    let (account, role) = match provider.finish(cookie, query).await {
+        Ok(found) => found,
+        Err(why) => {
+            let mut res = login_page(&admin, "/", Some(&why));
+            *res.status_mut() = StatusCode::UNAUTHORIZED;
+            return Ok(res);
+        }
+    };
+    let id = admin.sessions.start(&account, role, true);
+    let at = peer.ip().to_string();
+    let actor = account.clone();
+    let after = format!("{} (school account)", role.name());
+    admin
+        .with_db(move |db| crate::audit::record(db, &actor, "sign-in", &at, "", &after))
+        .await?;
+    // A page, not a redirect: the session cookie is `SameSite=Strict`, and a redirect that
+    // began at the provider's site would not carry it to the next page.
+    let mut res = document(
+        "Signed in",
+        "<div class=\"login\"><p>Signed in.</p><p><a id=\"continue\" href=\"/\">Continue</a></p>\
+         <meta http-equiv=\"refresh\" content=\"0;url=/\"></div>",
+    );
+    let h = res.headers_mut();
+    for c in [
+        admin
+            .sessions
+            .set_cookie(admin.sessions.cookie_name(), &id, None),
+        admin.sessions.provider_cookie("", 0),
+    ] {
+        if let Ok(v) = c.parse() {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(res)
 }
 
 pub async fn logout(State(admin): State<Arc<Admin>>, headers: HeaderMap, form: FormBody) -> Page {

@@ -424,3 +424,91 @@ impl Throttle {
         }
     }
 }
+
+/// Admin page sign-in with a school account, when `[admin] sso_roles` names groups.
+pub fn admin_provider(
+    admin: &gatehouse_dashboard::settings::AdminSettings,
+    sources: &Sources,
+    client: &crate::handler::Client,
+) -> anyhow::Result<Option<Arc<dyn gatehouse_dashboard::app::ProviderSignIn>>> {
+    if admin.sso_roles.is_empty() {
+        return Ok(None);
+    }
+    let Some(signin) = &sources.signin else {
+        bail!("[admin] sso_roles: needs the school's provider, [identity.oidc]");
+    };
+    let groups = admin
+        .sso_roles
+        .iter()
+        .filter_map(|d| {
+            gatehouse_dashboard::accounts::Role::parse(&d.role).map(|r| (d.group.clone(), r))
+        })
+        .collect();
+    Ok(Some(Arc::new(AdminProvider {
+        signin: Arc::clone(signin),
+        redirect: admin.sso_redirect.clone().unwrap_or_default(),
+        groups: Arc::new(groups),
+        client: client.clone(),
+    })))
+}
+
+/// The sign-in page's provider as the admin page's sign-in sees it.
+struct AdminProvider {
+    signin: Arc<oidc::SignIn>,
+    redirect: String,
+    groups: Arc<Vec<(String, gatehouse_dashboard::accounts::Role)>>,
+    client: crate::handler::Client,
+}
+
+impl gatehouse_dashboard::app::ProviderSignIn for AdminProvider {
+    fn start(&self, cookie: String) -> gatehouse_dashboard::app::ProviderAnswer<String> {
+        let signin = Arc::clone(&self.signin);
+        let redirect = self.redirect.clone();
+        let client = self.client.clone();
+        Box::pin(async move {
+            signin
+                .start_admin(cookie, redirect, &client)
+                .await
+                .map_err(|why| {
+                    tracing::warn!("Admin sign-in with a school account: {why}");
+                    "The school's sign-in service could not be reached. Try again, or use a \
+                     local account."
+                        .to_owned()
+                })
+        })
+    }
+
+    fn finish(
+        &self,
+        cookie: String,
+        query: Vec<(String, String)>,
+    ) -> gatehouse_dashboard::app::ProviderAnswer<(String, gatehouse_dashboard::accounts::Role)>
+    {
+        let signin = Arc::clone(&self.signin);
+        let groups = Arc::clone(&self.groups);
+        let client = self.client.clone();
+        Box::pin(async move {
+            let (account, member_of) =
+                signin
+                    .finish_admin(cookie, &query, &client)
+                    .await
+                    .map_err(|why| {
+                        tracing::warn!("Admin sign-in with a school account refused: {why}");
+                        "This sign-in could not be checked, so it was not accepted. Start again."
+                            .to_owned()
+                    })?;
+            match groups.iter().find(|(g, _)| member_of.contains(g)) {
+                Some((_, role)) => Ok((account, *role)),
+                None => {
+                    tracing::warn!(
+                        "Admin sign-in with a school account: {account} is in none of [admin] sso_roles"
+                    );
+                    Err(
+                        "Your school account is in none of the groups that may use this page."
+                            .to_owned(),
+                    )
+                }
+            }
+        })
+    }
+}

@@ -59,7 +59,7 @@ pub enum Refused {
     #[error("the state is not one this filter issued, was used already, or is too old")]
     BadState,
     #[error("the sign-in was started from another device ({0})")]
-    OtherDevice(IpAddr),
+    OtherDevice(Holder),
     #[error("the provider refused the sign-in: {0}")]
     ProviderSaid(String),
     #[error("the ID token is not valid: {0}")]
@@ -95,12 +95,30 @@ pub struct Device {
     last: AtomicU64,
 }
 
+/// Who a sign-in under way belongs to: a device (the sign-in page), or a browser by a
+/// cookie it holds (the admin page's sign-in with a school account).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holder {
+    Device(IpAddr),
+    Browser(String),
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holder::Device(ip) => write!(f, "{ip}"),
+            Holder::Browser(_) => f.write_str("another browser"),
+        }
+    }
+}
+
 /// A sign-in under way: what the callback must match.
 #[derive(Debug)]
 struct Pending {
     verifier: String,
     nonce: String,
-    device: IpAddr,
+    holder: Holder,
+    redirect_uri: String,
     next: String,
     created: Instant,
 }
@@ -257,8 +275,32 @@ impl SignIn {
         next: &str,
         client: &crate::handler::Client,
     ) -> Result<String, Refused> {
+        let redirect_uri = self.redirect_uri.clone();
+        self.begin(Holder::Device(device), redirect_uri, next, client)
+            .await
+    }
+
+    /// Starts an admin page sign-in for the browser holding `cookie`, coming back to
+    /// `redirect_uri` (the admin page's own callback).
+    pub async fn start_admin(
+        &self,
+        cookie: String,
+        redirect_uri: String,
+        client: &crate::handler::Client,
+    ) -> Result<String, Refused> {
+        self.begin(Holder::Browser(cookie), redirect_uri, "/", client)
+            .await
+    }
+
+    async fn begin(
+        &self,
+        holder: Holder,
+        redirect_uri: String,
+        next: &str,
+        client: &crate::handler::Client,
+    ) -> Result<String, Refused> {
         let provider = self.provider(client).await?;
-        self.make_room(device)?;
+        self.make_room(&holder)?;
         let state = random_token();
         let nonce = random_token();
         let verifier = random_token();
@@ -276,7 +318,7 @@ impl SignIn {
                 '?'
             },
             encode(&self.settings.client_id),
-            encode(&self.redirect_uri),
+            encode(&redirect_uri),
             encode(&scopes),
             state,
             nonce,
@@ -287,7 +329,8 @@ impl SignIn {
             Pending {
                 verifier,
                 nonce,
-                device,
+                holder,
+                redirect_uri,
                 next: safe_next(next),
                 created: Instant::now(),
             },
@@ -303,6 +346,42 @@ impl SignIn {
         client: &crate::handler::Client,
         named: impl Fn(&str) -> super::Named,
     ) -> Result<(SignedIn, String), Refused> {
+        let (claims, next) = self.claims(Holder::Device(device), query, client).await?;
+        let who = self.person(&claims, named)?;
+        self.bind(device, &who)?;
+        Ok((who, next))
+    }
+
+    /// The provider's answer to an admin page sign-in: the account and its groups.
+    pub async fn finish_admin(
+        &self,
+        cookie: String,
+        query: &[(String, String)],
+        client: &crate::handler::Client,
+    ) -> Result<(String, Vec<String>), Refused> {
+        let (claims, _) = self.claims(Holder::Browser(cookie), query, client).await?;
+        let account = self.account(&claims)?;
+        let groups = claims
+            .get("groups")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|g| g.as_str())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((account, groups))
+    }
+
+    /// The verified claims of the ID token the callback's code is traded for, and where
+    /// the holder goes next.
+    async fn claims(
+        &self,
+        holder: Holder,
+        query: &[(String, String)],
+        client: &crate::handler::Client,
+    ) -> Result<(serde_json::Map<String, serde_json::Value>, String), Refused> {
         let field = |name: &str| {
             query
                 .iter()
@@ -315,8 +394,8 @@ impl SignIn {
         if pending.created.elapsed() > PENDING_FOR {
             return Err(Refused::BadState);
         }
-        if pending.device != device {
-            return Err(Refused::OtherDevice(pending.device));
+        if pending.holder != holder {
+            return Err(Refused::OtherDevice(pending.holder));
         }
         if let Some(error) = field("error") {
             let described = field("error_description").unwrap_or_default();
@@ -330,9 +409,7 @@ impl SignIn {
             .filter(|c| !c.is_empty())
             .ok_or(Refused::ProviderSaid("no code".to_owned()))?;
         let provider = self.provider(client).await?;
-        let id_token = self
-            .exchange(&provider, code, &pending.verifier, client)
-            .await?;
+        let id_token = self.exchange(&provider, code, &pending, client).await?;
         let expect = Expect {
             issuer: &self.settings.issuer,
             client_id: &self.settings.client_id,
@@ -349,9 +426,7 @@ impl SignIn {
             }
             other => other?,
         };
-        let who = self.person(&claims, named)?;
-        self.bind(device, &who)?;
-        Ok((who, pending.next))
+        Ok((claims, pending.next))
     }
 
     /// Signs `device` out; true if it was signed in.
@@ -359,26 +434,15 @@ impl SignIn {
         self.devices.remove(&device).is_some()
     }
 
-    /// The person an ID token's claims name, with their role and site.
-    fn person(
+    /// The account an ID token's claims name: the account claim, lower case, without one
+    /// of the school's domains.
+    fn account(
         &self,
         claims: &serde_json::Map<String, serde_json::Value>,
-        named: impl Fn(&str) -> super::Named,
-    ) -> Result<SignedIn, Refused> {
+    ) -> Result<String, Refused> {
         let claim = &self.settings.account_claim;
-        let raw = claims
-            .get(claim)
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|a| !a.is_empty() && a.len() <= 256 && !a.chars().any(char::is_control))
-            .ok_or_else(|| Refused::NoAccount(claim.clone()))?
-            .to_lowercase();
-        let domain = claims
-            .get("hd")
-            .and_then(|v| v.as_str())
-            .map(str::to_lowercase)
-            .or_else(|| raw.rsplit_once('@').map(|(_, d)| d.to_owned()));
-        let account = match raw.rsplit_once('@') {
+        let raw = raw_account(claims, claim).ok_or_else(|| Refused::NoAccount(claim.clone()))?;
+        Ok(match raw.rsplit_once('@') {
             Some((local, d))
                 if self
                     .settings
@@ -389,7 +453,24 @@ impl SignIn {
                 local.to_owned()
             }
             _ => raw.clone(),
-        };
+        })
+    }
+
+    /// The person an ID token's claims name, with their role and site.
+    fn person(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        named: impl Fn(&str) -> super::Named,
+    ) -> Result<SignedIn, Refused> {
+        let account = self.account(claims)?;
+        let domain = claims
+            .get("hd")
+            .and_then(|v| v.as_str())
+            .map(str::to_lowercase)
+            .or_else(|| {
+                raw_account(claims, &self.settings.account_claim)
+                    .and_then(|raw| raw.rsplit_once('@').map(|(_, d)| d.to_owned()))
+            });
         let known = named(&account);
         if known.left {
             return Err(Refused::Left(account));
@@ -451,12 +532,18 @@ impl SignIn {
     /// its newest few, the oldest giving way (a page of hidden sign-in links cannot lock it
     /// out); past the limit for everyone, sign-ins over ten minutes old are forgotten, and
     /// if that is not enough the new one is refused.
-    fn make_room(&self, device: IpAddr) -> Result<(), Refused> {
-        let mine = device_key(device);
+    fn make_room(&self, holder: &Holder) -> Result<(), Refused> {
+        let mine = match holder {
+            Holder::Device(ip) => Some(device_key(*ip)),
+            Holder::Browser(_) => None,
+        };
         let mut own: Vec<(String, Instant)> = self
             .pending
             .iter()
-            .filter(|p| device_key(p.device) == mine)
+            .filter(|p| match (&p.holder, mine) {
+                (Holder::Device(ip), Some(mine)) => device_key(*ip) == mine,
+                _ => false,
+            })
             .map(|p| (p.key().clone(), p.created))
             .collect();
         if own.len() >= MAX_PENDING_PER_DEVICE {
@@ -534,14 +621,14 @@ impl SignIn {
         &self,
         provider: &Provider,
         code: &str,
-        verifier: &str,
+        pending: &Pending,
         client: &crate::handler::Client,
     ) -> Result<String, Refused> {
         let mut form = format!(
             "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}",
             encode(code),
-            encode(&self.redirect_uri),
-            encode(verifier)
+            encode(&pending.redirect_uri),
+            encode(&pending.verifier)
         );
         let mut req = Request::builder()
             .method(Method::POST)
@@ -595,6 +682,16 @@ pub struct SignedIn {
     pub person: Option<String>,
     pub role: String,
     pub site: Option<String>,
+}
+
+/// The account claim as the token gives it, lower case, if it is a plausible one.
+fn raw_account(claims: &serde_json::Map<String, serde_json::Value>, claim: &str) -> Option<String> {
+    claims
+        .get(claim)
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && a.len() <= 256 && !a.chars().any(char::is_control))
+        .map(str::to_lowercase)
 }
 
 /// Reads the provider's discovery document (its issuer must be the one configured) and keys.
@@ -1333,7 +1430,8 @@ mod tests {
             Pending {
                 verifier: "v".to_owned(),
                 nonce: "n".to_owned(),
-                device: ip,
+                holder: Holder::Device(ip),
+                redirect_uri: "https://signin.school.org/signin/callback".to_owned(),
                 next: "/".to_owned(),
                 created: Instant::now(),
             },
