@@ -757,15 +757,21 @@ fn it_and_the_dsl_find_people_by_name_and_see_who_is_on_which_device() {
 /// The TOTP code for a base32 secret now, computed by Python's own HMAC (an implementation
 /// independent of Gatehouse's).
 fn totp_now(secret: &str) -> String {
+    totp_at(secret, 0)
+}
+
+/// As [`totp_now`], `offset` seconds from now.
+fn totp_at(secret: &str, offset: i64) -> String {
     let out = Command::new("python3")
         .args([
             "-c",
             "import hmac,hashlib,base64,struct,time,sys\n\
              s=sys.argv[1]; k=base64.b32decode(s+'='*(-len(s)%8))\n\
-             h=hmac.new(k,struct.pack('>Q',int(time.time())//30),hashlib.sha1).digest()\n\
+             h=hmac.new(k,struct.pack('>Q',(int(time.time())+int(sys.argv[2]))//30),hashlib.sha1).digest()\n\
              o=h[-1]&15\n\
              print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))",
             secret,
+            &offset.to_string(),
         ])
         .output()
         .unwrap();
@@ -815,13 +821,21 @@ fn a_second_factor_is_asked_once_given_and_it_disables_and_removes_accounts_on_t
             .status(),
         401
     );
-    // The right code with a wrong password is not enough either.
-    let code = totp_now(&secret);
+    // The right code with a wrong password is not enough either: the next step's code (good
+    // for the drift allowed, not used yet) fails with a wrong password, then works with hers.
+    let code = totp_at(&secret, 30);
     assert_eq!(
         AdminClient::try_sign_in_with(&g, "dee", "wrong-password-1", &code)
             .1
             .status(),
         401
+    );
+    assert_eq!(
+        AdminClient::try_sign_in_with(&g, "DEE", PASSWORD, &code)
+            .1
+            .status(),
+        303,
+        "the unused next code, with the right password (and the name in capitals)"
     );
     // Accounts without one sign in as before.
     AdminClient::sign_in(&g, "vic");

@@ -104,6 +104,12 @@ cidr = "127.0.2.0/24"
 role = "guest-plain"
 site = "main"
 signin = true
+[[network]]
+cidr = "127.0.3.0/24"
+role = "guest"
+site = "main"
+signin = true
+login = true
 [themes.self-harm]
 file = "themes/self-harm/en.txt"
 [roles.pupil]
@@ -548,6 +554,15 @@ fn a_device_that_has_not_signed_in_reaches_only_the_page_and_the_provider() {
         .iter()
         .all(|e| e["identified_by"] == "not-signed-in" && e["client_ip"] == "127.0.0.6"));
 
+    // A network that takes a proxy login too: a device with no login is asked for one (a
+    // domain machine answers with Kerberos), and the 407's page links to the sign-in page,
+    // which stays reachable without a login.
+    let (status, _, body) = p.curl("127.0.3.1", &p.search_url("maths"));
+    assert_eq!(status, 407, "{body}");
+    assert!(body.contains("href=\"https://signin.school.test/signin?next="), "{body}");
+    let (status, _, _) = p.curl("127.0.3.1", &format!("https://{PORTAL}/"));
+    assert_eq!(status, 200);
+
     // A role that does not decrypt: no page can be shown inside its tunnels, so they are
     // refused before the sign-in, and the event says why.
     let (status, _, _) = p.curl("127.0.2.1", "https://www.example.test/");
@@ -621,4 +636,69 @@ fn staff_sign_in_to_the_admin_page_with_their_school_account_in_chromium() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
+}
+
+#[test]
+fn tokens_with_a_bad_nonce_issuer_audience_expiry_or_signature_are_refused_and_logged() {
+    // A hostile provider that signs whatever token the code asks for.
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .arg(common::repo().join("tests/attacks/hostile_oidc.py"))
+        .arg(port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs the hostile provider");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("hostile IdP ready"), "{line:?}");
+    let _idp = Killed(child);
+    let smtp = servers::Smtp::start();
+    let p = start(smtp.port, port);
+    let portal = format!("https://{PORTAL}");
+
+    // Each from its own device: start a sign-in, then answer the callback with a code that
+    // makes the provider's token wrong in one way.
+    let attempt = |source: &str, mode: &str| -> u16 {
+        let (status, location, _) = p.curl(source, &format!("{portal}/signin"));
+        assert_eq!(status, 302, "{}", p.log());
+        let field = |name: &str| {
+            location
+                .split(['?', '&'])
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .unwrap()
+                .to_owned()
+        };
+        let (state, nonce) = (field("state"), field("nonce"));
+        p.curl(
+            source,
+            &format!("{portal}/signin/callback?state={state}&code={mode}.{nonce}"),
+        )
+        .0
+    };
+    for (i, (mode, logged)) in [
+        ("bad-nonce", "nonce is not this sign-in's"),
+        ("bad-iss", "issuer is \"https://login.evil.example/v2.0\""),
+        ("bad-aud", "issued to another application"),
+        ("expired", "the ID token has expired"),
+        ("alg-none", "algorithm is not RS256"),
+        ("wrong-key", "signature does not verify"),
+        ("no-account", "names no account"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let source = format!("127.0.0.{}", 30 + i);
+        assert_eq!(attempt(&source, mode), 400, "{mode}");
+        assert!(p.log().contains(logged), "{mode}: {}", p.log());
+        // The device is still not signed in.
+        assert_eq!(p.curl(&source, &p.search_url("maths")).0, 302, "{mode}");
+    }
+    // Nothing else was affected: a good token from the same provider signs the device in.
+    assert_eq!(attempt("127.0.0.40", "good"), 302);
+    assert_eq!(p.curl("127.0.0.40", &p.search_url("volcanoes")).0, 200);
+    let e = p.event_of("volcanoes");
+    assert_eq!(e["user"], "amy.pupil", "{e}");
+    assert_eq!(e["identified_by"], "signin", "{e}");
 }

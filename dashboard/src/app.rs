@@ -220,8 +220,10 @@ impl Admin {
             // The directory proved it at sign-in; a same-named local account that is
             // disabled still ends it.
             let disabled = self.parts.db.lock().ok().is_some_and(|db| {
-                crate::accounts::list(&db)
-                    .is_ok_and(|all| all.iter().any(|a| a.name == s.name && a.disabled))
+                crate::accounts::list(&db).is_ok_and(|all| {
+                    all.iter()
+                        .any(|a| a.name.eq_ignore_ascii_case(&s.name) && a.disabled)
+                })
             });
             if disabled {
                 self.sessions.end(token);

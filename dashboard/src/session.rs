@@ -203,6 +203,8 @@ impl Sessions {
             f.0 += 1;
             Ok(())
         };
+        // `Tess` and `TESS` are one account to the directory: one limit.
+        let account = account.to_lowercase();
         take(format!("account:{account}"), PER_ACCOUNT)?;
         if let Err(minutes) = take(format!("address:{address}"), PER_ADDRESS) {
             self.give_back(&format!("account:{account}"));
@@ -219,13 +221,23 @@ impl Sessions {
 
     /// A good sign-in clears the account's counter and gives back the address's attempt.
     pub fn succeeded(&self, account: &str, address: &str) {
-        self.failures.remove(&format!("account:{account}"));
+        self.failures
+            .remove(&format!("account:{}", account.to_lowercase()));
         self.give_back(&format!("address:{address}"));
     }
 }
 
+/// A session proved by the directory or the provider ends after an hour in any case: its
+/// group membership is not asked again while it lasts.
+const ABSOLUTE_EXTERNAL: Duration = Duration::from_secs(60 * 60);
+
 fn fresh(s: &Session, now: Instant) -> bool {
-    now.duration_since(s.seen) < IDLE && now.duration_since(s.started) < ABSOLUTE
+    let absolute = if s.directory {
+        ABSOLUTE_EXTERNAL
+    } else {
+        ABSOLUTE
+    };
+    now.duration_since(s.seen) < IDLE && now.duration_since(s.started) < absolute
 }
 
 /// The value of cookie `name` in a `Cookie` header.

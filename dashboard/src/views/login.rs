@@ -152,31 +152,45 @@ async fn check(
     password: String,
     code: &str,
 ) -> Result<Result<(String, crate::accounts::Role, bool), &'static str>, Response> {
-    let lookup_name = name.to_owned();
+    let typed = name.to_owned();
     let account = admin
         .with_db(move |db| {
-            let found = crate::accounts::lookup(db, &lookup_name)?;
-            let totp = match &found {
-                Some(_) => crate::accounts::totp_secret(db, &lookup_name)?,
-                None => None,
+            // `Tess` is the local account `tess` (it must not reach the directory, where
+            // its second factor would not be asked for).
+            let listed = crate::accounts::list(db)?;
+            let Some(local) = listed.iter().find(|a| a.name.eq_ignore_ascii_case(&typed)) else {
+                return Ok(None);
             };
-            Ok(found.map(|(hash, role)| (hash, role, totp)))
+            let found = crate::accounts::lookup(db, &local.name)?;
+            let totp = crate::accounts::totp_secret(db, &local.name)?;
+            Ok(Some((local.name.clone(), found, totp)))
         })
         .await?;
-    let Some((hash, role, totp)) = account else {
-        if let Some(directory) = &admin.parts.directory {
-            return Ok(
-                match directory.sign_in(name.to_owned(), password).await {
-                    Ok((account, role)) => Ok((account, role, true)),
-                    Err(crate::app::DirectoryRefusal::Wrong) => Err(NO_MATCH),
-                    Err(crate::app::DirectoryRefusal::NoRole) => Err(
-                        "The directory knows you, but you are in none of the groups that may use this page.",
-                    ),
-                    Err(crate::app::DirectoryRefusal::Unreachable) => Err(
-                        "The school's directory cannot be reached; try again, or use a local account.",
-                    ),
-                },
-            );
+    let local_exists = account.is_some();
+    let (name, found, totp) = match account {
+        Some((local, found, totp)) => (local, found, totp),
+        None => (name.to_owned(), None, None),
+    };
+    let name = name.as_str();
+    let Some((hash, role)) = found else {
+        // A directory sign-in has no second factor here: with `require_totp` only local
+        // accounts (and the provider's sign-in, whose own second factor applies) sign in.
+        if let Some(directory) = admin
+            .parts
+            .directory
+            .as_ref()
+            .filter(|_| !admin.parts.require_totp && !local_exists)
+        {
+            return Ok(match directory.sign_in(name.to_owned(), password).await {
+                Ok((account, role)) => Ok((account, role, true)),
+                // Said as a wrong password: the page must not confirm a password.
+                Err(crate::app::DirectoryRefusal::Wrong | crate::app::DirectoryRefusal::NoRole) => {
+                    Err(NO_MATCH)
+                }
+                Err(crate::app::DirectoryRefusal::Unreachable) => Err(
+                    "The school's directory cannot be reached; try again, or use a local account.",
+                ),
+            });
         }
         // No such account: the same work as a wrong password.
         let decoy = admin.decoy.clone();

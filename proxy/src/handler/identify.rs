@@ -37,6 +37,13 @@ pub struct Identity {
 }
 
 impl Identity {
+    fn not_signed_in(role: &str) -> Identity {
+        Identity {
+            how: How::NotSignedIn,
+            ..Identity::network(role.to_owned())
+        }
+    }
+
     fn network(role: String) -> Identity {
         Identity {
             role,
@@ -379,24 +386,16 @@ pub async fn identify(
         .headers()
         .get(header::PROXY_AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if network.signin {
-        if let Some(who) = conn.shared.logins.signed_in(client) {
-            if snap.role_id(&who.role).is_some() {
-                return Ok(who);
-            }
-        }
-        // A proxy login still names a device on a network that takes both.
-        if !network.login || header.is_none() {
-            return Ok(Identity {
-                how: How::NotSignedIn,
-                ..Identity::network(network_role.to_owned())
-            });
-        }
+    let logins = &conn.shared.logins;
+    if network.signin && !network.login {
+        return Ok(logins
+            .signed_in(client)
+            .filter(|who| snap.role_id(&who.role).is_some())
+            .unwrap_or_else(|| Identity::not_signed_in(network_role)));
     }
     if !network.login {
         return Ok(Identity::network(network_role.to_owned()));
     }
-    let logins = &conn.shared.logins;
     // Negotiate authenticates the connection (RFC 4559): later requests on it carry no
     // token, and a token may not be used twice.
     let kept: Option<Identity> = conn.negotiated.lock().ok().and_then(|mut n| {
@@ -414,6 +413,26 @@ pub async fn identify(
         }
         if let Ok(mut n) = conn.negotiated.lock() {
             n.take();
+        }
+    }
+    // A network that takes both a proxy login and the sign-in page: a device signed in on
+    // the page is its person; without a login, the page and the provider stay reachable
+    // and anything else is asked for a login (Kerberos machines answer it), with the page's
+    // link in the 407 for browsers that have no login to give.
+    if network.signin {
+        if let Some(who) = logins.signed_in(client) {
+            if snap.role_id(&who.role).is_some() {
+                return Ok(who);
+            }
+        }
+        if header.is_none() {
+            let (host, port) = super::signin::target(req);
+            let page = logins.sources.signin.as_ref();
+            if page.is_some_and(|p| p.is_portal(&host) || p.before_signin(&host, port)) {
+                return Ok(Identity::not_signed_in(network_role));
+            }
+            metrics::get().refused.with_label_values(&["login"]).inc();
+            return Err(super::signin::with_link(logins.challenge(), page, req));
         }
     }
     let kerberos = logins.sources.kerberos.as_ref();

@@ -47,6 +47,37 @@ pub fn required(
     ))
 }
 
+/// The host (lower case) and port a request is for (a CONNECT's authority, else its URL).
+pub fn target(req: &Request<Body>) -> (String, u16) {
+    let uri = req.uri();
+    let https = req.method() == Method::CONNECT || uri.scheme_str() == Some("https");
+    let host = uri.host().unwrap_or_default().to_ascii_lowercase();
+    (host, uri.port_u16().unwrap_or(if https { 443 } else { 80 }))
+}
+
+/// A `407` whose page links to the sign-in page, for browsers with no login to give.
+pub fn with_link(
+    mut challenge: Response<Body>,
+    page: Option<&std::sync::Arc<SignIn>>,
+    req: &Request<Body>,
+) -> Response<Body> {
+    if let Some(page) = page {
+        let link = format!(
+            "https://{}/signin?next={}",
+            page.portal_host(),
+            oidc::encode(&req.uri().to_string())
+        );
+        let text = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in</title></head>\
+             <body><h1>Sign in to use the internet</h1><p>Log in to the proxy with your school \
+             account, or <a id=\"signin\" href=\"{}\">sign in on the sign-in page</a>.</p></body></html>",
+            pages::escape(&link)
+        );
+        *challenge.body_mut() = body::full(text);
+    }
+    challenge
+}
+
 /// A request to the sign-in page itself.
 pub async fn serve(conn: &Conn, page: &SignIn, req: Request<Body>) -> Response<Body> {
     let device = conn.client_ip();

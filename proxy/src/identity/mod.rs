@@ -470,7 +470,9 @@ impl gatehouse_dashboard::app::ProviderSignIn for AdminProvider {
                 .start_admin(cookie, redirect, &client)
                 .await
                 .map_err(|why| {
-                    tracing::warn!("Admin sign-in with a school account: {why}");
+                    if let Ok(mut log) = signin.log.lock() {
+                        log.warn(|| format!("an admin sign-in with a school account: {why}"));
+                    }
                     "The school's sign-in service could not be reached. Try again, or use a \
                      local account."
                         .to_owned()
@@ -500,9 +502,14 @@ impl gatehouse_dashboard::app::ProviderSignIn for AdminProvider {
             match groups.iter().find(|(g, _)| member_of.contains(g)) {
                 Some((_, role)) => Ok((account, *role)),
                 None => {
-                    tracing::warn!(
-                        "Admin sign-in with a school account: {account} is in none of [admin] sso_roles"
-                    );
+                    if let Ok(mut log) = signin.log.lock() {
+                        log.warn(|| {
+                            format!(
+                                "an admin sign-in with a school account: {account} is in none \
+                                 of [admin] sso_roles"
+                            )
+                        });
+                    }
                     Err(
                         "Your school account is in none of the groups that may use this page."
                             .to_owned(),

@@ -36,6 +36,10 @@ const PENDING_FOR: Duration = Duration::from_secs(10 * 60);
 /// Sign-ins under way at most, and per device.
 const MAX_PENDING: usize = 20_000;
 const MAX_PENDING_PER_DEVICE: usize = 16;
+/// ...per IPv6 /64 (a device can spread itself over its /64; classmates share one)...
+const MAX_PENDING_PER_NETWORK: usize = 1024;
+/// ...and for the admin page's sign-ins, which anyone can start.
+const MAX_PENDING_BROWSERS: usize = 256;
 /// Devices signed in at most.
 const MAX_DEVICES: usize = 250_000;
 /// The largest provider answer read (discovery, keys, tokens).
@@ -166,7 +170,6 @@ pub struct Expect<'a> {
 }
 
 /// The sign-in page's state: settings, the provider, sign-ins under way, devices signed in.
-#[derive(Debug)]
 pub struct SignIn {
     settings: OidcSettings,
     secret: String,
@@ -181,6 +184,19 @@ pub struct SignIn {
     pending: DashMap<String, Pending>,
     devices: DashMap<IpAddr, Device>,
     origin: Instant,
+}
+
+/// Shown without the client secret or any sign-in's verifier and nonce.
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn")
+            .field("issuer", &self.settings.issuer)
+            .field("client_id", &self.settings.client_id)
+            .field("portal_host", &self.settings.portal_host)
+            .field("pending", &self.pending.len())
+            .field("devices", &self.devices.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SignIn {
@@ -258,10 +274,14 @@ impl SignIn {
     /// Every device signed in now, for the admin page.
     pub fn devices(&self) -> Vec<(IpAddr, String, chrono::DateTime<chrono::Utc>)> {
         let now = Instant::now();
+        let idle = Duration::from_secs(self.settings.idle_minutes * 60);
         let mut list: Vec<_> = self
             .devices
             .iter()
-            .filter(|d| d.expires > now)
+            .filter(|d| {
+                let last = Duration::from_secs(d.last.load(Ordering::Relaxed));
+                d.expires > now && self.origin + last + idle > now
+            })
             .map(|d| (*d.key(), d.account.clone(), d.since))
             .collect();
         list.sort_by_key(|d| std::cmp::Reverse(d.2));
@@ -468,7 +488,11 @@ impl SignIn {
             .and_then(|v| v.as_str())
             .map(str::to_lowercase)
             .or_else(|| {
+                // An address the provider has not verified proves no domain.
+                let unverified =
+                    claims.get("email_verified").and_then(|v| v.as_bool()) == Some(false);
                 raw_account(claims, &self.settings.account_claim)
+                    .filter(|_| !unverified)
                     .and_then(|raw| raw.rsplit_once('@').map(|(_, d)| d.to_owned()))
             });
         let known = named(&account);
@@ -528,29 +552,41 @@ impl SignIn {
         Ok(())
     }
 
-    /// Room for one more sign-in from `device`: a device (an IPv6 device's whole /64) keeps
-    /// its newest few, the oldest giving way (a page of hidden sign-in links cannot lock it
-    /// out); past the limit for everyone, sign-ins over ten minutes old are forgotten, and
-    /// if that is not enough the new one is refused.
+    /// Room for one more sign-in by `holder`. A device keeps its newest few, the oldest
+    /// giving way (a page of hidden sign-in links cannot lock it out, and one device cannot
+    /// push out another's); an IPv6 /64 holds at most [`MAX_PENDING_PER_NETWORK`] (past it,
+    /// new ones wait); the admin page's sign-ins keep their newest few hundred. Past the
+    /// limit for everyone, sign-ins over ten minutes old are forgotten, and if that is not
+    /// enough the new one is refused.
     fn make_room(&self, holder: &Holder) -> Result<(), Refused> {
-        let mine = match holder {
-            Holder::Device(ip) => Some(device_key(*ip)),
-            Holder::Browser(_) => None,
-        };
-        let mut own: Vec<(String, Instant)> = self
-            .pending
-            .iter()
-            .filter(|p| match (&p.holder, mine) {
-                (Holder::Device(ip), Some(mine)) => device_key(*ip) == mine,
+        let (mut own, mut network) = (Vec::new(), 0usize);
+        for p in self.pending.iter() {
+            let same = match (&p.holder, holder) {
+                (Holder::Device(a), Holder::Device(b)) => {
+                    if device_key(*a) == device_key(*b) {
+                        network += 1;
+                    }
+                    a.to_canonical() == b.to_canonical()
+                }
+                (Holder::Browser(_), Holder::Browser(_)) => true,
                 _ => false,
-            })
-            .map(|p| (p.key().clone(), p.created))
-            .collect();
-        if own.len() >= MAX_PENDING_PER_DEVICE {
+            };
+            if same {
+                own.push((p.key().clone(), p.created));
+            }
+        }
+        let keep = match holder {
+            Holder::Device(_) => MAX_PENDING_PER_DEVICE,
+            Holder::Browser(_) => MAX_PENDING_BROWSERS,
+        };
+        if own.len() >= keep {
             own.sort_by_key(|(_, created)| *created);
-            for (state, _) in &own[..=own.len() - MAX_PENDING_PER_DEVICE] {
+            for (state, _) in &own[..=own.len() - keep] {
                 self.pending.remove(state);
             }
+        }
+        if network >= MAX_PENDING_PER_NETWORK {
+            return Err(Refused::Busy);
         }
         if self.pending.len() >= MAX_PENDING {
             self.pending

@@ -418,8 +418,12 @@ impl OidcSettings {
                 bail!("[identity.oidc] roles[{i}]: give a group or a domain (one of them)");
             }
         }
-        if self.hours == 0 || self.idle_minutes == 0 {
-            bail!("[identity.oidc] hours and idle_minutes: at least 1");
+        if !(1..=720).contains(&self.hours) || !(1..=1440).contains(&self.idle_minutes) {
+            bail!(
+                "[identity.oidc] hours (1 to 720) and idle_minutes (1 to 1440): {} and {}",
+                self.hours,
+                self.idle_minutes
+            );
         }
         Ok(())
     }
