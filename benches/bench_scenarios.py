@@ -22,4 +22,50 @@ bench.SCENARIOS["https-100k"] = (
     102400,
     "100 KB text/html over HTTPS through CONNECT (intercepted and read), keep-alive, 50 connections",
 )
+# Entries named `*-ldap` need a proxy login on every request (the LDAP-cached path): oha sends
+# it as a proxy header (on each plain request, and on each CONNECT).
+_run_oha = bench.run_oha
+
+
+def run_oha_with_login(e, scen, duration, extra_noka):
+    if not e["name"].endswith("-ldap"):
+        return _run_oha(e, scen, duration, extra_noka)
+    real_popen = bench.subprocess.Popen
+
+    def popen(cmd, *args, **kwargs):
+        login = os.environ.get("GATEHOUSE_BENCH_LOGIN", "bench.pupil:bench-pw-123")
+        import base64
+        token = base64.b64encode(login.encode()).decode()
+        cmd = cmd[:-1] + ["--proxy-header", f"Proxy-Authorization: Basic {token}", cmd[-1]]
+        return real_popen(cmd, *args, **kwargs)
+
+    bench.subprocess.Popen = popen
+    try:
+        return _run_oha(e, scen, duration, extra_noka)
+    finally:
+        bench.subprocess.Popen = real_popen
+
+
+bench.run_oha = run_oha_with_login
+_curl_check = bench.curl_check
+
+
+def curl_check_with_login(e, url, ca):
+    if not e["name"].endswith("-ldap"):
+        return _curl_check(e, url, ca)
+    real_run = bench.subprocess.run
+
+    def run(cmd, *args, **kwargs):
+        login = os.environ.get("GATEHOUSE_BENCH_LOGIN", "bench.pupil:bench-pw-123")
+        cmd = cmd[:-1] + ["--proxy-user", login, cmd[-1]]
+        return real_run(cmd, *args, **kwargs)
+
+    bench.subprocess.run = run
+    try:
+        return _curl_check(e, url, ca)
+    finally:
+        bench.subprocess.run = real_run
+
+
+bench.curl_check = curl_check_with_login
 bench.main()

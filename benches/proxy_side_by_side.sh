@@ -99,6 +99,105 @@ exec "\$GATEHOUSE_BIN" run --config "$dir/gatehouse.toml"
 SH
   chmod +x "$dir/start.sh"
 }
+# `gatehouse-ldap`: the load generator's network needs a proxy login, checked against
+# OpenLDAP (slapd on 127.0.0.1:13213, one pupil in a year group inside the pupils group);
+# oha sends the login with every request, so every request takes the LDAP-cached path
+# (`benches/bench_scenarios.py` adds the header for entries named `*-ldap`).
+write_ldap_entry() {
+  local dir="$RUN/gatehouse-ldap"
+  write_config "$dir" 13212 sqlite
+  mkdir -p "$dir/slapd/db"
+  cat > "$dir/slapd/school.ldif" <<'LDIF'
+dn: dc=school,dc=test
+objectClass: dcObject
+objectClass: organization
+dc: school
+o: Bench
+
+dn: ou=people,dc=school,dc=test
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,dc=school,dc=test
+objectClass: organizationalUnit
+ou: groups
+
+dn: cn=gatehouse,dc=school,dc=test
+objectClass: person
+cn: gatehouse
+sn: service
+userPassword: service-pw
+
+dn: uid=bench.pupil,ou=people,dc=school,dc=test
+objectClass: inetOrgPerson
+uid: bench.pupil
+cn: Bench Pupil
+sn: Pupil
+displayName: Bench Pupil
+departmentNumber: 9
+ou: 9B
+userPassword: bench-pw-123
+
+dn: cn=year9,ou=groups,dc=school,dc=test
+objectClass: groupOfNames
+cn: year9
+member: uid=bench.pupil,ou=people,dc=school,dc=test
+
+dn: cn=pupils,ou=groups,dc=school,dc=test
+objectClass: groupOfNames
+cn: pupils
+member: cn=year9,ou=groups,dc=school,dc=test
+LDIF
+  cat > "$dir/slapd/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile $dir/slapd/slapd.pid
+database mdb
+suffix "dc=school,dc=test"
+rootdn "cn=admin,dc=school,dc=test"
+rootpw admin-pw
+directory $dir/slapd/db
+CONF
+  rm -rf "$dir/slapd/db"/*
+  /usr/sbin/slapadd -q -f "$dir/slapd/slapd.conf" -l "$dir/slapd/school.ldif"
+  printf 'service-pw\n' > "$dir/ldap.secret"; chmod 600 "$dir/ldap.secret"
+  python3 - "$dir/gatehouse.toml" <<'PY'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+# The load generator's network (127.0.0.0/8) needs a proxy login.
+text, n = re.subn(r'(\[\[network\]\]\ncidr = "127\.0\.0\.0/8"\n(?:(?!^\[).*\n)*?)(\n|\[)',
+                  lambda m: m.group(1) + 'login = true\n' + m.group(2), text, count=1, flags=re.M)
+assert n == 1, "no 127.0.0.0/8 network in the policy"
+text += '''
+[identity.ldap]
+url = "ldap://127.0.0.1:13213"
+bind_dn = "cn=gatehouse,dc=school,dc=test"
+bind_password_file = "ldap.secret"
+base_dn = "dc=school,dc=test"
+year_attribute = "departmentNumber"
+form_attribute = "ou"
+roles = [{ group = "cn=pupils,ou=groups,dc=school,dc=test", role = "pupil" }]
+'''
+open(path, "w").write(text)
+PY
+  cat > "$dir/start.sh" <<SH
+#!/usr/bin/env bash
+# The directory first (left running between runs: it holds one person).
+(exec 3<>/dev/tcp/127.0.0.1/13213) 2>/dev/null || /usr/sbin/slapd -h ldap://127.0.0.1:13213/ -f "$dir/slapd/slapd.conf"
+for _ in \$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/13213) 2>/dev/null && break; sleep 0.1; done
+exec "\$GATEHOUSE_BIN" run --config "$dir/gatehouse.toml"
+SH
+  chmod +x "$dir/start.sh"
+}
+if [ -x /usr/sbin/slapd ]; then
+  pkill -f "slapd -h ldap://127.0.0.1:13213/" 2>/dev/null || true
+  write_ldap_entry
+fi
+
 write_radius_entry gatehouse-radius 13208 13209 sqlite
 write_radius_entry gatehouse-radius-nostore 13210 13211 none
 
@@ -109,6 +208,7 @@ add_entry gatehouse 'gatehouse        13200  intercept  mitm-ca.pem    -        
 add_entry gatehouse-nostore 'gatehouse-nostore 13202 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-nostore/gatehouse.toml'
 add_entry gatehouse-noscan 'gatehouse-noscan 13206 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-noscan/gatehouse.toml'
 add_entry gatehouse-radius 'gatehouse-radius 13208 intercept  mitm-ca.pem    -           exec {RUN}/gatehouse-radius/start.sh'
+add_entry gatehouse-ldap 'gatehouse-ldap   13212 intercept  mitm-ca.pem    -           exec {RUN}/gatehouse-ldap/start.sh'
 add_entry gatehouse-radius-nostore 'gatehouse-radius-nostore 13210 intercept  mitm-ca.pem    -           exec {RUN}/gatehouse-radius-nostore/start.sh'
 if [ -n "${GATEHOUSE_BASELINE_BIN:-}" ]; then
   export GATEHOUSE_BASELINE_BIN

@@ -559,7 +559,10 @@ fn a_device_that_has_not_signed_in_reaches_only_the_page_and_the_provider() {
     // which stays reachable without a login.
     let (status, _, body) = p.curl("127.0.3.1", &p.search_url("maths"));
     assert_eq!(status, 407, "{body}");
-    assert!(body.contains("href=\"https://signin.school.test/signin?next="), "{body}");
+    assert!(
+        body.contains("href=\"https://signin.school.test/signin?next="),
+        "{body}"
+    );
     let (status, _, _) = p.curl("127.0.3.1", &format!("https://{PORTAL}/"));
     assert_eq!(status, 200);
 
