@@ -75,12 +75,16 @@ struct Running {
 }
 
 fn start(smtp: u16, idp: u16) -> Running {
-    start_with(smtp, idp, "")
+    start_with(smtp, idp, "", "")
 }
 
-/// As [`start`], with `more` (whole TOML tables) added.
-fn start_with(smtp: u16, idp: u16, more: &str) -> Running {
-    let ws = Workspace::new();
+/// As [`start`], with `oidc` added to `[identity.oidc]` and `more` (whole TOML tables) after
+/// it; files named in them are made by `prepare` in the workspace first.
+fn start_with(smtp: u16, idp: u16, oidc: &str, more: &str) -> Running {
+    start_in(Workspace::new(), smtp, idp, oidc, more)
+}
+
+fn start_in(ws: Workspace, smtp: u16, idp: u16, oidc: &str, more: &str) -> Running {
     let google = servers::results_origin();
     let secret = ws.write("oidc.secret", CLIENT_SECRET.as_bytes());
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -139,6 +143,7 @@ client_secret_file = "oidc.secret"
 portal_host = "{PORTAL}"
 domains = ["school.test"]
 roles = [{{ group = "staff", role = "staff" }}, {{ domain = "school.test", role = "pupil" }}]
+{oidc}
 [identity.people]
 csv = "people.csv"
 {more}
@@ -591,6 +596,7 @@ fn staff_sign_in_to_the_admin_page_with_their_school_account_in_chromium() {
     let p = start_with(
         smtp.port,
         idp,
+        "",
         &format!(
             "[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nsso_redirect = \"{callback}\"\n\
              sso_roles = [{{ group = \"staff\", role = \"dsl\" }}]\n"
@@ -704,4 +710,129 @@ fn tokens_with_a_bad_nonce_issuer_audience_expiry_or_signature_are_refused_and_l
     let e = p.event_of("volcanoes");
     assert_eq!(e["user"], "amy.pupil", "{e}");
     assert_eq!(e["identified_by"], "signin", "{e}");
+}
+
+#[test]
+fn the_sign_in_page_can_have_a_certificate_from_a_public_ca_for_devices_without_the_schools() {
+    let smtp = servers::Smtp::start();
+    let (_idp, idp) = start_idp();
+    let ws = Workspace::new();
+    // A "public" CA the devices trust, and the page's certificate from it.
+    let dir = ws.path("");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "public-ca.key",
+        "-out",
+        "public-ca.pem",
+        "-subj",
+        "/CN=Public CA",
+        "-days",
+        "2",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "portal.key",
+        "-out",
+        "portal.csr",
+        "-subj",
+        &format!("/CN={PORTAL}"),
+    ]);
+    ws.write(
+        "san.ext",
+        format!("subjectAltName=DNS:{PORTAL}\n").as_bytes(),
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "portal.csr",
+        "-CA",
+        "public-ca.pem",
+        "-CAkey",
+        "public-ca.key",
+        "-CAcreateserial",
+        "-out",
+        "portal.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    let p = start_in(
+        ws,
+        smtp.port,
+        idp,
+        "portal_cert = \"portal.pem\"\nportal_key = \"portal.key\"\n",
+        "",
+    );
+    let get = |ca: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "20",
+            ])
+            .args([
+                "-x",
+                &format!("http://{}", p.proxy),
+                "--interface",
+                "127.0.0.9",
+            ])
+            .args(["--cacert", p.ws.path(ca).to_str().unwrap()])
+            .arg(format!("https://{PORTAL}/"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A BYOD device trusts the public CA, not the school's: the page opens.
+    assert_eq!(get("public-ca.pem"), "200");
+    // It is the school's certificate, not one the filtering CA made.
+    assert_eq!(get("data/ca.pem"), "000");
+    // Any other intercepted site still gets the filtering CA's.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+        ])
+        .args([
+            "-x",
+            &format!("http://{}", p.proxy),
+            "--interface",
+            "127.0.0.9",
+        ])
+        .args(["--cacert", p.ws.path("data/ca.pem").to_str().unwrap()])
+        .arg("https://www.example.test/")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "511");
 }

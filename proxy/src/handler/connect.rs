@@ -200,7 +200,15 @@ async fn intercept_tunnel(
     let host = tunnel.authority.host().to_ascii_lowercase();
     match answer {
         Classified::Tls => {
-            let config = match conn.shared.leaves.server_config(&host) {
+            // The sign-in page with the school's own certificate, else a leaf from the CA.
+            let own = (conn.shared.logins.sources.signin.as_ref())
+                .filter(|s| s.is_portal(&host))
+                .and_then(|s| s.tls());
+            let minted = match own {
+                Some(config) => Ok(config),
+                None => conn.shared.leaves.server_config(&host),
+            };
+            let config = match minted {
                 Ok(config) => config,
                 Err(e) => {
                     tracing::warn!(host, error = %e, "no certificate could be made");

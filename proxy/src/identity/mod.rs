@@ -103,7 +103,14 @@ impl Sources {
                     &o.client_secret_file,
                     "[identity.oidc] client_secret_file",
                 )?;
-                Some(Arc::new(oidc::SignIn::new(o.clone(), secret)))
+                let tls = match (&o.portal_cert, &o.portal_key) {
+                    (Some(cert), Some(key)) => Some(portal_tls(
+                        &settings::resolve(base, cert),
+                        &settings::resolve(base, key),
+                    )?),
+                    _ => None,
+                };
+                Some(Arc::new(oidc::SignIn::new(o.clone(), secret, tls)))
             }
             None => None,
         };
@@ -518,4 +525,33 @@ impl gatehouse_dashboard::app::ProviderSignIn for AdminProvider {
             }
         })
     }
+}
+
+/// The sign-in page's own certificate and key (PEM), as the page serves them.
+fn portal_tls(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("[identity.oidc] portal_cert: {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| {
+            format!(
+                "[identity.oidc] portal_cert: {}: not PEM certificates",
+                cert.display()
+            )
+        })?;
+    let key = PrivateKeyDer::from_pem_file(key).with_context(|| {
+        format!(
+            "[identity.oidc] portal_key: {}: not a PEM private key",
+            key.display()
+        )
+    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .context("[identity.oidc] portal_cert and portal_key do not match")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }

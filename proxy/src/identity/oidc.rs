@@ -184,6 +184,8 @@ pub struct SignIn {
     pending: DashMap<String, Pending>,
     devices: DashMap<IpAddr, Device>,
     origin: Instant,
+    /// The page's own certificate, when the school gave one (`portal_cert`).
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Shown without the client secret or any sign-in's verifier and nonce.
@@ -200,7 +202,11 @@ impl std::fmt::Debug for SignIn {
 }
 
 impl SignIn {
-    pub fn new(settings: OidcSettings, secret: String) -> SignIn {
+    pub fn new(
+        settings: OidcSettings,
+        secret: String,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> SignIn {
         let redirect_uri = format!("https://{}{CALLBACK_PATH}", settings.portal_host);
         SignIn {
             settings,
@@ -213,7 +219,13 @@ impl SignIn {
             pending: DashMap::new(),
             devices: DashMap::new(),
             origin: Instant::now(),
+            tls,
         }
+    }
+
+    /// The page's own TLS configuration, when the school gave it a certificate.
+    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.clone()
     }
 
     pub fn portal_host(&self) -> &str {
@@ -1319,7 +1331,11 @@ mod tests {
              allow_before_signin = [\"msauth.net\"]"
         ))
         .unwrap();
-        SignIn::new(OidcSettings { roles, ..settings }, "secret".to_owned())
+        SignIn::new(
+            OidcSettings { roles, ..settings },
+            "secret".to_owned(),
+            None,
+        )
     }
 
     #[test]

@@ -86,6 +86,13 @@ pub struct OidcSettings {
     /// covers its subdomains.
     #[serde(default)]
     pub allow_before_signin: Vec<String>,
+    /// A certificate (PEM chain) and key for `portal_host` from a public CA, so devices
+    /// without the filtering CA (BYOD, guests) can open the page; absent: the filtering
+    /// CA's certificate, as for any intercepted site.
+    #[serde(default)]
+    pub portal_cert: Option<String>,
+    #[serde(default)]
+    pub portal_key: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -409,6 +416,9 @@ impl OidcSettings {
                      lower case with a dot (e.g. aadcdn.msauth.net)"
                 );
             }
+        }
+        if self.portal_cert.is_some() != self.portal_key.is_some() {
+            bail!("[identity.oidc] portal_cert and portal_key: give both, or neither");
         }
         if !self.scopes.iter().any(|s| s == "openid") {
             bail!("[identity.oidc] scopes: must include \"openid\"");
