@@ -208,6 +208,32 @@ impl Running {
         (status, location, body)
     }
 
+    /// curl through the proxy from `source` with `extra` options: the status code only
+    /// (`000` when no response came, e.g. a certificate curl does not trust).
+    fn code(&self, source: &str, extra: &[&str], url: &str) -> String {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "20",
+            ])
+            .args([
+                "-x",
+                &format!("http://{}", self.proxy),
+                "--interface",
+                source,
+            ])
+            .args(extra)
+            .arg(url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn search_url(&self, query: &str) -> String {
         format!(
             "http://www.google.com:{}/search?q={}",
@@ -436,27 +462,14 @@ fn forged_carried_and_replayed_sign_ins_are_refused() {
         .metrics()
         .contains("gatehouse_signins_total{outcome=\"refused\"} 3"));
     // Signing a device out takes a form from the page itself.
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-k",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "20",
-        ])
-        .args([
-            "-x",
-            &format!("http://{}", p.proxy),
-            "--interface",
+    assert_eq!(
+        p.code(
             "127.0.0.2",
-        ])
-        .args(["-X", "POST", &format!("{portal}/signout")])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+            &["-k", "-X", "POST"],
+            &format!("{portal}/signout")
+        ),
+        "403"
+    );
 }
 
 #[test]
@@ -475,51 +488,19 @@ fn a_device_that_has_not_signed_in_reaches_only_the_page_and_the_provider() {
         "{body}"
     );
     // A POST over plain HTTP is not redirected (the body would be lost): the page.
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "20",
-        ])
-        .args([
-            "-x",
-            &format!("http://{}", p.proxy),
-            "--interface",
-            "127.0.0.6",
-        ])
-        .args(["-d", "q=x", &p.search_url("x")])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "511");
+    assert_eq!(
+        p.code("127.0.0.6", &["-d", "q=x"], &p.search_url("x")),
+        "511"
+    );
     // Nor does a review request reach IT from a device no one has signed in on.
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "20",
-        ])
-        .args([
-            "-x",
-            &format!("http://{}", p.proxy),
-            "--interface",
+    assert_eq!(
+        p.code(
             "127.0.0.6",
-        ])
-        .args(["-d", "url=http://games.example/&reason=homework"])
-        .arg(format!(
-            "http://www.google.com:{}/.gatehouse/review",
-            p.google
-        ))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "511");
+            &["-d", "url=http://games.example/&reason=homework"],
+            &format!("http://www.google.com:{}/.gatehouse/review", p.google)
+        ),
+        "511"
+    );
     // The provider's host on another port is not the provider.
     let (status, _, _) = p.curl("127.0.0.6", &format!("http://127.0.0.1:{}/", p.google));
     assert_eq!(status, 302);
@@ -530,27 +511,14 @@ fn a_device_that_has_not_signed_in_reaches_only_the_page_and_the_provider() {
     );
     assert_eq!(status, 200, "{body}");
     // The sign-in page's own certificate is the filtering CA's, for the portal's name.
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "20",
-        ])
-        .args([
-            "-x",
-            &format!("http://{}", p.proxy),
-            "--interface",
+    assert_eq!(
+        p.code(
             "127.0.0.6",
-        ])
-        .args(["--cacert", p.ws.path("data/ca.pem").to_str().unwrap()])
-        .arg(format!("https://{PORTAL}/"))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+            &["--cacert", p.ws.path("data/ca.pem").to_str().unwrap()],
+            &format!("https://{PORTAL}/")
+        ),
+        "200"
+    );
     // Every refusal is logged with the reason.
     let events = p.events(|es| es.iter().filter(|e| e["rule"] == "signin").count() >= 2);
     let refused: Vec<_> = events.iter().filter(|e| e["rule"] == "signin").collect();
@@ -787,52 +755,23 @@ fn the_sign_in_page_can_have_a_certificate_from_a_public_ca_for_devices_without_
         "",
     );
     let get = |ca: &str| {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "20",
-            ])
-            .args([
-                "-x",
-                &format!("http://{}", p.proxy),
-                "--interface",
-                "127.0.0.9",
-            ])
-            .args(["--cacert", p.ws.path(ca).to_str().unwrap()])
-            .arg(format!("https://{PORTAL}/"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        p.code(
+            "127.0.0.9",
+            &["--cacert", p.ws.path(ca).to_str().unwrap()],
+            &format!("https://{PORTAL}/"),
+        )
     };
     // A BYOD device trusts the public CA, not the school's: the page opens.
     assert_eq!(get("public-ca.pem"), "200");
     // It is the school's certificate, not one the filtering CA made.
     assert_eq!(get("data/ca.pem"), "000");
     // Any other intercepted site still gets the filtering CA's.
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "20",
-        ])
-        .args([
-            "-x",
-            &format!("http://{}", p.proxy),
-            "--interface",
+    assert_eq!(
+        p.code(
             "127.0.0.9",
-        ])
-        .args(["--cacert", p.ws.path("data/ca.pem").to_str().unwrap()])
-        .arg("https://www.example.test/")
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "511");
+            &["--cacert", p.ws.path("data/ca.pem").to_str().unwrap()],
+            "https://www.example.test/"
+        ),
+        "511"
+    );
 }
