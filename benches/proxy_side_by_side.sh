@@ -70,6 +70,9 @@ PY
 }
 write_config "$RUN/gatehouse" "$PORT" sqlite
 write_config "$RUN/gatehouse-nostore" 13202 none
+# `gatehouse-again`: the same proxy and policy as `gatehouse` on another port, to measure
+# what the harness itself makes of two identical entries (an A/A run).
+write_config "$RUN/gatehouse-again" 13214 sqlite
 write_config "$RUN/gatehouse-noscan" 13206 sqlite "$GATEHOUSE_BIN" "$REPO" no
 
 # Identity (issue 13): `gatehouse-radius` is `gatehouse` with a people table of 50,000 and
@@ -205,6 +208,7 @@ add_entry() {
   grep -q "^$1 " "$BENCH/entries.conf" || printf '%s\n' "$2" >> "$BENCH/entries.conf"
 }
 add_entry gatehouse 'gatehouse        13200  intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse/gatehouse.toml'
+add_entry gatehouse-again 'gatehouse-again  13214  intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-again/gatehouse.toml'
 add_entry gatehouse-nostore 'gatehouse-nostore 13202 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-nostore/gatehouse.toml'
 add_entry gatehouse-noscan 'gatehouse-noscan 13206 intercept  mitm-ca.pem    -           exec "$GATEHOUSE_BIN" run --config {RUN}/gatehouse-noscan/gatehouse.toml'
 add_entry gatehouse-radius 'gatehouse-radius 13208 intercept  mitm-ca.pem    -           exec {RUN}/gatehouse-radius/start.sh'

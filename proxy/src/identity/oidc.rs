@@ -269,7 +269,11 @@ impl SignIn {
         let last = Duration::from_secs(found.last.load(Ordering::Relaxed));
         if found.expires <= now || self.origin + last + idle <= now {
             drop(found);
-            self.devices.remove(&device);
+            // Only if still stale: a sign-in since must not be removed with it.
+            self.devices.remove_if(&device, |_, d| {
+                let last = Duration::from_secs(d.last.load(Ordering::Relaxed));
+                d.expires <= now || self.origin + last + idle <= now
+            });
             return None;
         }
         found
