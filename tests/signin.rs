@@ -45,25 +45,32 @@ fn start_idp() -> (Killed, u16) {
 fn start_idp_for(redirects: &str) -> (Killed, u16) {
     let port = free_port();
     let e2e = common::repo().join("tests/e2e");
-    let mut child = Command::new("node")
+    let mut provider = Command::new("node");
+    provider
         .arg(e2e.join("idp.mjs"))
         .env("PORT", port.to_string())
         .env("REDIRECT", redirects)
-        .env("CLIENT_SECRET", CLIENT_SECRET)
+        .env("CLIENT_SECRET", CLIENT_SECRET);
+    (started(provider, "IdP ready"), port)
+}
+
+/// Starts `command` and waits for the line with `ready` on its stdout; the rest of its
+/// output is read on (a provider that writes notices would fail if no one read them).
+fn started(mut command: Command, ready: &str) -> Killed {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("node runs the provider");
+        .expect("the provider starts");
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    assert!(line.contains("IdP ready"), "the provider started: {line:?}");
-    // The provider goes on writing notices: keep reading them, or its writes would fail.
+    assert!(line.contains(ready), "the provider started: {line:?}");
     std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = std::io::Read::read_to_string(&mut out, &mut rest);
     });
-    (Killed(child), port)
+    Killed(child)
 }
 
 struct Running {
@@ -619,18 +626,11 @@ fn staff_sign_in_to_the_admin_page_with_their_school_account_in_chromium() {
 fn tokens_with_a_bad_nonce_issuer_audience_expiry_or_signature_are_refused_and_logged() {
     // A hostile provider that signs whatever token the code asks for.
     let port = free_port();
-    let mut child = Command::new("python3")
+    let mut hostile = Command::new("python3");
+    hostile
         .arg(common::repo().join("tests/attacks/hostile_oidc.py"))
-        .arg(port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 runs the hostile provider");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.contains("hostile IdP ready"), "{line:?}");
-    let _idp = Killed(child);
+        .arg(port.to_string());
+    let _idp = started(hostile, "hostile IdP ready");
     let smtp = servers::Smtp::start();
     let p = start(smtp.port, port);
     let portal = format!("https://{PORTAL}");
